@@ -1,0 +1,23 @@
+# Two commands do everything on a fresh machine with Python >= 3.10 and pip:
+#   make demo   set up, then pretrain a tiny VideoMAE on a generated demo dataset (CPU, minutes)
+#   make test   set up, then run the test suite
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(PYTHON) -m uv
+endif
+
+.PHONY: setup demo test lint
+
+setup:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --locked
+
+demo: setup
+	$(UV) run --locked python -m videomae_ssl.train experiment=demo
+
+test: setup
+	$(UV) run --locked pytest
+
+lint: setup
+	$(UV) run --locked ruff check src tests

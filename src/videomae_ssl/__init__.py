@@ -1,0 +1,1 @@
+"""VideoMAE self-supervised video pretraining."""

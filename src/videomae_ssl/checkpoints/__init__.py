@@ -1,0 +1,1 @@
+"""Checkpoint formats: ours, the original VideoMAE layout and Hugging Face transformers."""

@@ -1,0 +1,107 @@
+"""LightningModule for VideoMAE pretraining: glue between batch, model, targets and loss."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch.optim.lr_scheduler import LambdaLR
+
+from videomae_ssl.loss import masked_targets, pixel_targets, reconstruction_loss
+from videomae_ssl.models import VideoMAEPretrainModel
+from videomae_ssl.optim.param_groups import weight_decay_groups
+from videomae_ssl.optim.schedules import scale_lr, warmup_cosine
+
+OptimizerFactory = Callable[[Iterable[Any]], torch.optim.Optimizer]
+
+# The paper's total batch for ViT-B; far smaller effective batches are a known cause of
+# weaker results, so runs below it say so at start.
+PAPER_BATCH = 2048
+
+
+class VideoMAEPretrainModule(L.LightningModule):
+    """Masked video pretraining.
+
+    Batches are dicts from the data module: `video` (B, C, T, H, W) normalised, `mask` Bool[B, N]
+    with True = hidden. Learning rates are given per 256 clips and scaled by the effective batch.
+    """
+
+    def __init__(
+        self,
+        net: VideoMAEPretrainModel,
+        optimizer: OptimizerFactory = partial(torch.optim.AdamW, betas=(0.9, 0.95)),
+        base_lr: float = 1.5e-4,
+        min_lr: float = 1e-5,
+        warmup_lr: float = 1e-6,
+        warmup_epochs: float = 40,
+        weight_decay: float = 0.05,
+        norm_pix_loss: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer"])
+        self.net = net
+        self.optimizer_factory = optimizer
+
+    def shared_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        video, mask = batch["video"], batch["mask"]
+        pred = self.net(video, mask)  # (B, N_mask, P)
+        target = pixel_targets(
+            video, self.net.patch_size, self.net.tubelet_size, self.hparams.norm_pix_loss
+        )  # (B, N, P)
+        return reconstruction_loss(pred, masked_targets(target, mask)), pred
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, _ = self.shared_step(batch)
+        bs = batch["video"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=bs)
+        self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, batch_size=bs)
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, _ = self.shared_step(batch)
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["video"].shape[0])
+        return loss
+
+    def effective_batch(self) -> int:
+        """Clips per optimizer step over all devices and nodes, with gradient accumulation."""
+        per_device = self.trainer.datamodule.batch_size
+        return per_device * self.trainer.world_size * self.trainer.accumulate_grad_batches
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        batch = self.effective_batch()
+        lr, min_lr, warmup_lr = (scale_lr(x, batch) for x in (hp.base_lr, hp.min_lr, hp.warmup_lr))
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        steps_per_epoch = max(
+            math.ceil(self.trainer.num_training_batches / self.trainer.accumulate_grad_batches), 1
+        )
+        warmup_steps = min(int(hp.warmup_epochs * steps_per_epoch), total_steps)
+        t = self.trainer
+        rank_zero_info(
+            f"Effective batch {batch} = {t.datamodule.batch_size} per device x {t.num_devices} "
+            f"devices x {t.num_nodes} nodes x {t.accumulate_grad_batches} accumulation; "
+            f"lr {lr:.3g} = base_lr {hp.base_lr:g} x {batch} / 256 (min_lr {min_lr:.3g}); "
+            f"{total_steps} steps, {warmup_steps} warmup."
+        )
+        if batch < PAPER_BATCH // 4:
+            rank_zero_info(
+                f"Note: the paper pretrains with an effective batch of {PAPER_BATCH}; results are "
+                f"known to drop when it is much smaller."
+            )
+        groups = weight_decay_groups(self.net, hp.weight_decay)
+        optimizer = self.optimizer_factory(groups, lr=lr)
+
+        def factor(step: int) -> float:
+            return warmup_cosine(step, total_steps, warmup_steps, lr, min_lr, warmup_lr) / lr
+
+        scheduler = LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Enough to rebuild the network without Hydra (see videomae_ssl.checkpoints).
+        checkpoint["videomae_ssl"] = {"kind": "pretrain", "net_config": dict(self.net.config)}

@@ -1,0 +1,60 @@
+"""Reconstruction targets: tubelet pixels, optionally normalised per token (VideoMAE norm_pix).
+
+Pure functions: no device moves, no gradient, always computed in float32.
+"""
+
+from __future__ import annotations
+
+import torch
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def unnormalize(
+    video: torch.Tensor,
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+) -> torch.Tensor:
+    """Undo the input normalisation. video: (B, C, T, H, W) -> same shape, in [0, 1]."""
+    m = torch.as_tensor(mean, dtype=video.dtype, device=video.device).view(1, -1, 1, 1, 1)
+    s = torch.as_tensor(std, dtype=video.dtype, device=video.device).view(1, -1, 1, 1, 1)
+    return video * s + m
+
+
+def tubelets(video: torch.Tensor, patch_size: int = 16, tubelet_size: int = 2) -> torch.Tensor:
+    """Group pixels by token. video: (B, C, T, H, W) -> (B, N, tubelet * p * p, C).
+
+    Tokens are in (t, h, w) raster order, the same order as the tubelet embedding; within a token
+    the pixels are in (t, h, w) order.
+    """
+    b, c, t, h, w = video.shape
+    p, q = patch_size, tubelet_size
+    x = video.reshape(b, c, t // q, q, h // p, p, w // p, p)  # (B, C, T', q, H', p, W', p)
+    x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # (B, T', H', W', q, p, p, C)
+    return x.reshape(b, (t // q) * (h // p) * (w // p), q * p * p, c)  # (B, N, q*p*p, C)
+
+
+@torch.no_grad()
+def pixel_targets(
+    video: torch.Tensor,
+    patch_size: int = 16,
+    tubelet_size: int = 2,
+    norm_pix: bool = True,
+    eps: float = 1e-6,
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+) -> torch.Tensor:
+    """Targets for every token. video: normalised (B, C, T, H, W) -> (B, N, q * p * p * C).
+
+    With norm_pix, each token is standardised per channel over its q*p*p pixels with the unbiased
+    std and eps added to the std, as the original VideoMAE does (MAE on images differs: it
+    normalises all channels jointly and adds eps to the variance). The channel index is fastest
+    in the flattened output.
+    """
+    x = tubelets(unnormalize(video.float(), mean, std), patch_size, tubelet_size)  # (B,N,P,C)
+    if norm_pix:
+        mu = x.mean(dim=-2, keepdim=True)
+        sigma = x.var(dim=-2, unbiased=True, keepdim=True).sqrt()
+        x = (x - mu) / (sigma + eps)
+    return x.flatten(2)  # (B, N, P * C), channel fastest

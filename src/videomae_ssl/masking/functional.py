@@ -1,0 +1,60 @@
+"""Mask generators as pure functions.
+
+Convention, used everywhere in videomae_ssl: a mask is a boolean tensor over the flattened
+token grid in (t, h, w) raster order, w fastest, and True means *hidden from the encoder*.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from videomae_ssl.errors import ConfigError
+
+Grid = tuple[int, int, int]  # (T', H', W') tokens along time, height, width
+
+
+def num_masked_per_slice(grid: Grid, ratio: float) -> int:
+    """Masked cells in one temporal slice of a tube mask: int(ratio * H' * W') (truncation)."""
+    _, h, w = grid
+    return int(ratio * h * w)
+
+
+def check_ratio(ratio: float, grid: Grid, tube: bool = True, key: str = "mask_ratio") -> None:
+    """Reject a ratio outside (0, 1), or one that hides no token or leaves none visible on `grid`."""
+    if not 0.0 < ratio < 1.0:
+        raise ConfigError(f"{key}={ratio} is outside the valid range (0, 1).")
+    t, h, w = grid
+    cells = h * w if tube else t * h * w
+    hidden = int(ratio * cells)
+    if 0 < hidden < cells:
+        return
+    what = "hides no token" if hidden == 0 else "leaves no visible token"
+    raise ConfigError(
+        f"{key}={ratio} {what} on a {t}x{h}x{w} token grid (int({ratio} * {cells}) = {hidden} of "
+        f"{cells} masked{' per frame slice' if tube else ''}); choose {key} in "
+        f"[{1 / cells:.4f}, {(cells - 1) / cells:.4f}]."
+    )
+
+
+def tube_mask(grid: Grid, ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Tube masking (VideoMAE): one random spatial mask repeated over every temporal slice.
+
+    Returns Bool[T' * H' * W'] with exactly T' * int(ratio * H' * W') True entries.
+    """
+    t, h, w = grid
+    n_masked = num_masked_per_slice(grid, ratio)
+    order = torch.randperm(h * w, generator=generator)  # (H'*W',)
+    spatial = torch.zeros(h * w, dtype=torch.bool)
+    spatial[order[:n_masked]] = True
+    return spatial.repeat(t)  # (T'*H'*W',), slice-major so w stays fastest
+
+
+def random_mask(grid: Grid, ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random space-time masking (MAE-ST): int(ratio * N) tokens hidden uniformly over all N."""
+    t, h, w = grid
+    n = t * h * w
+    n_masked = int(ratio * n)
+    order = torch.randperm(n, generator=generator)
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[order[:n_masked]] = True
+    return mask

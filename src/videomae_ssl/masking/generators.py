@@ -1,0 +1,44 @@
+"""Mask generators as small callables, built from config and called in the data loader."""
+
+from __future__ import annotations
+
+import torch
+
+from videomae_ssl.masking.functional import Grid, check_ratio, random_mask, tube_mask
+
+
+class MaskGenerator:
+    """Draws one mask for a token grid from a per-sample generator."""
+
+    tube: bool = True
+
+    def __init__(self, ratio: float) -> None:
+        self.ratio = float(ratio)
+
+    def check(self, grid: Grid) -> None:
+        """Raise ConfigError naming `mask_ratio` if the ratio cannot work on this grid."""
+        check_ratio(self.ratio, grid, tube=self.tube)
+
+    def __call__(self, grid: Grid, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(ratio={self.ratio})"
+
+
+class TubeMaskGenerator(MaskGenerator):
+    """Tube masking, the VideoMAE default (ratio 0.9, or 0.75 on small datasets)."""
+
+    tube = True
+
+    def __call__(self, grid: Grid, generator: torch.Generator) -> torch.Tensor:
+        return tube_mask(grid, self.ratio, generator)
+
+
+class RandomMaskGenerator(MaskGenerator):
+    """Uniform space-time masking (MAE-ST)."""
+
+    tube = False
+
+    def __call__(self, grid: Grid, generator: torch.Generator) -> torch.Tensor:
+        return random_mask(grid, self.ratio, generator)

@@ -1,0 +1,81 @@
+"""VideoMAE for classification (fine-tuning): mean-pooled tokens -> fc_norm -> dropout -> head.
+
+Parameter names follow the released fine-tuned checkpoints (`patch_embed`, `blocks`, `fc_norm`,
+`head`). The pretrained encoder's final `norm` is not used: `fc_norm` replaces it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from videomae_ssl.models.encoder import VideoMAEEncoder
+from videomae_ssl.models.layers import LayerNorm
+
+
+class VideoMAEClassifier(VideoMAEEncoder):
+    def __init__(
+        self,
+        num_classes: int,
+        img_size: int = 224,
+        patch_size: int = 16,
+        num_frames: int = 16,
+        tubelet_size: int = 2,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.1,
+        fc_drop_rate: float = 0.0,
+        init_scale: float = 0.001,
+    ) -> None:
+        super().__init__(
+            img_size,
+            patch_size,
+            num_frames,
+            tubelet_size,
+            in_chans,
+            embed_dim,
+            depth,
+            num_heads,
+            mlp_ratio,
+            qkv_bias,
+            drop_rate,
+            attn_drop_rate,
+            drop_path_rate,
+            final_norm=False,
+        )
+        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self.num_classes = num_classes
+        self.fc_norm = LayerNorm(embed_dim)
+        self.fc_dropout = nn.Dropout(fc_drop_rate)
+        self.head = nn.Linear(embed_dim, num_classes)
+        self.reset_parameters(init_scale)
+
+    def reset_parameters(self, init_scale: float = 0.001) -> None:
+        """The original fine-tuning initialisation: trunc-normal(0.02) Linear weights, then the
+        head scaled by `init_scale` so that training starts from near-uniform predictions."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        with torch.no_grad():
+            self.head.weight.mul_(init_scale)
+            self.head.bias.mul_(init_scale)
+
+    def forward_features(self, video: torch.Tensor) -> torch.Tensor:
+        """video: (B, C, T, H, W) -> pooled features (B, D)."""
+        x = super().forward(video)  # (B, N, D); final norm is the identity here
+        return self.fc_norm(x.mean(dim=1))
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        """video: (B, C, T, H, W) -> logits (B, num_classes)."""
+        return self.head(self.fc_dropout(self.forward_features(video)))

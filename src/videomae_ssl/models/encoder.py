@@ -1,0 +1,88 @@
+"""The VideoMAE encoder: tubelet tokens + fixed sinusoid positions + pre-norm ViT blocks.
+
+During pretraining the encoder sees only the visible tokens; they are gathered by index (not by
+a boolean-mask reshape) so every shape is static.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from videomae_ssl.masking.indexing import gather_tokens
+from videomae_ssl.models.layers import Block, LayerNorm, TubeletEmbed, stochastic_depth
+from videomae_ssl.models.pos_embed import sinusoid_table
+
+
+def token_grid(
+    num_frames: int, img_size: int, patch_size: int, tubelet_size: int
+) -> tuple[int, int, int]:
+    """(T', H', W'): the number of tokens along time, height and width."""
+    if num_frames % tubelet_size or img_size % patch_size:
+        raise ValueError(
+            f"num_frames={num_frames} must be a multiple of tubelet_size={tubelet_size} and "
+            f"img_size={img_size} a multiple of patch_size={patch_size}"
+        )
+    return num_frames // tubelet_size, img_size // patch_size, img_size // patch_size
+
+
+class VideoMAEEncoder(nn.Module):
+    """Video ViT backbone. Parameter names follow the original VideoMAE checkpoints."""
+
+    def __init__(
+        self,
+        img_size: int = 224,
+        patch_size: int = 16,
+        num_frames: int = 16,
+        tubelet_size: int = 2,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        final_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        self.img_size = img_size
+        self.num_frames = num_frames
+        self.embed_dim = embed_dim
+        self.grid = token_grid(num_frames, img_size, patch_size, tubelet_size)
+        self.patch_embed = TubeletEmbed(patch_size, tubelet_size, in_chans, embed_dim)
+        num_tokens = self.grid[0] * self.grid[1] * self.grid[2]
+        self.register_buffer("pos_embed", sinusoid_table(num_tokens, embed_dim), persistent=False)
+        dpr = stochastic_depth(drop_path_rate, depth)
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i])
+            for i in range(depth)
+        )
+        self.norm = LayerNorm(embed_dim) if final_norm else nn.Identity()
+
+    @property
+    def num_tokens(self) -> int:
+        return self.pos_embed.shape[0]
+
+    def embed(self, video: torch.Tensor) -> torch.Tensor:
+        """video: (B, C, T, H, W) -> tokens with positions added (B, N, D)."""
+        x = self.patch_embed(video)  # (B, N, D)
+        if x.shape[1] != self.num_tokens:
+            raise ValueError(
+                f"input gives {x.shape[1]} tokens but the model was built for {self.num_tokens} "
+                f"({self.num_frames} frames at {self.img_size}px); video shape {tuple(video.shape)}"
+            )
+        return x + self.pos_embed.to(x.dtype)
+
+    def forward(self, video: torch.Tensor, ids_visible: torch.Tensor | None = None) -> torch.Tensor:
+        """video: (B, C, T, H, W); ids_visible: (B, N_vis) or None for all tokens.
+
+        Returns the normalised tokens (B, N_vis, D); positions are added before the gather.
+        """
+        x = self.embed(video)  # (B, N, D)
+        if ids_visible is not None:
+            x = gather_tokens(x, ids_visible)  # (B, N_vis, D)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)

@@ -1,0 +1,126 @@
+"""VideoMAE for pretraining: encoder on visible tokens, light decoder, pixel head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from videomae_ssl.masking.indexing import gather_tokens, mask_to_indices
+from videomae_ssl.models.encoder import VideoMAEEncoder
+from videomae_ssl.models.layers import Block, LayerNorm
+from videomae_ssl.models.pos_embed import sinusoid_table
+
+
+class VideoMAEDecoder(nn.Module):
+    """Decoder blocks, LayerNorm and a linear head to tubelet pixels."""
+
+    def __init__(
+        self,
+        embed_dim: int,
+        depth: int,
+        num_heads: int,
+        out_dim: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias) for _ in range(depth)
+        )
+        self.norm = LayerNorm(embed_dim)
+        self.head = nn.Linear(embed_dim, out_dim)
+
+    def forward(self, x: torch.Tensor, num_predicted: int) -> torch.Tensor:
+        """x: (B, N_in, D) -> predictions for the last `num_predicted` tokens (B, K, out_dim)."""
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x[:, -num_predicted:]))
+
+
+class VideoMAEPretrainModel(nn.Module):
+    """Masked video autoencoder (Tong et al. 2022).
+
+    `forward(video, mask)` returns the predicted pixels of the masked tokens, in ascending token
+    order, as (B, N_masked, tubelet * patch**2 * C). The caller draws the mask; the model never
+    does.
+    """
+
+    def __init__(
+        self,
+        img_size: int = 224,
+        patch_size: int = 16,
+        num_frames: int = 16,
+        tubelet_size: int = 2,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        decoder_embed_dim: int = 384,
+        decoder_depth: int = 4,
+        decoder_num_heads: int = 6,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop_path_rate: float = 0.0,
+    ) -> None:
+        super().__init__()
+        # Kept so that a checkpoint can rebuild the model without Hydra.
+        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self.patch_size = patch_size
+        self.tubelet_size = tubelet_size
+        self.encoder = VideoMAEEncoder(
+            img_size,
+            patch_size,
+            num_frames,
+            tubelet_size,
+            in_chans,
+            embed_dim,
+            depth,
+            num_heads,
+            mlp_ratio,
+            qkv_bias,
+            drop_path_rate=drop_path_rate,
+        )
+        self.encoder_to_decoder = nn.Linear(embed_dim, decoder_embed_dim, bias=False)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
+        self.register_buffer(
+            "decoder_pos_embed",
+            sinusoid_table(self.encoder.num_tokens, decoder_embed_dim),
+            persistent=False,
+        )
+        out_dim = tubelet_size * patch_size**2 * in_chans
+        self.decoder = VideoMAEDecoder(
+            decoder_embed_dim, decoder_depth, decoder_num_heads, out_dim, mlp_ratio, qkv_bias
+        )
+        self.reset_parameters()
+
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        return self.encoder.grid
+
+    def reset_parameters(self) -> None:
+        """The original initialisation: xavier-uniform Linear weights, zero biases, unit norms."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters that skip weight decay besides biases and norms (timm's convention)."""
+        return {"mask_token"}
+
+    def forward(self, video: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """video: (B, C, T, H, W), mask: Bool[B, N] (True = hidden) -> (B, N_masked, P)."""
+        ids_visible, ids_masked = mask_to_indices(mask)
+        x = self.encoder(video, ids_visible)  # (B, N_vis, D_enc)
+        x = self.encoder_to_decoder(x)  # (B, N_vis, D_dec)
+        b = x.shape[0]
+        pos = self.decoder_pos_embed.to(x.dtype).expand(b, -1, -1)  # (B, N, D_dec)
+        pos_visible = gather_tokens(pos, ids_visible)  # (B, N_vis, D_dec)
+        pos_masked = gather_tokens(pos, ids_masked)  # (B, N_mask, D_dec)
+        x = torch.cat([x + pos_visible, self.mask_token.to(x.dtype) + pos_masked], dim=1)
+        return self.decoder(x, num_predicted=ids_masked.shape[1])  # (B, N_mask, P)

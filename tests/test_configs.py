@@ -1,0 +1,120 @@
+"""Every experiment composes, resolves and builds; the command line fails cleanly on bad input."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import hydra
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf, open_dict
+
+from videomae_ssl.errors import ConfigError, DataError
+from videomae_ssl.train import CONFIG_DIR, check_config
+
+EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
+ROOT = Path(CONFIG_DIR).parent
+
+
+def compose_cfg(overrides, tmp_path):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.root_dir = str(tmp_path)
+        cfg.paths.output_dir = str(tmp_path / "out")
+        cfg.paths.cache_dir = str(tmp_path / "cache")
+    del cfg["hydra"]
+    OmegaConf.resolve(cfg)
+    return cfg
+
+
+def test_experiments_are_found():
+    assert {"demo", "k400_pretrain", "ssv2_pretrain", "ucf101_pretrain", "hmdb51_pretrain"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_composes_and_builds(experiment, tmp_path):
+    cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
+    check_config(cfg)
+    assert 0 < cfg.mask_ratio < 1
+    assert cfg.masking.ratio == cfg.mask_ratio
+    assert cfg.name == experiment
+    module = hydra.utils.instantiate(cfg.model)
+    assert module.net.grid == (
+        cfg.data.num_frames // 2, cfg.data.input_size // 16, cfg.data.input_size // 16
+    )
+    for c in cfg.callbacks.values():
+        hydra.utils.instantiate(c)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    assert datamodule.batch_size == cfg.data.batch_size
+
+
+@pytest.mark.parametrize(
+    "experiment, frames_apart, ratio",
+    [("k400_pretrain", 4, 0.9), ("ssv2_pretrain", 2, 0.9), ("ucf101_pretrain", 4, 0.75),
+     ("hmdb51_pretrain", 4, 0.9)],
+)
+def test_paper_settings(experiment, frames_apart, ratio, tmp_path):
+    cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
+    assert cfg.data.sampling_rate == frames_apart and cfg.mask_ratio == ratio
+    assert cfg.data.num_frames == 16 and cfg.data.input_size == 224
+    assert cfg.model.net.size == "base"
+    assert cfg.trainer.precision == "bf16-mixed"
+    assert tuple(cfg.optim.optimizer.betas) == (0.9, 0.95) and cfg.optim.weight_decay == 0.05
+    assert cfg.optim.base_lr == 1.5e-4 and cfg.optim.warmup_epochs == 40
+
+
+def test_missing_dataset_names_file_and_key(tmp_path):
+    cfg = compose_cfg(["experiment=k400_pretrain"], tmp_path)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    with pytest.raises(DataError, match=r"data\.train_list") as err:
+        datamodule.validate_inputs()
+    assert str(tmp_path / "data" / "kinetics400" / "train.csv") in str(err.value)
+
+
+@pytest.mark.parametrize("override, match", [
+    ("mask_ratio=1.5", r"mask_ratio=1.5 .*\(0, 1\)"),
+    ("mask_ratio=0", r"mask_ratio=0"),
+    ("data.num_frames=15", r"data.num_frames=15 must be a multiple"),
+    ("data.input_size=100", r"data.input_size=100 must be a multiple"),
+    ("ckpt_path=/nonexistent/last.ckpt", r"ckpt_path=/nonexistent/last.ckpt"),
+])
+def test_impossible_values_name_the_key(override, match, tmp_path):
+    cfg = compose_cfg(["experiment=k400_pretrain", override], tmp_path)
+    with pytest.raises(ConfigError, match=match):
+        check_config(cfg)
+
+
+def run_cli(*args, cwd):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "videomae_ssl.train", *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_cli_cfg_job_shows_ratio_and_model(tmp_path):
+    out = run_cli("experiment=k400_pretrain", "mask_ratio=0.95", "--cfg", "job", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    cfg = OmegaConf.create(out.stdout)
+    assert cfg.mask_ratio == 0.95 and cfg.masking.ratio == "${mask_ratio}"
+    assert cfg.model.net.size == "base"
+
+
+def test_cli_missing_data_is_one_clear_message(tmp_path):
+    out = run_cli("experiment=k400_pretrain", cwd=tmp_path)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr + out.stdout
+    assert "data.train_list" in out.stderr
+    assert str(tmp_path / "data" / "kinetics400" / "train.csv") in out.stderr
+
+
+def test_cli_bad_mask_ratio_stops_before_work(tmp_path):
+    out = run_cli("experiment=demo", "mask_ratio=1.2", f"paths.cache_dir={tmp_path}/cache", cwd=tmp_path)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    assert "mask_ratio=1.2" in out.stderr and "(0, 1)" in out.stderr
+    assert not (tmp_path / "cache").exists()  # nothing generated
