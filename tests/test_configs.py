@@ -26,7 +26,7 @@ def compose_cfg(overrides, tmp_path):
         cfg.paths.root_dir = str(tmp_path)
         cfg.paths.output_dir = str(tmp_path / "out")
         cfg.paths.cache_dir = str(tmp_path / "cache")
-    del cfg["hydra"]
+        del cfg["hydra"]
     OmegaConf.resolve(cfg)
     return cfg
 
