@@ -22,7 +22,9 @@ _BLOCK = {
 _HF_ATTN = "attention.attention"
 
 
-def _block_to_hf(rest: str, value: torch.Tensor, prefix: str, out: dict[str, torch.Tensor]) -> None:
+def _block_to_hf(
+    rest: str, value: torch.Tensor, prefix: str, out: dict[str, torch.Tensor], legacy: bool
+) -> None:
     if rest == "attn.qkv.weight":
         q, k, v = value.chunk(3, dim=0)  # rows are q | k | v
         out[f"{prefix}.{_HF_ATTN}.query.weight"] = q
@@ -30,8 +32,11 @@ def _block_to_hf(rest: str, value: torch.Tensor, prefix: str, out: dict[str, tor
         out[f"{prefix}.{_HF_ATTN}.value.weight"] = v
         return
     if rest in ("attn.q_bias", "attn.v_bias"):
-        name = "query" if rest == "attn.q_bias" else "value"
-        out[f"{prefix}.{_HF_ATTN}.{name}.bias"] = value
+        if legacy:
+            out[f"{prefix}.{_HF_ATTN}.{rest.removeprefix('attn.')}"] = value
+        else:
+            name = "query" if rest == "attn.q_bias" else "value"
+            out[f"{prefix}.{_HF_ATTN}.{name}.bias"] = value
         return
     module, param = rest.rsplit(".", 1)
     if module not in _BLOCK:
@@ -39,15 +44,21 @@ def _block_to_hf(rest: str, value: torch.Tensor, prefix: str, out: dict[str, tor
     out[f"{prefix}.{_BLOCK[module]}.{param}"] = value
 
 
-def to_hf(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Our pretraining or classifier state dict -> transformers (version 5 names)."""
+def to_hf(
+    state: dict[str, torch.Tensor], legacy_bias_names: bool = False
+) -> dict[str, torch.Tensor]:
+    """Our pretraining or classifier state dict -> transformers (version 5 names).
+
+    `legacy_bias_names` writes the version 4 names (`q_bias` / `v_bias`) instead, which both
+    versions load: version 5 renames them on load, version 4 knows no other.
+    """
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         key = key.removeprefix("encoder.") if not key.startswith("encoder_to_decoder") else key
         if m := re.fullmatch(r"blocks\.(\d+)\.(.+)", key):
-            _block_to_hf(m[2], value, f"videomae.encoder.layer.{m[1]}", out)
+            _block_to_hf(m[2], value, f"videomae.encoder.layer.{m[1]}", out, legacy_bias_names)
         elif m := re.fullmatch(r"decoder\.blocks\.(\d+)\.(.+)", key):
-            _block_to_hf(m[2], value, f"decoder.decoder_layers.{m[1]}", out)
+            _block_to_hf(m[2], value, f"decoder.decoder_layers.{m[1]}", out, legacy_bias_names)
         elif key.startswith("patch_embed.proj."):
             out["videomae.embeddings.patch_embeddings.projection." + key.rsplit(".", 1)[1]] = value
         elif key.startswith("norm."):

@@ -65,6 +65,25 @@ class VideoMAEEncoder(nn.Module):
     def num_tokens(self) -> int:
         return self.pos_embed.shape[0]
 
+    def set_pos_embed(self, table: torch.Tensor, learnable: bool = False) -> None:
+        """Replace the default sinusoid positions with `table` (N, D).
+
+        Used when a checkpoint's positions were rebuilt for another token grid or were learned.
+        Unlike the default table, this one is saved in the state dict (key `pos_embed`), so the
+        model keeps it through its own checkpoints; `learnable` makes it a trained parameter.
+        """
+        if tuple(table.shape) != (self.num_tokens, self.embed_dim):
+            raise ValueError(
+                f"position table {tuple(table.shape)} does not fit {self.num_tokens} tokens of "
+                f"width {self.embed_dim}"
+            )
+        table = table.detach().clone().to(self.pos_embed.device, self.pos_embed.dtype)
+        del self.pos_embed
+        if learnable:
+            self.pos_embed = nn.Parameter(table)
+        else:
+            self.register_buffer("pos_embed", table, persistent=True)
+
     def embed(self, video: torch.Tensor) -> torch.Tensor:
         """video: (B, C, T, H, W) -> tokens with positions added (B, N, D)."""
         x = self.patch_embed(video)  # (B, N, D)

@@ -1,0 +1,144 @@
+"""Fine-tuning initialisation: a pretrained encoder from a checkpoint of any supported format.
+
+As the original fine-tuning script does: strip wrapper prefixes, drop the decoder, the mask
+token and a head of the wrong shape, load the rest non-strictly, and say what happened. Unlike
+it, this stops when no encoder weight matched, and it rebuilds the position table when the
+model's token grid differs from the checkpoint's instead of reading positions off a new 1-D
+index (which gives old positions new meanings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from videomae_ssl.checkpoints.load import FORMAT_NAMES, compress_keys, load_checkpoint
+from videomae_ssl.checkpoints.reading import CheckpointError
+from videomae_ssl.models import VideoMAEEncoder
+from videomae_ssl.models.pos_embed import resize_pos_table, sinusoid_table
+
+_DECODER = ("decoder.", "encoder_to_decoder.", "mask_token")
+
+
+@dataclass
+class LoadReport:
+    """What `load_pretrained_encoder` did, for the log."""
+
+    path: Path
+    format: str
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [
+            f"Pretrained weights: {self.path}, {FORMAT_NAMES[self.format]}",
+            f"  loaded: {len(self.loaded)} tensors",
+            f"  missing (left at their initialisation): {compress_keys(self.missing)}",
+            f"  unexpected (ignored): {compress_keys(self.unexpected)}",
+        ]
+        lines += [f"  dropped: {d}" for d in self.dropped]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def load_pretrained_encoder(
+    model: VideoMAEEncoder,
+    path: str | Path,
+    *,
+    num_frames: int | None = None,
+    img_size: int | None = None,
+    log: Callable[[str], None] | None = print,
+) -> LoadReport:
+    """Initialise `model` (a classifier, or any VideoMAE encoder) from the checkpoint at `path`.
+
+    `num_frames` / `img_size` describe the checkpoint's training input when the file does not
+    record it (original checkpoints without their `args`; default 16 frames at 224 px). Raises
+    `CheckpointError` when no encoder weight fits. `log` receives the summary (None: silent).
+    """
+    ckpt = load_checkpoint(path, num_frames=num_frames, img_size=img_size)
+    # Head counts do not matter here: the model is already built.
+    notes = [n for n in ckpt.notes if not n.startswith(("num_heads", "decoder_num_heads"))]
+    report = LoadReport(ckpt.path, ckpt.format, notes=notes)
+    report.unexpected += ckpt.unexpected
+    state = dict(ckpt.state)
+    if ckpt.kind == "pretrain":
+        decoder = [k for k in state if k.startswith(_DECODER)]
+        if decoder:
+            report.dropped.append(f"the decoder ({len(decoder)} tensors: decoder.*, "
+                                  "encoder_to_decoder, mask_token)")  # fmt: skip
+        state = {k.removeprefix("encoder."): v for k, v in state.items() if k not in decoder}
+    own = model.state_dict()
+    if "norm.weight" in state and "norm.weight" not in own:
+        report.dropped.append("norm: the pretrained encoder's final LayerNorm (fine-tuning "
+                              "mean-pools into fc_norm instead)")  # fmt: skip
+        state = {k: v for k, v in state.items() if not k.startswith("norm.")}
+    head = state.get("head.weight")
+    if head is not None and "head.weight" in own and head.shape != own["head.weight"].shape:
+        report.dropped.append(f"head: {head.shape[0]} classes in the checkpoint, "
+                              f"{own['head.weight'].shape[0]} in the model")  # fmt: skip
+        state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    stored = state.pop("pos_embed", None)  # (N_src, D) or None
+    misfit = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+              for k, v in state.items() if k in own and v.shape != own[k].shape]  # fmt: skip
+    if misfit:
+        raise CheckpointError(
+            f"{ckpt.path}: the checkpoint is a different model size: {'; '.join(misfit[:3])}"
+            f"{' ...' if len(misfit) > 3 else ''} (checkpoint first, model second)."
+        )
+    if not any(k.startswith(("blocks.", "patch_embed.")) and k in own for k in state):
+        raise CheckpointError(
+            f"{ckpt.path}: no encoder weight matched the model (checkpoint keys: "
+            f"{compress_keys(sorted(state))}); refusing to train from random weights."
+        )
+    positions = _set_positions(model, stored, ckpt.grid, ckpt.learned_pos, report)
+    result = model.load_state_dict(state, strict=False)
+    report.loaded = sorted(k for k in state if k in own) + positions
+    report.missing = sorted(k for k in result.missing_keys if k != "pos_embed")
+    report.unexpected += sorted(result.unexpected_keys)
+    if log is not None:
+        log(report.summary())
+    return report
+
+
+def _set_positions(
+    model: VideoMAEEncoder,
+    stored: torch.Tensor | None,
+    src: tuple[int, int, int],
+    learned: bool,
+    report: LoadReport,
+) -> list[str]:
+    """Give `model` the checkpoint's positions on its own token grid; -> ["pos_embed"] if read.
+
+    stored: (N_src, D) table saved in the checkpoint, or None for the fixed sinusoid.
+    """
+    dst = model.grid
+    if stored is None and src == dst:
+        return []
+    if stored is None:
+        table = sinusoid_table(src[0] * src[1] * src[2], model.embed_dim)  # (N_src, D)
+        what = "fixed sinusoid"
+    else:
+        table, what = stored, ("learned" if learned else "stored")
+    if table.shape[1] != model.embed_dim:
+        raise CheckpointError(
+            f"{report.path}: position table width {table.shape[1]}, model width {model.embed_dim}."
+        )
+    if src != dst:
+        table = resize_pos_table(table, src, dst)
+        report.notes.append(
+            f"token grid {'x'.join(map(str, src))} in the checkpoint, "
+            f"{'x'.join(map(str, dst))} in the model: the {what} position table was resized "
+            "(space bicubic per frame, time linear) so that positions keep their meaning"
+        )
+    model.set_pos_embed(table, learnable=stored is not None and learned)
+    if stored is None:
+        return []
+    if learned:
+        report.notes.append("learned position embedding: loaded, and trained further")
+    return ["pos_embed"]

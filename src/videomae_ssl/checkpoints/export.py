@@ -1,0 +1,130 @@
+"""Write our models as Hugging Face directories, original VideoMAE `.pth` files or our
+Lightning checkpoints.
+
+Each file carries what is needed to rebuild the model: config.json for transformers, and a
+`videomae_ssl` block (kind, constructor arguments, class names) in the two `.pth` layouts,
+which the original scripts ignore.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from videomae_ssl.checkpoints.hf_config import hf_config_for
+from videomae_ssl.checkpoints.hf_keys import to_hf
+from videomae_ssl.checkpoints.reading import CheckpointError
+from videomae_ssl.models import VideoMAEClassifier, VideoMAEPretrainModel
+
+Model = VideoMAEPretrainModel | VideoMAEClassifier
+
+
+def _kind(model: Model) -> str:
+    if isinstance(model, VideoMAEPretrainModel):
+        return "pretrain"
+    if isinstance(model, VideoMAEClassifier):
+        return "classifier"
+    raise TypeError(f"expected VideoMAEPretrainModel or VideoMAEClassifier, got {type(model)}")
+
+
+def _encoder(model: Model) -> nn.Module:
+    return model.encoder if isinstance(model, VideoMAEPretrainModel) else model
+
+
+def _metadata(model: Model, id2label: dict[int, str] | None) -> dict[str, Any]:
+    """Our block: enough to rebuild the model without Hydra (see `load_checkpoint`)."""
+    meta: dict[str, Any] = {"kind": _kind(model), "net_config": dict(model.config)}
+    _check_labels(model, id2label)
+    if id2label:
+        meta["id2label"] = {int(k): str(v) for k, v in id2label.items()}
+    if isinstance(_encoder(model).pos_embed, nn.Parameter):
+        meta["pos_embed"] = "learned"
+    return meta
+
+
+def _check_labels(model: Model, id2label: dict[int, str] | None) -> None:
+    if id2label and isinstance(model, VideoMAEClassifier) and len(id2label) != model.num_classes:
+        raise CheckpointError(
+            f"{len(id2label)} class names for a head of {model.num_classes} classes."
+        )
+
+
+def _cpu_state(model: Model) -> dict[str, torch.Tensor]:
+    """Detached, contiguous CPU copies, so no two saved tensors share memory."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def export_hf(
+    model: Model,
+    out_dir: str | Path,
+    id2label: dict[int, str] | None = None,
+    norm_pix_loss: bool = True,
+) -> Path:
+    """Write `model` as a transformers directory: config.json + model.safetensors.
+
+    `VideoMAEForPreTraining` / `VideoMAEForVideoClassification.from_pretrained(out_dir)` load it
+    (transformers 4 and 5: the q and v biases keep their version 4 names, which version 5
+    renames on load). `norm_pix_loss` goes into the config for the pretraining loss.
+    """
+    from safetensors.torch import save_file
+
+    kind = _kind(model)
+    if "pos_embed" in _encoder(model).state_dict():
+        raise CheckpointError(
+            "this model's position table was rebuilt for a new token grid or learned; "
+            "transformers' VideoMAE always uses the 1-D sinusoid over the token count, so the "
+            "exported model would give different outputs. Export to --to original instead."
+        )
+    _check_labels(model, id2label)
+    state = to_hf(_cpu_state(model), legacy_bias_names=True)
+    config = hf_config_for(model.config, kind, id2label, norm_pix_loss)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
+
+
+def export_original(
+    model: Model, path: str | Path, id2label: dict[int, str] | None = None
+) -> Path:
+    """Write `model` in the original VideoMAE layout: `{'model': state_dict}`.
+
+    The original scripts read the weights under 'model' (pretraining and fine-tuning alike). A
+    rebuilt or learned position table goes under `pos_embed` as (1, N, D), as the original code
+    stores learnable ones.
+    """
+    state = _cpu_state(model)
+    key = "encoder.pos_embed" if _kind(model) == "pretrain" else "pos_embed"
+    if key in state:
+        state[key] = state[key].unsqueeze(0)  # (1, N, D)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": state, "videomae_ssl": _metadata(model, id2label)}, path)
+    return path
+
+
+def export_lightning(
+    model: Model, path: str | Path, id2label: dict[int, str] | None = None
+) -> Path:
+    """Write `model` as our Lightning checkpoints hold it: `net.`-prefixed weights plus the
+    `videomae_ssl` block. A weights file (for `load_checkpoint` or `pretrained=`); it holds no
+    optimizer state, so it does not resume a run."""
+    import lightning
+
+    state = {f"net.{k}": v for k, v in _cpu_state(model).items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "state_dict": state,
+            "videomae_ssl": _metadata(model, id2label),
+            "pytorch-lightning_version": lightning.__version__,
+        },
+        path,
+    )
+    return path

@@ -1,0 +1,400 @@
+"""Load VideoMAE weights of any supported origin into our layout, and build our model from them.
+
+Formats, told apart by what the file holds (never by its name):
+- `original`: MCG-NJU VideoMAE `.pth` (`model` / `module` / bare state dict), pretraining
+  (`encoder.*`, `decoder.*`, `encoder_to_decoder`, `mask_token`) or fine-tuned (`patch_embed`,
+  `blocks`, `fc_norm`, `head`) keys; also what `export_original` writes.
+- `videomae_v2`: the same key family from VideoMAE V2 (ViT-g, `_orig_mod.` / `backbone.`).
+- `hf`: a transformers directory (`config.json` + weights) or a bare transformers state dict.
+- `lightning`: our Lightning checkpoints (`state_dict` with `net.` keys, `videomae_ssl` block).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from videomae_ssl.checkpoints.hf_config import HF_FIELDS, config_from_hf
+from videomae_ssl.checkpoints.hf_keys import from_hf
+from videomae_ssl.checkpoints.layouts import (
+    SIZE_NAMES,
+    STANDARD_DECODER_HEADS,
+    STANDARD_HEADS,
+    detect_kind,
+    infer_decoder,
+    infer_encoder,
+    split_unexpected,
+    stored_pos_table,
+    strip_prefixes,
+    to_kind_layout,
+)
+from videomae_ssl.checkpoints.reading import CheckpointError, read_hf_dir, read_weights
+from videomae_ssl.models import VideoMAEClassifier, VideoMAEPretrainModel
+from videomae_ssl.models.pos_embed import sinusoid_table
+
+FORMAT_NAMES = {
+    "original": "original VideoMAE (MCG-NJU)",
+    "videomae_v2": "VideoMAE V2",
+    "hf": "Hugging Face transformers",
+    "lightning": "videomae_ssl Lightning checkpoint",
+}
+KIND_NAMES = {"pretrain": "pretraining (encoder + decoder)", "classifier": "classification",
+              "encoder": "encoder only"}  # fmt: skip
+DEFAULT_FRAMES = 16
+DEFAULT_IMG_SIZE = 224
+_V2_ARGS = {"decoder_mask_type", "decoder_mask_ratio", "num_sample", "with_checkpoint"}
+
+
+@dataclass
+class LoadedCheckpoint:
+    """Weights in our layout plus what is known about the model they belong to.
+
+    `state` uses our names for `kind`: pretraining (`encoder.*`, `decoder.*`, ...), classifier
+    (`patch_embed`, `blocks`, `fc_norm`, `head`) or encoder only (`patch_embed`, `blocks`,
+    `norm`). `config` holds constructor arguments of our model (`num_heads` None when unknown).
+    """
+
+    path: Path
+    format: str
+    kind: str
+    state: dict[str, torch.Tensor]
+    config: dict[str, Any]
+    id2label: dict[int, str] | None = None
+    norm_pix_loss: bool | None = None
+    mean_pooling: bool = True
+    learned_pos: bool = False
+    notes: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        """(T', H', W') token grid the weights were trained on."""
+        c = self.config
+        side = c["img_size"] // c["patch_size"]
+        return c["num_frames"] // c["tubelet_size"], side, side
+
+    def summary(self) -> str:
+        """What was found, for people: format, size, input, classes, notes, ignored keys."""
+        c = self.config
+        name = SIZE_NAMES.get((c["embed_dim"], c["depth"]), "custom ViT")
+        heads = c.get("num_heads") or "unknown"
+        lines = [
+            f"{self.path}: {FORMAT_NAMES[self.format]}, {KIND_NAMES[self.kind]} weights",
+            f"  model: {name}, width {c['embed_dim']}, depth {c['depth']}, {heads} heads, "
+            f"patch {c['patch_size']}, tubelet {c['tubelet_size']}, "
+            f"mlp {int(c['embed_dim'] * c['mlp_ratio'])}",
+        ]
+        if self.kind == "pretrain":
+            lines.append(
+                f"  decoder: width {c['decoder_embed_dim']}, depth {c['decoder_depth']}, "
+                f"{c.get('decoder_num_heads') or 'unknown'} heads"
+            )
+        t, h, w = self.grid
+        lines.append(f"  input: {c['num_frames']} frames at {c['img_size']} px, {t}x{h}x{w} tokens")
+        if self.kind == "classifier":
+            known = "with class names" if self.id2label else "no class names"
+            lines.append(f"  classes: {c['num_classes']} ({known})")
+        lines += [f"  note: {n}" for n in self.notes]
+        lines.append(f"  unexpected keys (ignored): {compress_keys(self.unexpected)}")
+        return "\n".join(lines)
+
+
+def compress_keys(keys: list[str]) -> str:
+    """`blocks.0.x`, `blocks.1.x`, ... -> `blocks.*.x (x2)`: one readable line for many keys."""
+    counts: dict[str, int] = {}
+    for key in keys:
+        pattern = re.sub(r"\.\d+\.", ".*.", key)
+        counts[pattern] = counts.get(pattern, 0) + 1
+    return ", ".join(p if n == 1 else f"{p} (x{n})" for p, n in counts.items()) or "none"
+
+
+def _is_hf_naming(state: dict[str, torch.Tensor]) -> bool:
+    return any(
+        k.startswith(("videomae.", "embeddings.patch_embeddings.", "decoder.decoder_layers."))
+        or re.match(r"encoder\.layer\.\d+\.", k)
+        for k in state
+    )
+
+
+def _read(path: Path) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]]:
+    """-> (format, raw state dict, side information: hf config, args, our metadata, hparams)."""
+    if path.is_dir():
+        state, hf_config = read_hf_dir(path)
+        if hf_config is not None and hf_config.get("model_type", "videomae") != "videomae":
+            raise CheckpointError(
+                f"{path / 'config.json'}: model_type {hf_config.get('model_type')!r}, not videomae."
+            )
+        return "hf", state, {"hf_config": hf_config}
+    obj = read_weights(path)
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a dict of weights.")
+    side = {"ours": obj.get("videomae_ssl"), "hparams": obj.get("hyper_parameters")}
+    if isinstance(obj.get("args"), argparse.Namespace):  # the original scripts' arguments
+        side["args"] = vars(obj["args"])
+    fmt, state = None, obj
+    if isinstance(obj.get("state_dict"), dict):
+        fmt, state = "lightning", obj["state_dict"]
+    else:
+        state = next((obj[k] for k in ("model", "module") if isinstance(obj.get(k), dict)), obj)
+    if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(
+            f"{path}: no state dict found (looked under 'model', 'module', 'state_dict' and at "
+            f"the top level); top-level keys: {sorted(map(str, obj))[:10]}."
+        )
+    if fmt is None:
+        fmt = "hf" if _is_hf_naming(state) else "original"
+    return fmt, state, side
+
+
+def _to_our_layout(
+    state: dict[str, torch.Tensor], fmt: str, path: Path
+) -> tuple[dict[str, torch.Tensor], str, list[str]]:
+    """Raw keys -> our names; returns (state, kind, wrapper prefixes removed)."""
+    state, prefixes = strip_prefixes(state)
+    if fmt == "hf":
+        if any(k.startswith(("embeddings.", "encoder.layer.")) for k in state):
+            # A bare VideoMAEModel: its keys lack the `videomae.` of the task models.
+            heads = ("decoder.", "encoder_to_decoder", "mask_token", "classifier.", "fc_norm.")
+            state = {(k if k.startswith(heads) else f"videomae.{k}"): v for k, v in state.items()}
+        decoder = ("decoder.decoder_layers.", "encoder_to_decoder")
+        state = from_hf(state, pretraining=any(k.startswith(decoder) for k in state))
+    kind = detect_kind(state)
+    if kind is None:
+        raise CheckpointError(
+            f"{path}: not VideoMAE weights: no patch_embed.proj.weight (first keys: "
+            f"{sorted(state)[:5]})."
+        )
+    return to_kind_layout(state, kind), kind, prefixes
+
+
+def detect_format(path: str | Path) -> str:
+    """"original", "videomae_v2", "hf" or "lightning", read from the contents."""
+    return load_checkpoint(path).format
+
+
+def load_checkpoint(
+    path: str | Path,
+    *,
+    num_frames: int | None = None,
+    img_size: int | None = None,
+    num_heads: int | None = None,
+    decoder_num_heads: int | None = None,
+) -> LoadedCheckpoint:
+    """Read any supported checkpoint into our layout and work out the model it belongs to.
+
+    Sizes come from the tensor shapes and any config stored with the weights. The keyword
+    arguments fill in what neither records (head counts of unusual widths; the frame count and
+    image size of original checkpoints saved without their `args`) and take precedence.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or directory.")
+    fmt, raw, side = _read(path)
+    try:
+        return _interpret(path, fmt, raw, side, num_frames, img_size, num_heads, decoder_num_heads)
+    except KeyError as err:  # malformed keys or shapes, found by the layout helpers
+        raise CheckpointError(f"{path}: {err.args[0]}") from None
+
+
+def _interpret(
+    path: Path,
+    fmt: str,
+    raw: dict[str, torch.Tensor],
+    side: dict[str, Any],
+    num_frames: int | None,
+    img_size: int | None,
+    num_heads: int | None,
+    decoder_num_heads: int | None,
+) -> LoadedCheckpoint:
+    state, kind, prefixes = _to_our_layout(raw, fmt, path)
+    notes = [f"removed key prefix {p!r}" for p in prefixes if (fmt, p) != ("lightning", "net.")]
+    ours = side.get("ours") if isinstance(side.get("ours"), dict) else None
+    if ours and isinstance(ours.get("net_config"), dict):
+        kind = ours.get("kind", kind) if ours.get("kind") in KIND_NAMES else kind
+        config: dict[str, Any] = dict(ours["net_config"])
+    else:
+        config = infer_encoder(state, "encoder." if kind == "pretrain" else "")
+        if kind == "pretrain":
+            config.update(infer_decoder(state))
+        if kind == "classifier":
+            config["num_classes"] = state["head.weight"].shape[0]
+    loaded = LoadedCheckpoint(path, fmt, kind, {}, config, notes=notes)
+    if side.get("hf_config"):
+        _apply_hf_config(loaded, side["hf_config"])
+    if ours:
+        loaded.id2label = {int(k): v for k, v in (ours.get("id2label") or {}).items()} or None
+        loaded.learned_pos = ours.get("pos_embed") == "learned"
+    hparams = side.get("hparams")
+    if isinstance(hparams, dict) and "norm_pix_loss" in hparams:
+        loaded.norm_pix_loss = bool(hparams["norm_pix_loss"])
+    _fill_input_size(loaded, state, side.get("args") or {}, num_frames, img_size)
+    _fill_heads(loaded, num_heads, decoder_num_heads)
+    if fmt == "original" and not ours:
+        loaded.format = _original_flavour(loaded.config, prefixes, side.get("args") or {})
+    if kind == "classifier" and "fc_norm.weight" not in state and "norm.weight" in state:
+        loaded.mean_pooling = False
+        loaded.notes.append("trained without mean pooling: it has norm.* but no fc_norm.* "
+                            "(it classifies from the first token)")  # fmt: skip
+    loaded.state, loaded.unexpected = split_unexpected(state, kind)
+    block = re.compile(r"(encoder\.|decoder\.)?blocks\.\d+\.")
+    if in_blocks := [k for k in loaded.unexpected if block.match(k)]:
+        # Ignoring them would change what the blocks compute (e.g. layer scale `gamma_1`).
+        raise CheckpointError(
+            f"{path}: its transformer blocks have parameters this model does not: "
+            f"{compress_keys(in_blocks)} (VideoMAE blocks have no layer scale or other extras)."
+        )
+    if kind == "classifier" and loaded.mean_pooling and "norm.weight" in loaded.state:
+        loaded.unexpected += [k for k in ("norm.weight", "norm.bias") if k in loaded.state]
+        loaded.state = {k: v for k, v in loaded.state.items() if not k.startswith("norm.")}
+    _check_pos_table(loaded, ours is not None)
+    return loaded
+
+
+def _apply_hf_config(loaded: LoadedCheckpoint, hf: dict[str, Any]) -> None:
+    values, id2label, notes = config_from_hf(hf, loaded.kind)
+    loaded.config.update(values)
+    loaded.id2label = id2label
+    loaded.notes += notes
+    loaded.mean_pooling = bool(hf.get("use_mean_pooling", True))
+    if loaded.kind == "pretrain" and loaded.mean_pooling:
+        loaded.notes.append(
+            "config.json has use_mean_pooling=true: this encoder has no final LayerNorm, which "
+            "our pretraining model always applies"
+        )
+    loaded.norm_pix_loss = hf.get("norm_pix_loss")
+    wanted = [f for f in HF_FIELDS if loaded.kind == "pretrain" or not f.startswith("decoder")]
+    if missing := [f for f in wanted if f not in hf]:
+        loaded.notes.append(
+            f"config.json lacks {', '.join(missing)}: taken from the weights or the defaults"
+        )
+
+
+def _fill_input_size(
+    loaded: LoadedCheckpoint,
+    state: dict[str, torch.Tensor],
+    args: dict[str, Any],
+    num_frames: int | None,
+    img_size: int | None,
+) -> None:
+    c = loaded.config
+    frames = num_frames or c.get("num_frames") or args.get("num_frames")
+    size = img_size or c.get("img_size") or args.get("input_size")
+    table = stored_pos_table(state, loaded.kind)
+    if frames is None and table is not None:  # a stored table gives the token count
+        side = (size or DEFAULT_IMG_SIZE) // c["patch_size"]
+        if table.shape[0] % (side * side) == 0:
+            frames = table.shape[0] // (side * side) * c["tubelet_size"]
+    assumed = [f"{DEFAULT_FRAMES} frames"] if not frames else []
+    assumed += [f"{DEFAULT_IMG_SIZE} px"] if not size else []
+    if assumed:
+        loaded.notes.append(
+            f"{' at '.join(assumed)} assumed: the file does not record it (pass num_frames / "
+            "img_size if it was trained otherwise)"
+        )
+    c["num_frames"] = frames or DEFAULT_FRAMES
+    c["img_size"] = size or DEFAULT_IMG_SIZE
+
+
+def _fill_heads(
+    loaded: LoadedCheckpoint, num_heads: int | None, decoder_num_heads: int | None
+) -> None:
+    c = loaded.config
+    pairs = [("num_heads", "embed_dim", num_heads, STANDARD_HEADS)]
+    if loaded.kind == "pretrain":
+        pairs.append(("decoder_num_heads", "decoder_embed_dim", decoder_num_heads,
+                      STANDARD_DECODER_HEADS))  # fmt: skip
+    for key, width_key, given, table in pairs:
+        width = c[width_key]
+        if given:
+            c[key] = given
+        elif not c.get(key):
+            c[key] = table.get(width)
+            if c[key]:
+                loaded.notes.append(f"{key}={c[key]}: the standard count for width {width} "
+                                    "(head counts cannot be read from the weights)")  # fmt: skip
+            else:
+                loaded.notes.append(f"{key} unknown for width {width}: pass it to build a model")
+
+
+def _original_flavour(config: dict[str, Any], prefixes: list[str], args: dict[str, Any]) -> str:
+    """VideoMAE V2 shares the original key family; its marks are ViT-g sizes, its wrappers
+    and its own command-line arguments."""
+    v2 = (
+        bool({"_orig_mod.", "backbone."} & set(prefixes))
+        or config["embed_dim"] == 1408
+        or config["patch_size"] == 14
+        or bool(_V2_ARGS & args.keys())
+    )
+    return "videomae_v2" if v2 else "original"
+
+
+def _check_pos_table(loaded: LoadedCheckpoint, ours: bool) -> None:
+    """Drop a stored copy of the fixed sinusoid; keep (as (N, D)) a learned or rebuilt table."""
+    key = "encoder.pos_embed" if loaded.kind == "pretrain" else "pos_embed"
+    table = stored_pos_table(loaded.state, loaded.kind)
+    if table is None:
+        return
+    t, h, w = loaded.grid
+    if table.shape[0] != t * h * w:
+        raise CheckpointError(
+            f"{loaded.path}: {key} has {table.shape[0]} positions but "
+            f"{loaded.config['num_frames']} frames at {loaded.config['img_size']} px give "
+            f"{t * h * w}; pass the checkpoint's num_frames / img_size."
+        )
+    if torch.allclose(table.float(), sinusoid_table(t * h * w, table.shape[1]), atol=1e-4):
+        del loaded.state[key]
+        loaded.notes.append(f"{key} is the fixed sinusoid table: rebuilt, not read")
+        return
+    loaded.state[key] = table
+    if not ours:
+        loaded.learned_pos = True
+    what = "learned" if loaded.learned_pos else "rebuilt for another grid"
+    loaded.notes.append(f"{key}: a {what} position table ({t}x{h}x{w} tokens), kept")
+
+
+def build_model(loaded: LoadedCheckpoint) -> VideoMAEPretrainModel | VideoMAEClassifier:
+    """Our pretraining model or classifier with the checkpoint's weights (train mode, as built).
+
+    Every parameter must come from the checkpoint: a missing or misshapen one is an error, not
+    a silent random initialisation.
+    """
+    if loaded.kind == "encoder":
+        raise CheckpointError(
+            f"{loaded.path}: holds an encoder only (no decoder, no classification head); use it "
+            "to initialise fine-tuning: pretrained=<path> or load_pretrained_encoder()."
+        )
+    if loaded.kind == "classifier" and not loaded.mean_pooling:
+        raise CheckpointError(
+            f"{loaded.path}: this classifier was trained without mean pooling (it classifies "
+            "from the first token); ours mean-pools, so its outputs would differ. Its encoder can "
+            "still initialise fine-tuning: pretrained=<path>."
+        )
+    c = dict(loaded.config)
+    for key in ("num_heads", "decoder_num_heads"):
+        if key in c and not c[key]:
+            raise CheckpointError(f"{loaded.path}: {key} is unknown for this width; pass it.")
+    cls = VideoMAEPretrainModel if loaded.kind == "pretrain" else VideoMAEClassifier
+    try:
+        model = cls(**c)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{loaded.path}: cannot build {cls.__name__}({c}): {err}") from None
+    state = dict(loaded.state)
+    encoder = model.encoder if loaded.kind == "pretrain" else model
+    key = "encoder.pos_embed" if loaded.kind == "pretrain" else "pos_embed"
+    if key in state:
+        encoder.set_pos_embed(state[key], learnable=loaded.learned_pos)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        raise CheckpointError(f"{loaded.path}: weights do not fit the model: {err}") from None
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointError(
+            f"{loaded.path}: missing keys: {compress_keys(result.missing_keys)}; unexpected "
+            f"keys: {compress_keys(result.unexpected_keys)}."
+        )
+    return model

@@ -1,0 +1,100 @@
+"""Convert VideoMAE checkpoints between formats.
+
+    python -m videomae_ssl.convert SRC DST --to {hf,original,lightning}
+
+SRC may be an original MCG-NJU or VideoMAE V2 `.pth`, a Hugging Face directory (or a bare
+transformers state dict) or one of our Lightning checkpoints; the format is read from the
+contents. The command prints what it found (format, model size, frames and image size, classes,
+missing and unexpected keys) and then writes DST:
+- `hf`: a directory for `transformers.VideoMAEForPreTraining` / `...ForVideoClassification`;
+- `original`: a `.pth` in the original VideoMAE layout (`{'model': state_dict}`);
+- `lightning`: a `.ckpt` as our Lightning module writes it (weights only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from videomae_ssl.checkpoints import (
+    FORMAT_NAMES,
+    build_model,
+    export_hf,
+    export_lightning,
+    export_original,
+    load_checkpoint,
+)
+from videomae_ssl.errors import UserInputError
+
+TARGETS = ("hf", "lightning", "original")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m videomae_ssl.convert",
+        description="Convert VideoMAE checkpoints (original, VideoMAE V2, Hugging Face, ours).",
+    )
+    p.add_argument("src", type=Path, help="checkpoint file or Hugging Face directory")
+    p.add_argument("dst", type=Path, help="output: a directory for --to hf, else a file")
+    p.add_argument("--to", required=True, choices=TARGETS, help="output format")
+    p.add_argument("--num-frames", type=int, help="frames the source was trained on, "
+                   "if the file does not record it (default 16)")  # fmt: skip
+    p.add_argument("--img-size", type=int, help="image size the source was trained on, "
+                   "if the file does not record it (default 224)")  # fmt: skip
+    p.add_argument("--num-heads", type=int, help="encoder heads, for non-standard widths")
+    p.add_argument("--decoder-num-heads", type=int, help="decoder heads, for non-standard widths")
+    p.add_argument("--labels", type=Path, help="class names, one per line in class-id order")
+    p.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    return p.parse_args(argv)
+
+
+def read_labels(path: Path) -> dict[int, str]:
+    """A text file with one class name per line -> {class id: name}."""
+    if not path.is_file():
+        raise UserInputError(f"--labels {path}: no such file.")
+    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return dict(enumerate(names))
+
+
+def convert(args: argparse.Namespace) -> Path:
+    """Load, report, rebuild and write; returns the path written."""
+    if args.dst.exists() and not args.overwrite:
+        raise UserInputError(f"{args.dst} exists; choose another path or pass --overwrite.")
+    if args.dst.resolve() == args.src.resolve():
+        raise UserInputError(f"{args.dst}: the output would replace the input.")
+    loaded = load_checkpoint(
+        args.src,
+        num_frames=args.num_frames,
+        img_size=args.img_size,
+        num_heads=args.num_heads,
+        decoder_num_heads=args.decoder_num_heads,
+    )
+    print(loaded.summary(), flush=True)
+    model = build_model(loaded)
+    print("  missing keys: none", flush=True)
+    id2label = read_labels(args.labels) if args.labels else loaded.id2label
+    if args.to == "hf":
+        norm_pix = True if loaded.norm_pix_loss is None else loaded.norm_pix_loss
+        out = export_hf(model, args.dst, id2label=id2label, norm_pix_loss=norm_pix)
+    elif args.to == "original":
+        out = export_original(model, args.dst, id2label=id2label)
+    else:
+        out = export_lightning(model, args.dst, id2label=id2label)
+    names = {**FORMAT_NAMES, "original": "original VideoMAE layout"}
+    print(f"Wrote {out} ({names[args.to]})", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        convert(args)
+    except UserInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

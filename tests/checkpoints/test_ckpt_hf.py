@@ -1,0 +1,121 @@
+"""Hugging Face directories and state dicts in and out, checked against transformers itself."""
+
+import json
+
+import pytest
+import torch
+
+from videomae_ssl.checkpoints import (
+    CheckpointError,
+    build_model,
+    export_hf,
+    load_checkpoint,
+    load_pretrained_encoder,
+)
+
+transformers = pytest.importorskip("transformers")
+
+
+def to_v4_names(state):
+    """transformers 4 stores the attention biases as q_bias / v_bias (facts file, section 7)."""
+    return {k.replace("attention.attention.query.bias", "attention.attention.q_bias")
+             .replace("attention.attention.value.bias", "attention.attention.v_bias"): v.clone()
+            for k, v in state.items()}  # fmt: skip
+
+
+def save_v4_dir(hf, path):
+    """A directory as transformers 4 writes it: config.json + pytorch_model.bin, v4 names."""
+    hf.save_pretrained(path)
+    (path / "model.safetensors").unlink()
+    torch.save(to_v4_names(hf.state_dict()), path / "pytorch_model.bin")
+
+
+@pytest.mark.parametrize("layout", ["v5_safetensors", "v4_bin"])
+@pytest.mark.parametrize("norm_pix", [True, False])
+def test_hf_pretraining_directory_matches_transformers(tiny, tmp_path, layout, norm_pix):
+    hf = tiny.hf_pretrain(norm_pix_loss=norm_pix)
+    if layout == "v4_bin":
+        save_v4_dir(hf, tmp_path)
+        assert any("q_bias" in k for k in torch.load(tmp_path / "pytorch_model.bin"))
+    else:
+        hf.save_pretrained(tmp_path)
+    loaded = load_checkpoint(tmp_path)
+    assert (loaded.format, loaded.kind, loaded.norm_pix_loss) == ("hf", "pretrain", norm_pix)
+    assert (loaded.config["num_heads"], loaded.config["decoder_num_heads"]) == (4, 2)
+    ours = build_model(loaded)
+    video, mask = tiny.clip_and_mask()
+    pred, loss = tiny.our_outputs(ours, video, mask, norm_pix)
+    ref_pred, ref_loss = tiny.hf_outputs(hf, video, mask)
+    torch.testing.assert_close(pred, ref_pred, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(loss, ref_loss, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["v5_safetensors", "v4_bin"])
+def test_hf_classifier_directory_matches_transformers(tiny, tmp_path, layout):
+    names = {0: "archery", 1: "bowling", 2: "diving", 3: "fencing", 4: "rowing"}
+    hf = tiny.hf_classifier(names)
+    save_v4_dir(hf, tmp_path) if layout == "v4_bin" else hf.save_pretrained(tmp_path)
+    loaded = load_checkpoint(tmp_path)
+    assert (loaded.kind, loaded.id2label, loaded.config["num_classes"]) == ("classifier", names, 5)
+    video, _ = tiny.clip_and_mask()
+    logits, _ = tiny.our_outputs(build_model(loaded), video)
+    torch.testing.assert_close(logits, tiny.hf_outputs(hf, video)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_bare_state_dict_with_v4_names_matches_transformers(tiny, tmp_path):
+    hf = tiny.hf_classifier()
+    path = tmp_path / "weights.pth"
+    torch.save(to_v4_names(hf.state_dict()), path)
+    loaded = load_checkpoint(path, **{k: v for k, v in tiny.sizes.items() if k != "decoder_num_heads"})
+    assert loaded.format == "hf" and loaded.id2label is None
+    video, _ = tiny.clip_and_mask()
+    logits, _ = tiny.our_outputs(build_model(loaded), video)
+    torch.testing.assert_close(logits, tiny.hf_outputs(hf, video)[0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["pretrain", "classifier"])
+def test_export_loads_in_transformers_with_same_outputs(tiny, tmp_path, kind):
+    names = {i: f"class {i}" for i in range(5)}
+    ours = tiny.ours_pretrain() if kind == "pretrain" else tiny.ours_classifier()
+    export_hf(ours, tmp_path, id2label=names if kind == "classifier" else None)
+    cls = (transformers.VideoMAEForPreTraining if kind == "pretrain"
+           else transformers.VideoMAEForVideoClassification)  # fmt: skip
+    hf, info = cls.from_pretrained(tmp_path, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    assert hf.config.layer_norm_eps == 1e-6  # the blocks' eps, as ours (transformers: 1e-12)
+    video, mask = tiny.clip_and_mask()
+    mask = mask if kind == "pretrain" else None
+    got, loss = tiny.our_outputs(ours, video, mask)
+    ref, ref_loss = tiny.hf_outputs(hf.eval(), video, mask)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    if kind == "pretrain":
+        torch.testing.assert_close(loss, ref_loss, atol=1e-5, rtol=1e-5)
+    else:
+        assert hf.config.id2label == names
+        assert json.loads((tmp_path / "config.json").read_text())["id2label"]["3"] == "class 3"
+
+
+@pytest.mark.parametrize("kind", ["pretrain", "classifier"])
+def test_round_trip_ours_hf_ours_is_exact(tiny, tmp_path, kind):
+    ours = tiny.ours_pretrain() if kind == "pretrain" else tiny.ours_classifier()
+    back = build_model(load_checkpoint(export_hf(ours, tmp_path / "hf")))
+    state, new = ours.state_dict(), back.state_dict()
+    assert type(back) is type(ours) and new.keys() == state.keys()
+    assert all(torch.equal(new[k], state[k]) for k in state)
+    architecture = {k: v for k, v in ours.config.items()
+                    if k not in ("drop_path_rate", "drop_rate", "attn_drop_rate", "fc_drop_rate",
+                                 "init_scale")}  # fmt: skip
+    assert {k: back.config[k] for k in architecture} == architecture
+
+
+def test_hf_classifier_without_mean_pooling_is_refused_but_initialises(tiny, tmp_path):
+    config = transformers.VideoMAEConfig(**{**tiny.hf_classifier().config.to_dict(),
+                                            "use_mean_pooling": False})  # fmt: skip
+    transformers.VideoMAEForVideoClassification(config).save_pretrained(tmp_path)
+    loaded = load_checkpoint(tmp_path)
+    assert not loaded.mean_pooling
+    with pytest.raises(CheckpointError, match="without mean pooling"):
+        build_model(loaded)
+    report = load_pretrained_encoder(tiny.ours_classifier(), tmp_path, log=None)
+    assert "blocks.1.attn.qkv.weight" in report.loaded
+    assert any(d.startswith("norm") for d in report.dropped)
