@@ -25,10 +25,22 @@ FORMAT = "<path> <label>"
 
 @dataclass(frozen=True)
 class VideoRecord:
-    """One annotated clip: where the video is and its class id."""
+    """One annotated clip.
+
+    `path` is a video file, or a folder of frames when `num_frames` is set. For a folder,
+    `num_frames` is how many frames it holds and `start` is the number in the file name of its
+    first frame (the name template lives with the reader). `label` is the 0-based class id, or
+    -1 where the list carries none (V2 pretraining lists).
+    """
 
     path: str
-    label: int
+    label: int = -1
+    start: int = 0
+    num_frames: int | None = None
+
+    @property
+    def is_frames(self) -> bool:
+        return self.num_frames is not None
 
 
 def _parse_line(line: str, where: str) -> tuple[str, int]:
@@ -54,7 +66,14 @@ def _parse_line(line: str, where: str) -> tuple[str, int]:
     return path, label
 
 
-def read_annotations(path: str | Path, root: str | Path | None = None) -> list[VideoRecord]:
+def read_annotations(
+    path: str | Path,
+    root: str | Path | None = None,
+    *,
+    format: str = "v1",
+    num_classes: int | None = None,
+    check_files: bool = False,
+) -> list[VideoRecord]:
     """Parse a V1 annotation file; relative video paths are joined onto `root` when given.
 
     Raises DataError naming the file if it is missing or lists no clips, and naming file and

