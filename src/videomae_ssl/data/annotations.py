@@ -1,15 +1,23 @@
-"""Annotation files in the VideoMAE V1 format.
+"""Annotation files: one clip per line, space separated, no header, in one of three formats.
 
-One clip per line, space separated, no header:
+    v1      <path> <label>                    videos/abseiling/abc123.mp4 0
+    v2      <path> <start_idx> <total_frames> k400/abc123.mp4 0 -1   |   ssv2/123 1 48
+    frames  <dir> <total_frames> <label>      ssv2/123 48 17
 
-    videos/abseiling/abc123.mp4 0
-    videos/air_drumming/def456.mp4 1
+- v1 is the VideoMAE list (train.csv / val.csv / test.csv): a video file and its 0-based class.
+- v2 is the VideoMAE V2 pretraining list. `total_frames` -1 means a video file (its frame
+  count is read from the file; `start_idx` is ignored); a positive count means a folder of that
+  many frames whose first file is numbered `start_idx`. These lines carry no class (label -1).
+- frames is the frame-folder list used for SSv2 (and UCF101 as frames): a folder of
+  `total_frames` frames and its class. The list does not say how the frame files are numbered;
+  the original code (VideoMAE's SSv2 dataset, VideoMAE V2's `--start_idx` default) numbers them
+  from 1, `img_00001.jpg` onwards, which is also what mmaction2's extractor writes, so these
+  records get `start=1`.
 
-`<path>` is the video file, relative to a `root` folder or absolute; it may not contain spaces,
-because the line is split on whitespace (the original code does the same). `<label>` is a
-0-based class id; pretraining ignores it but keeps it for probing and visualisation. Blank lines
-are skipped. Any other line is an error that names the file and line, since a silently skipped
-line would change the dataset without anyone noticing.
+Paths are relative to a `root` folder or absolute; they may not contain spaces, because lines
+are split on whitespace (the original code does the same). Blank lines are skipped. Any other
+line that does not parse is an error naming the file and line, since a silently skipped line
+would change the dataset without anyone noticing.
 """
 
 from __future__ import annotations
@@ -18,9 +26,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from videomae_ssl.errors import DataError
+from videomae_ssl.errors import ConfigError, DataError
 
-FORMAT = "<path> <label>"
+ANNOTATION_FORMATS: dict[str, str] = {
+    "v1": "<path> <label>",
+    "v2": "<path> <start_idx> <total_frames>",
+    "frames": "<dir> <total_frames> <label>",
+}
+
+# First frame number of a folder listed in the "frames" format (see the module docstring).
+FRAMES_START = 1
+
+FORMAT_KEY = "data.annotation_format"
+NUM_CLASSES_KEY = "data.num_classes"
 
 
 @dataclass(frozen=True)
@@ -43,27 +61,103 @@ class VideoRecord:
         return self.num_frames is not None
 
 
-def _parse_line(line: str, where: str) -> tuple[str, int]:
-    """Split one non-blank line into (path, label), or raise DataError at `where` (file:line)."""
-    tokens = line.split()
-    if len(tokens) != 2:
-        hint = ""
-        if len(tokens) > 2:
-            hint = (
-                "; paths may not contain spaces, and V2 lists '<path> <start_idx> <total_frames>'"
-                " or frame-folder lists '<dir> <total_frames> <label>' are not supported"
+def _column_hint(format: str, count: int) -> str:
+    """Why a line may have `count` columns instead of the format's, for the error message."""
+    expected = len(ANNOTATION_FORMATS[format].split())
+    if count > expected:
+        hint = "; paths may not contain spaces"
+        if format == "v1" and count == 3:
+            hint += (
+                f"; 3 columns: is this a V2 or frames list? set {FORMAT_KEY}=v2 "
+                f"('{ANNOTATION_FORMATS['v2']}') or {FORMAT_KEY}=frames "
+                f"('{ANNOTATION_FORMATS['frames']}')"
             )
-        raise DataError(f"{where}: expected '{FORMAT}', got {line!r}{hint}")
-    path, label_text = tokens
-    try:
-        label = int(label_text)
-    except ValueError:
-        raise DataError(
-            f"{where}: expected '{FORMAT}' with an integer label, got {line!r}"
-        ) from None
+        return hint
+    if count == 2:
+        return f"; 2 columns: is this a V1 list? set {FORMAT_KEY}=v1 ('{ANNOTATION_FORMATS['v1']}')"
+    return ""
+
+
+def _integers(tokens: list[str], names: list[str], format: str, line: str, where: str) -> list[int]:
+    """Parse the integer columns, naming the first one that is not an integer."""
+    values = []
+    for token, name in zip(tokens, names):
+        try:
+            values.append(int(token))
+        except ValueError:
+            raise DataError(
+                f"{where}: expected '{ANNOTATION_FORMATS[format]}' with an integer {name}, "
+                f"got {token!r} in {line!r}"
+            ) from None
+    return values
+
+
+def _check_label(label: int, num_classes: int | None, line: str, where: str) -> None:
     if label < 0:
         raise DataError(f"{where}: labels are 0-based class ids, got {label} in {line!r}")
-    return path, label
+    if num_classes is not None and label >= num_classes:
+        raise DataError(
+            f"{where}: label {label} is not below num_classes={num_classes} in {line!r}; "
+            f"labels run from 0 to {num_classes - 1}: set {NUM_CLASSES_KEY} to the number of "
+            f"classes of this dataset, or fix the file"
+        )
+
+
+def _parse_line(
+    line: str, format: str, num_classes: int | None, where: str
+) -> tuple[str, int, int, int | None]:
+    """Split one non-blank line into (path, label, start, num_frames) or raise DataError at
+    `where` (file:line)."""
+    pattern = ANNOTATION_FORMATS[format]
+    tokens = line.split()
+    if len(tokens) != len(pattern.split()):
+        raise DataError(
+            f"{where}: expected '{pattern}' ({FORMAT_KEY}={format}), got {len(tokens)} "
+            f"columns in {line!r}{_column_hint(format, len(tokens))}"
+        )
+    path = tokens[0]
+    if format == "v1":
+        (label,) = _integers(tokens[1:], ["label"], format, line, where)
+        _check_label(label, num_classes, line, where)
+        return path, label, 0, None
+    if format == "v2":
+        start, total = _integers(tokens[1:], ["start_idx", "total_frames"], format, line, where)
+        if start < 0:
+            raise DataError(f"{where}: start_idx must be 0 or more, got {start} in {line!r}")
+        if total == -1:
+            return path, -1, 0, None
+        if total <= 0:
+            raise DataError(
+                f"{where}: total_frames must be -1 (a video file) or a positive frame count "
+                f"(a folder of frames), got {total} in {line!r}"
+            )
+        return path, -1, start, total
+    total, label = _integers(tokens[1:], ["total_frames", "label"], format, line, where)
+    if total <= 0:
+        raise DataError(
+            f"{where}: total_frames must be a positive frame count, got {total} in {line!r}"
+        )
+    _check_label(label, num_classes, line, where)
+    return path, label, FRAMES_START, total
+
+
+def _check_exists(
+    path: Path, records: list[VideoRecord], linenos: list[int], root: str | Path | None
+) -> None:
+    """Raise DataError listing the records whose video file or frame folder is missing."""
+    missing = [
+        (lineno, r.path)
+        for lineno, r in zip(linenos, records)
+        if not (os.path.isdir(r.path) if r.is_frames else os.path.isfile(r.path))
+    ]
+    if not missing:
+        return
+    examples = ", ".join(f"line {lineno}: {p}" for lineno, p in missing[:3])
+    more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+    raise DataError(
+        f"{path}: {len(missing)} of {len(records)} listed videos or frame folders do not "
+        f"exist ({examples}{more}); check data.root={root} or remove those lines"
+    )
 
 
 def read_annotations(
@@ -74,11 +168,21 @@ def read_annotations(
     num_classes: int | None = None,
     check_files: bool = False,
 ) -> list[VideoRecord]:
-    """Parse a V1 annotation file; relative video paths are joined onto `root` when given.
+    """Parse an annotation file in `format` (a key of ANNOTATION_FORMATS); relative paths are
+    joined onto `root` when given.
 
-    Raises DataError naming the file if it is missing or lists no clips, and naming file and
-    line for a malformed line.
+    `num_classes` bounds the labels (v1 and frames). `check_files` also requires every listed
+    video file (or frame folder) to exist. Raises ConfigError for an unknown format or a
+    non-positive `num_classes`, and DataError naming the file if it is missing or lists no
+    clips, naming file and line for a malformed line.
     """
+    if format not in ANNOTATION_FORMATS:
+        choices = ", ".join(f"{name} ('{p}')" for name, p in ANNOTATION_FORMATS.items())
+        raise ConfigError(
+            f"{FORMAT_KEY}={format!r} is not an annotation format; choose one of {choices}."
+        )
+    if num_classes is not None and num_classes <= 0:
+        raise ConfigError(f"{NUM_CLASSES_KEY}={num_classes} must be a positive class count.")
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: annotation file not found")
@@ -87,14 +191,20 @@ def read_annotations(
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: cannot read annotation file ({err})") from err
 
-    records = []
+    records: list[VideoRecord] = []
+    linenos: list[int] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        video, label = _parse_line(line, f"{path}:{lineno}")
+        video, label, start, total = _parse_line(line, format, num_classes, f"{path}:{lineno}")
         if root is not None and not os.path.isabs(video):
             video = os.path.join(root, video)
-        records.append(VideoRecord(path=video, label=label))
+        records.append(VideoRecord(path=video, label=label, start=start, num_frames=total))
+        linenos.append(lineno)
     if not records:
-        raise DataError(f"{path}: lists no clips (expected lines of '{FORMAT}')")
+        raise DataError(
+            f"{path}: lists no clips (expected lines of '{ANNOTATION_FORMATS[format]}')"
+        )
+    if check_files:
+        _check_exists(path, records, linenos, root)
     return records
