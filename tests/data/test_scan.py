@@ -1,0 +1,207 @@
+"""The dataset scan: finds each kind of broken video, keeps the good lines verbatim, reports
+every line, and exits 0 / 1 / 2 as documented."""
+
+import csv
+import os
+import signal
+
+import av
+import pytest
+
+from videomae_ssl.data.annotations import VideoRecord, read_annotations
+from videomae_ssl.data.scan import ScanResult, main, run_pool, scan, scan_record
+
+MIN_BYTES = 1000  # the test clips are a few KB, below the 10 KiB default
+COLUMNS = ["line", "path", "status", "reason", "frames", "fps", "width", "height", "codec", "bytes"]
+
+
+def remux_faststart(src, dst):
+    """Copy an mp4 with its index (moov) moved to the front, so a truncated copy still opens."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is None:
+                continue
+            packet.stream = stream
+            out.mux(packet)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, make_clip):
+    """A folder of clips, good and broken, and an annotation file listing them.
+
+    Returns (folder, annotation path, the file's lines as written, expected status per line).
+    """
+    root = tmp_path_factory.mktemp("videos")
+    make_clip(root / "good.mp4", num_frames=16)
+    make_clip(root / "good.mkv", num_frames=20)
+    make_clip(root / "short.mp4", num_frames=8)
+    make_clip(root / "source.mp4", num_frames=16)
+    data = (root / "source.mp4").read_bytes()
+    (root / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "text.mp4").write_text("this is not a video\n" * 100)
+    # Index at the front: opens with a full frame count, but the last frames are gone.
+    make_clip(root / "long.mp4", num_frames=48)
+    remux_faststart(root / "long.mp4", root / "fast.mp4")
+    data = (root / "fast.mp4").read_bytes()
+    (root / "cut.mp4").write_bytes(data[: len(data) // 2])
+
+    lines = [
+        ("good.mp4 0\n", "ok"),
+        ("truncated.mp4 1\n", "unreadable"),
+        ("\n", None),  # blank lines are skipped but still counted
+        ("empty.mp4 2\n", "tiny"),
+        ("good.mkv 3\r\n", "ok"),  # a Windows line ending is kept as written
+        ("text.mp4 4\n", "unreadable"),
+        ("missing.mp4 5\n", "missing"),
+        ("short.mp4 6\n", "too_short"),
+        ("cut.mp4 7\n", "unreadable"),
+        ("good.mp4 8", "ok"),  # last line without a newline
+    ]
+    annotation = root / "train.csv"
+    annotation.write_bytes("".join(text for text, _ in lines).encode())
+    expected = {i: status for i, (_, status) in enumerate(lines, start=1) if status}
+    return root, annotation, lines, expected
+
+
+def records_with_lines(annotation, root):
+    records = read_annotations(annotation, root)
+    numbers = [i for i, text in enumerate(annotation.read_text().splitlines(), 1) if text.strip()]
+    return list(zip(numbers, records, strict=True))
+
+
+def by_line(results):
+    return {result.line: result for result in results}
+
+
+@pytest.mark.parametrize("backend", ["pyav", "auto"])
+def test_finds_each_broken_video(dataset, backend):
+    root, annotation, _, expected = dataset
+    results = scan(
+        records_with_lines(annotation, root), backend=backend, workers=0, min_bytes=MIN_BYTES
+    )
+    assert [r.line for r in results] == sorted(expected)
+    assert {r.line: r.status for r in results} == expected
+    found = by_line(results)
+    assert found[4].reason == f"0 bytes < --min-bytes {MIN_BYTES}"
+    assert found[7].reason == "no such file"
+    assert found[8].reason == "8 frames < --min-frames 16"
+    for line in (2, 6, 9):
+        assert found[line].reason, f"line {line} is unreadable without a reason"
+    if backend == "pyav":
+        # The cut file opens (its index is intact) and fails only when the last frame decodes.
+        assert found[9].frames == 48 and "cannot decode frames" in found[9].reason
+
+
+def test_metadata_of_good_videos(dataset):
+    root, annotation, _, _ = dataset
+    found = by_line(scan(records_with_lines(annotation, root), workers=0, min_bytes=MIN_BYTES))
+    for line, name, frames in [(1, "good.mp4", 16), (5, "good.mkv", 20), (8, "short.mp4", 8)]:
+        result = found[line]
+        assert result.path == os.path.join(root, name)
+        assert (result.frames, result.width, result.height) == (frames, 64, 48)
+        assert (result.fps, result.codec) == (25.0, "h264")
+        assert result.bytes == os.path.getsize(root / name)
+    assert found[7].frames is None and found[7].bytes is None  # missing: nothing known
+
+
+def test_small_readable_clip_is_tiny_by_default(dataset):
+    root, _, _, _ = dataset
+    size = os.path.getsize(root / "good.mp4")
+    assert size < 10 * 1024
+    result = scan_record(3, VideoRecord(str(root / "good.mp4")))
+    assert (result.line, result.status) == (3, "tiny")
+    assert result.reason == f"{size} bytes < --min-bytes 10240"
+
+
+def test_cli_writes_clean_list_and_report(dataset, tmp_path, capsys):
+    root, annotation, _, expected = dataset
+    original = annotation.read_bytes()
+    out = tmp_path / "out"
+    argv = [
+        str(annotation),
+        "--root",
+        str(root),
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+        "--min-bytes",
+        str(MIN_BYTES),
+        "--no-progress",
+    ]
+    assert main(argv) == 1
+
+    assert annotation.read_bytes() == original
+    clean = (out / "train.clean.csv").read_bytes().decode()
+    assert clean == "good.mp4 0\ngood.mkv 3\r\ngood.mp4 8\n"
+
+    with open(out / "train.scan.tsv", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    assert rows[0] == COLUMNS
+    assert [(int(row[0]), row[2]) for row in rows[1:]] == sorted(expected.items())
+    tiny = rows[1:][2]
+    assert tiny[1] == os.path.join(root, "empty.mp4") and tiny[9] == "0"
+    good = rows[1:][3]
+    assert good[4:] == ["20", "25", "64", "48", "h264", str(os.path.getsize(root / "good.mkv"))]
+
+    printed = capsys.readouterr().out
+    assert "Scanned 9 videos: 3 ok, 1 missing, 1 tiny, 3 unreadable, 1 too_short" in printed
+    assert "line 7: " in printed and "no such file" in printed
+    assert str(out / "train.clean.csv") in printed and str(out / "train.scan.tsv") in printed
+
+
+def test_cli_all_good_exits_0_and_writes_beside_the_list(dataset, tmp_path, capsys):
+    root, _, _, _ = dataset
+    annotation = tmp_path / "val.txt"
+    annotation.write_text(f"{root / 'good.mp4'} 0\n{root / 'good.mkv'} 1\n")
+    assert main([str(annotation), "--workers", "0", "--min-bytes", "0", "--no-progress"]) == 0
+    assert (tmp_path / "val.clean.txt").read_text() == annotation.read_text()
+    assert (tmp_path / "val.scan.tsv").read_text().count("\tok\t") == 2
+    assert "2 ok" in capsys.readouterr().out
+
+
+def test_cli_malformed_list_exits_2(tmp_path, capsys):
+    annotation = tmp_path / "train.csv"
+    annotation.write_text("a.mp4 0\nb.mp4\n")
+    assert main([str(annotation), "--workers", "0", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and f"{annotation}:2:" in err
+    assert sorted(os.listdir(tmp_path)) == ["train.csv"]
+
+
+def test_cli_unknown_backend_exits_2(tmp_path, capsys):
+    annotation = tmp_path / "train.csv"
+    annotation.write_text("a.mp4 0\n")
+    assert main([str(annotation), "--backend", "nope", "--no-progress"]) == 2
+    assert capsys.readouterr().err.startswith("error: --backend='nope'")
+
+
+def test_two_workers_match_one(dataset):
+    root, annotation, _, _ = dataset
+    jobs = records_with_lines(annotation, root)
+    one = scan(jobs, backend="pyav", workers=1, min_bytes=MIN_BYTES)
+    two = scan(jobs, backend="pyav", workers=2, min_bytes=MIN_BYTES)
+    assert one == two
+    assert one == scan(jobs, backend="pyav", workers=0, min_bytes=MIN_BYTES)
+
+
+class CrashOnLine:
+    """A scan task whose worker process dies by segfault on one line, like a broken decoder."""
+
+    def __init__(self, line):
+        self.line = line
+
+    def __call__(self, line, record):
+        if line == self.line:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return ScanResult(line, record.path, "ok")
+
+
+def test_a_crashing_decoder_marks_only_its_video(tmp_path):
+    jobs = [(line, VideoRecord(f"v{line}.mp4")) for line in range(1, 7)]
+    results = run_pool(jobs, CrashOnLine(3), workers=1)
+    assert [r.line for r in results] == [1, 2, 3, 4, 5, 6]
+    assert [r.status for r in results] == ["ok", "ok", "unreadable", "ok", "ok", "ok"]
+    assert "crashed" in results[2].reason
