@@ -81,7 +81,7 @@ def _column_hint(format: str, count: int) -> str:
 def _integers(tokens: list[str], names: list[str], format: str, line: str, where: str) -> list[int]:
     """Parse the integer columns, naming the first one that is not an integer."""
     values = []
-    for token, name in zip(tokens, names):
+    for token, name in zip(tokens, names, strict=True):
         try:
             values.append(int(token))
         except ValueError:
@@ -147,7 +147,7 @@ def _check_exists(
     """Raise DataError listing the records whose video file or frame folder is missing."""
     missing = [
         (lineno, r.path)
-        for lineno, r in zip(linenos, records)
+        for lineno, r in zip(linenos, records, strict=True)
         if not (os.path.isdir(r.path) if r.is_frames else os.path.isfile(r.path))
     ]
     if not missing:
