@@ -298,7 +298,7 @@ class MixupCutmixCollate:
         seed = draw_seed(generator)
         with preserved_global_rngs():
             seed_global_rngs(seed)
-            lam = float(self.mixup._mix_batch(flat))
+            lam = float(self.mixup._mix_batch(flat))  # Mixup.__call__ does not return lambda
         target = mixup_target(label, self.num_classes, lam, self.label_smoothing)
         return flat.reshape(video.shape), target, lam  # (B, 3, T, H, W), (B, num_classes)
 
