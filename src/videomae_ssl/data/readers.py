@@ -205,7 +205,6 @@ class PyAVVideo(VideoFile):
 
         self._av = av
         self._container = None
-        self._short_side = short_side
         try:
             self._container = av.open(path)
             if not self._container.streams.video:
