@@ -146,12 +146,12 @@ def original_test_clips(total, clip_len, rate, num_clips):
 
 @pytest.mark.parametrize("total", [1, 10, 63, 64, 65, 100, 257, 300])
 def test_test_clips_match_original(total):
-    assert sampling.test_clip_indices(total, 16, 4, 5) == original_test_clips(total, 16, 4, 5)
-    assert sampling.test_clip_indices(total, 8, 2, 3) == original_test_clips(total, 8, 2, 3)
+    assert sampling.eval_clip_indices(total, 16, 4, 5) == original_test_clips(total, 16, 4, 5)
+    assert sampling.eval_clip_indices(total, 8, 2, 3) == original_test_clips(total, 8, 2, 3)
 
 
 def test_test_clips_cover_start_and_end():
-    clips = sampling.test_clip_indices(300, 16, 4, 5)
+    clips = sampling.eval_clip_indices(300, 16, 4, 5)
     assert len(clips) == 5
     assert clips[0] == list(range(0, 64, 4))
     assert clips[-1][-1] == 296  # the last frame on the rate grid of a 300-frame video
@@ -161,7 +161,7 @@ def test_test_clips_cover_start_and_end():
 
 def test_test_clips_single_clip_is_centred():
     # Grid of 75 points, 59 free: start 29.
-    assert sampling.test_clip_indices(300, 16, 4, 1) == [list(range(116, 180, 4))]
+    assert sampling.eval_clip_indices(300, 16, 4, 1) == [list(range(116, 180, 4))]
 
 
 def original_ssv2_test(total, num_segment):
@@ -176,13 +176,13 @@ def original_ssv2_test(total, num_segment):
 @pytest.mark.parametrize("total", [3, 16, 17, 40, 100, 151])
 def test_ssv2_two_clips_are_the_original_pair(total):
     starts, centres = original_ssv2_test(total, 16)
-    assert sampling.test_segment_indices(total, 16, 2) == [centres, starts]
+    assert sampling.eval_segment_indices(total, 16, 2) == [centres, starts]
 
 
 def test_ssv2_clips_single_and_three():
-    assert sampling.test_segment_indices(100, 16, 1) == [segment_indices(100, 16)]
+    assert sampling.eval_segment_indices(100, 16, 1) == [segment_indices(100, 16)]
     tick = 120 / 16
     expected = [[int(tick * f + tick * x) for x in range(16)] for f in (0.5, 5 / 6, 1 / 6)]
-    assert sampling.test_segment_indices(120, 16, 3) == expected
+    assert sampling.eval_segment_indices(120, 16, 3) == expected
     with pytest.raises(ValueError):
-        sampling.test_segment_indices(120, 16, 0)
+        sampling.eval_segment_indices(120, 16, 0)

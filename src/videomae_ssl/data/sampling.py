@@ -3,8 +3,8 @@
 Pretraining: a clip is `num_frames` frames `sampling_rate` apart, taken from a window of
 `num_frames * sampling_rate` frames, as in VideoMAE pretraining (16 frames, rate 4 for
 Kinetics/UCF101/HMDB51, rate 2 for SSv2). Fine-tuning: `dense_indices` (Kinetics, UCF101,
-HMDB51) and `segment_indices` (SSv2); test views: `test_clip_indices` and
-`test_segment_indices`, each returning one index list per temporal clip.
+HMDB51) and `segment_indices` (SSv2); test views: `eval_clip_indices` and
+`eval_segment_indices`, each returning one index list per temporal clip.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def segment_indices(
     return [x * length + offset for x, offset in enumerate(offsets)]
 
 
-def test_segment_indices(total_frames: int, num_segments: int, num_clips: int) -> list[list[int]]:
+def eval_segment_indices(total_frames: int, num_segments: int, num_clips: int) -> list[list[int]]:
     """Test clips for segment sampling: clip c takes the frame at fraction
     (1/2 + c / num_clips) mod 1 of every segment, so clip 0 is the centre clip.
 
@@ -180,7 +180,7 @@ def multi_clip_starts(total_frames: int, window: int, num_clips: int) -> list[in
     return [int(c * tick) for c in range(num_clips)]
 
 
-def test_clip_indices(
+def eval_clip_indices(
     total_frames: int, num_frames: int, sampling_rate: int, num_clips: int
 ) -> list[list[int]]:
     """Dense test clips (Kinetics, UCF101, HMDB51: 5 clips): as the original, the video is
