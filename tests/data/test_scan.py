@@ -7,6 +7,7 @@ import signal
 
 import av
 import pytest
+from PIL import Image
 
 from videomae_ssl.data.annotations import VideoRecord, read_annotations
 from videomae_ssl.data.scan import ScanResult, main, run_pool, scan, scan_record
@@ -41,11 +42,12 @@ def dataset(tmp_path_factory, make_clip):
     (root / "truncated.mp4").write_bytes(data[: len(data) // 2])
     (root / "empty.mp4").write_bytes(b"")
     (root / "text.mp4").write_text("this is not a video\n" * 100)
-    # Index at the front: opens with a full frame count, but the last frames are gone.
+    # Index at the front: opens with a full frame count and its first frame decodes, but the
+    # last quarter of the file, and the last frames with it, is gone.
     make_clip(root / "long.mp4", num_frames=48)
     remux_faststart(root / "long.mp4", root / "fast.mp4")
     data = (root / "fast.mp4").read_bytes()
-    (root / "cut.mp4").write_bytes(data[: len(data) // 2])
+    (root / "cut.mp4").write_bytes(data[: len(data) * 3 // 4])
 
     lines = [
         ("good.mp4 0\n", "ok"),
@@ -205,3 +207,50 @@ def test_a_crashing_decoder_marks_only_its_video(tmp_path):
     assert [r.line for r in results] == [1, 2, 3, 4, 5, 6]
     assert [r.status for r in results] == ["ok", "ok", "unreadable", "ok", "ok", "ok"]
     assert "crashed" in results[2].reason
+
+
+def test_cli_v2_list_keeps_its_lines(dataset, tmp_path):
+    root, _, _, _ = dataset
+    annotation = tmp_path / "pretrain.txt"
+    annotation.write_text("good.mp4 0 -1\nmissing.mp4 0 -1\ngood.mkv 0 -1\n")
+    argv = [str(annotation), "--root", str(root), "--format", "v2", "--workers", "0"]
+    assert main([*argv, "--min-bytes", "0", "--no-progress"]) == 1
+    assert (tmp_path / "pretrain.clean.txt").read_text() == "good.mp4 0 -1\ngood.mkv 0 -1\n"
+
+
+def test_cli_wrong_format_names_the_flag(dataset, tmp_path, capsys):
+    root, annotation, _, _ = dataset
+    argv = [str(annotation), "--root", str(root), "--format", "v2", "--out", str(tmp_path)]
+    assert main([*argv, "--workers", "0", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {annotation}:1:")
+    assert "--format" in err and "data.annotation_format" not in err
+    assert os.listdir(tmp_path) == []
+
+
+def write_frames(folder, num_frames, size=(40, 30)):
+    """A folder of JPEG frames named img_00001.jpg onwards, as the frames format expects."""
+    folder.mkdir()
+    for i in range(1, num_frames + 1):
+        Image.new("RGB", size, (5 * i, 100, 150)).save(folder / f"img_{i:05d}.jpg")
+
+
+def test_cli_frames_list(tmp_path, capsys):
+    write_frames(tmp_path / "good", 16)
+    write_frames(tmp_path / "gap", 16)
+    write_frames(tmp_path / "short", 8)
+    annotation = tmp_path / "frames.txt"
+    annotation.write_text("good 16 0\ngap 20 1\ngone 16 2\nshort 8 3\n")
+    argv = [str(annotation), "--root", str(tmp_path), "--format", "frames", "--workers", "0"]
+    assert main([*argv, "--no-progress"]) == 1
+    assert (tmp_path / "frames.clean.txt").read_text() == "good 16 0\n"
+
+    with open(tmp_path / "frames.scan.tsv", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    assert [row["status"] for row in rows] == ["ok", "unreadable", "missing", "too_short"]
+    good = rows[0]
+    assert (good["frames"], good["width"], good["height"]) == ("16", "40", "30")
+    assert good["fps"] == good["codec"] == good["bytes"] == ""  # unknown for a frame folder
+    assert "img_00020.jpg" in rows[1]["reason"]  # the listed last frame is not there
+    assert rows[2]["reason"] == "no such folder of frames"
+    assert rows[3]["reason"] == "8 frames < --min-frames 16"

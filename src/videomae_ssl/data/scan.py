@@ -36,9 +36,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from videomae_ssl.data.annotations import VideoRecord, read_annotations
-from videomae_ssl.data.readers import open_record, resolve_backend
-from videomae_ssl.errors import DataError, UserInputError
+from videomae_ssl.data.annotations import FORMAT_KEY, VideoRecord, read_annotations
+from videomae_ssl.data.readers import FRAME_TEMPLATE, open_record, resolve_backend
+from videomae_ssl.errors import ConfigError, DataError, UserInputError
 
 STATUSES = ("ok", "missing", "tiny", "unreadable", "too_short")
 DEFAULT_MIN_FRAMES = 16
@@ -97,9 +97,11 @@ def scan_record(
     backend: str = "auto",
     min_frames: int = DEFAULT_MIN_FRAMES,
     min_bytes: int = DEFAULT_MIN_BYTES,
+    frame_template: str = FRAME_TEMPLATE,
 ) -> ScanResult:
     """Check one video: does it exist, is it big enough, do its first and last frames decode,
-    is it long enough. `line` is the annotation line it came from, carried into the result."""
+    is it long enough. `line` is the annotation line it came from, carried into the result;
+    `frame_template` names the files of a frame folder (see `open_record`)."""
     path = record.path
     if record.is_frames:
         if not os.path.isdir(path):
@@ -115,10 +117,12 @@ def scan_record(
         meta.update(_probe(path))
 
     try:
-        with open_record(record, backend) as video:
+        with open_record(record, backend, frame_template=frame_template) as video:
             num_frames = video.num_frames
             meta["frames"] = num_frames
             ends = video.read([0, num_frames - 1])  # (2, H, W, 3)
+    except ConfigError:
+        raise  # a bad option, not a bad video
     except DataError as err:
         return ScanResult(line, path, "unreadable", _one_line(str(err), path), **meta)
     except Exception as err:  # a decoder failing in a way the reader did not expect
@@ -212,8 +216,8 @@ def run_pool(
 class _Task:
     """`scan_record` with the scan's options bound; a picklable callable for the workers."""
 
-    def __init__(self, backend: str, min_frames: int, min_bytes: int) -> None:
-        self.options = {"backend": backend, "min_frames": min_frames, "min_bytes": min_bytes}
+    def __init__(self, **options: object) -> None:
+        self.options = options
 
     def __call__(self, line: int, record: VideoRecord) -> ScanResult:
         return scan_record(line, record, **self.options)
@@ -226,6 +230,7 @@ def scan(
     workers: int = 1,
     min_frames: int = DEFAULT_MIN_FRAMES,
     min_bytes: int = DEFAULT_MIN_BYTES,
+    frame_template: str = FRAME_TEMPLATE,
     progress: bool = False,
 ) -> list[ScanResult]:
     """Scan (line number, record) pairs; one result per pair, in the same order.
@@ -237,7 +242,12 @@ def scan(
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
     jobs = list(records_with_lines)
-    task = _Task(resolve_backend(backend, "--backend"), min_frames, min_bytes)
+    task = _Task(
+        backend=resolve_backend(backend, "--backend"),
+        min_frames=min_frames,
+        min_bytes=min_bytes,
+        frame_template=frame_template,
+    )
     with tqdm(total=len(jobs), desc="Scanning videos", unit="video", disable=not progress) as bar:
         if workers == 0:
             results = []
@@ -368,6 +378,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_MIN_BYTES,
         help=f"a smaller file is tiny (default: {DEFAULT_MIN_BYTES})",
     )
+    parser.add_argument(
+        "--frame-template",
+        default=FRAME_TEMPLATE,
+        help=f"file names in a frame folder (default: {FRAME_TEMPLATE})",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
 
@@ -375,7 +390,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> list[ScanResult]:
     """Parse, scan, write the outputs and print the summary; returns the results."""
     backend = resolve_backend(args.backend, "--backend")
-    records = read_annotations(args.annotation, args.root, format=args.format)
+    try:
+        records = read_annotations(args.annotation, args.root, format=args.format)
+    except UserInputError as err:
+        # The parser names the training config key; here the same choice is the --format flag.
+        raise type(err)(str(err).replace(FORMAT_KEY, "--format")) from None
     lines = numbered_lines(args.annotation)
     if len(lines) != len(records):
         raise RuntimeError(
@@ -390,6 +409,7 @@ def run(args: argparse.Namespace) -> list[ScanResult]:
         workers=args.workers,
         min_frames=args.min_frames,
         min_bytes=args.min_bytes,
+        frame_template=args.frame_template,
         progress=not args.no_progress,
     )
     try:
