@@ -123,3 +123,27 @@ def test_normalize_matches_the_formula():
 def test_imagenet_constants():
     assert IMAGENET_MEAN == (0.485, 0.456, 0.406)
     assert IMAGENET_STD == (0.229, 0.224, 0.225)
+
+
+def test_normalize_is_within_1e6_of_the_formula_at_every_level():
+    # Every uint8 level in every channel, against the three-step formula in float64.
+    levels = torch.arange(256, dtype=torch.uint8)
+    clip = levels.view(1, 1, 16, 16).expand(2, 3, 16, 16)  # (T, 3, H, W), channels share levels
+    out = normalize(clip)
+    for c in range(3):
+        expected = (levels.double() / 255 - IMAGENET_MEAN[c]) / IMAGENET_STD[c]
+        for t in range(2):
+            got = out[c, t].reshape(256).double()
+            assert (got - expected).abs().max().item() < 1e-6
+
+
+def test_normalize_accepts_channels_last_and_returns_a_contiguous_clip():
+    # The resize kernels return channels-last clips; the result must not keep their strides.
+    clip = torch.randint(0, 256, (3, 3, 7, 9), dtype=torch.uint8)  # (T, 3, H, W)
+    channels_last = clip.contiguous(memory_format=torch.channels_last)
+    out = normalize(channels_last)
+    assert out.is_contiguous() and out.shape == (3, 3, 7, 9)
+    assert torch.equal(out, normalize(clip))
+    for c, t in [(0, 2), (1, 0), (2, 1)]:  # out[c, t] is frame t, channel c
+        expected = (clip[t, c].double() / 255 - IMAGENET_MEAN[c]) / IMAGENET_STD[c]
+        assert (out[c, t].double() - expected).abs().max().item() < 1e-6
