@@ -1,10 +1,13 @@
 """PretrainDataModule: input validation that names config keys, loaders, rank handling."""
 
+import os
 import re
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from videomae_ssl.data.datamodule import PretrainDataModule
 from videomae_ssl.errors import ConfigError, DataError
@@ -65,7 +68,7 @@ def test_check_files_reports_missing_videos(dataset_dir, tmp_path):
     listing = tmp_path / "train.csv"
     listing.write_text("videos/c0.mp4 0\nvideos/gone.mp4 1\n")
     module(dataset_dir, train_list=str(listing)).validate_inputs()  # not checked by default
-    with pytest.raises(DataError, match=r"1 of 2 listed videos do not exist, e\.g\. .*gone\.mp4"):
+    with pytest.raises(DataError, match=r"1 of 2 listed videos.*gone\.mp4"):
         module(dataset_dir, train_list=str(listing), check_files=True).validate_inputs()
 
 
@@ -118,3 +121,68 @@ def test_workers_persist(dataset_dir):
     dm = module(dataset_dir, num_workers=1)
     dm.setup("fit")
     assert dm.train_dataloader().persistent_workers
+
+
+def test_annotation_options_reach_the_reader(dataset_dir, tmp_path):
+    listing = tmp_path / "train_v2.txt"
+    listing.write_text("videos/c0.mp4 0 -1\nvideos/c1.mp4 0 -1\nvideos/c2.mp4 0 -1\n")
+    dm = module(dataset_dir, train_list=str(listing), val_list=None, annotation_format="v2")
+    dm.setup("fit")
+    assert [r.path for r in dm.train_records] == [
+        os.path.join(str(dataset_dir), f"videos/c{k}.mp4") for k in range(3)
+    ]
+    assert all(r.label == -1 and not r.is_frames for r in dm.train_records)
+    assert next(iter(dm.train_dataloader()))["video"].shape == (2, 3, 4, 32, 32)
+    with pytest.raises(DataError, match=r"train\.csv:2"):  # label 1 is not below 1 class
+        module(dataset_dir, num_classes=1).validate_inputs()
+    with pytest.raises(ConfigError, match=r"data\.annotation_format='v3'"):
+        module(dataset_dir, annotation_format="v3").validate_inputs()
+
+
+def test_reader_options_reach_the_datasets(dataset_dir):
+    dm = module(dataset_dir, frame_template="{:06d}.png", short_side=40, num_sample=3)
+    dm.setup("fit")
+    for ds in (dm.train_dataset, dm.val_dataset):
+        assert (ds.frame_template, ds.short_side) == ("{:06d}.png", 40)
+    assert dm.train_dataset.num_sample == 3 and dm.val_dataset.num_sample == 1
+
+
+@pytest.mark.parametrize("override, match", [
+    (dict(eval_broken="skip"), r"data\.eval_broken='skip'"),
+    (dict(max_broken_fraction=1.5), r"data\.max_broken_fraction=1\.5"),
+    (dict(max_broken_fraction=-0.1), r"data\.max_broken_fraction=-0\.1"),
+    (dict(short_side=0), r"data\.short_side=0"),
+    (dict(num_sample=2.5), r"data\.num_sample=2\.5"),
+])
+def test_impossible_settings_name_the_key(dataset_dir, override, match):
+    with pytest.raises(ConfigError, match=match):
+        module(dataset_dir, **override).validate_inputs()
+
+
+def test_validation_probe_passes_good_lists(dataset_dir, tmp_path):
+    dm = module(dataset_dir, quarantine_file=str(tmp_path / "q.tsv"))
+    dm.validate_inputs()
+    assert len(dm.val_records) == 3 and dm.excluded_eval == []
+    assert not (tmp_path / "q.tsv").exists()  # nothing broken, nothing written
+
+
+def test_frame_folders_with_a_custom_template(tmp_path):
+    frames = tmp_path / "frames" / "clip0"
+    frames.mkdir(parents=True)
+    for i in range(1, 11):  # the frames format numbers files from 1
+        shade = np.full((32, 48, 3), 10 + 20 * i, dtype=np.uint8)
+        Image.fromarray(shade).save(frames / f"f_{i:03d}.jpg", quality=95)
+    listing = tmp_path / "train.txt"
+    listing.write_text("frames/clip0 10 0\nframes/clip0 10 0\n")
+    dm = module(
+        tmp_path, train_list=str(listing), val_list=None, annotation_format="frames",
+        frame_template="f_{:03d}.jpg",
+    )
+    dm.setup("fit")
+    assert dm.train_records[0].is_frames and dm.train_records[0].num_frames == 10
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["video"].shape == (2, 3, 4, 32, 32) and batch["broken"].tolist() == [0, 0]
+    wrong = module(tmp_path, train_list=str(listing), val_list=None, annotation_format="frames")
+    wrong.setup("fit")
+    with pytest.raises(DataError, match="clip0"):  # the default template names no file here
+        next(iter(wrong.train_dataloader()))

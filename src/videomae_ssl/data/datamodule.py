@@ -1,31 +1,47 @@
-"""The Lightning data module for pretraining on videos listed in V1 annotation files."""
+"""The Lightning data module for pretraining on videos listed in annotation files."""
 
 from __future__ import annotations
 
 import os
+from functools import partial
+from typing import Any
 
 import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from videomae_ssl.data.annotations import VideoRecord, read_annotations
-from videomae_ssl.data.pretrain import VideoPretrainDataset
-from videomae_ssl.data.readers import resolve_backend
+from videomae_ssl.data.annotations import ANNOTATION_FORMATS, VideoRecord, read_annotations
+from videomae_ssl.data.pretrain import VideoPretrainDataset, collate_views
+from videomae_ssl.data.quarantine import (
+    EVAL_BROKEN_KEY,
+    EVAL_BROKEN_MODES,
+    EVAL_TAG,
+    MAX_BROKEN_KEY,
+    BrokenVideoTracker,
+    broken_list_message,
+    probe_records,
+    record_broken,
+)
+from videomae_ssl.data.readers import FRAME_TEMPLATE, open_record, resolve_backend
 from videomae_ssl.data.sampler import EpochSampler
 from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.masking import MaskGenerator
-
-ANNOTATION_HELP = (
-    "a V1 annotation file: one clip per line, '<path> <label>', paths relative to data.root"
-)
 
 
 class PretrainDataModule(L.LightningDataModule):
     """Train (and optionally validation) clips with masks for VideoMAE pretraining.
 
-    `batch_size` is per device. The loaders use `EpochSampler` with this process's rank and
-    world size from the trainer, so a multi-device trainer must run with
-    `use_distributed_sampler=False` (our trainer configs do; others get a ConfigError). Call `validate_inputs()` before
-    building the trainer to fail early, with the config key to fix, on missing files.
+    `batch_size` is per device and counts videos: with `num_sample` views per video a batch
+    holds batch_size * num_sample clips. The loaders use `EpochSampler` with this process's
+    rank and world size from the trainer, so a multi-device trainer must run with
+    `use_distributed_sampler=False` (our trainer configs do; others get a ConfigError). Call
+    `validate_inputs()` before building the trainer to fail early, with the config key to fix,
+    on missing files, bad settings or (with `eval_broken="fail"`) unreadable validation videos.
+
+    Broken training videos are replaced, listed in `quarantine_file` and counted; each training
+    batch gets "broken_total" (distinct broken training videos so far) and the run stops with a
+    DataError once that exceeds `max_broken_fraction` of the training list.
     """
 
     def __init__(
@@ -45,7 +61,15 @@ class PretrainDataModule(L.LightningDataModule):
         pin_memory: bool = True,
         seed: int = 0,
         backend: str = "auto",
+        frame_template: str = FRAME_TEMPLATE,
+        short_side: int | None = None,
+        annotation_format: str = "v1",
+        num_classes: int | None = None,
         check_files: bool = False,
+        num_sample: int = 1,
+        quarantine_file: str | None = None,
+        max_broken_fraction: float = 0.01,
+        eval_broken: str = "fail",
     ) -> None:
         super().__init__()
         self.train_list = str(train_list)
@@ -62,24 +86,60 @@ class PretrainDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.seed = seed
         self.backend = backend
+        self.frame_template = frame_template
+        self.short_side = short_side
+        self.annotation_format = annotation_format
+        self.num_classes = num_classes
         self.check_files = check_files
+        self.num_sample = num_sample
+        self.quarantine_file = None if quarantine_file is None else str(quarantine_file)
+        self.max_broken_fraction = max_broken_fraction
+        self.eval_broken = eval_broken
         self.grid = (num_frames // tubelet_size, input_size // patch_size, input_size // patch_size)
         self.train_records: list[VideoRecord] | None = None
         self.val_records: list[VideoRecord] | None = None
+        self.excluded_eval: list[tuple[str, str]] = []
         self.train_dataset: VideoPretrainDataset | None = None
         self.val_dataset: VideoPretrainDataset | None = None
+        self.broken_tracker: BrokenVideoTracker | None = None
 
-    def validate_inputs(self) -> None:
-        """Check files, annotation lines, mask ratio and backend before any training work.
-
-        Raises DataError naming the file and the config key (`data.train_list`, ...) to set,
-        or ConfigError from the mask generator or the backend.
-        """
+    def _check_settings(self) -> None:
+        """ConfigError naming the key for settings no file can fix."""
         self.mask_generator.check(self.grid)
         resolve_backend(self.backend, key="data.backend")
+        if not isinstance(self.num_sample, int) or self.num_sample < 1:
+            raise ConfigError(f"data.num_sample={self.num_sample} must be a positive integer.")
+        if not 0 <= self.max_broken_fraction <= 1:
+            raise ConfigError(
+                f"{MAX_BROKEN_KEY}={self.max_broken_fraction} must be a fraction in [0, 1]."
+            )
+        if self.eval_broken not in EVAL_BROKEN_MODES:
+            raise ConfigError(
+                f"{EVAL_BROKEN_KEY}={self.eval_broken!r}: choose fail (stop, listing the "
+                f"unreadable evaluation videos) or exclude (leave them out)."
+            )
+        if self.short_side is not None and self.short_side < 1:
+            raise ConfigError(
+                f"data.short_side={self.short_side} must be a positive pixel count, or null to "
+                f"decode at full size."
+            )
+
+    def validate_inputs(self) -> None:
+        """Check settings, files and annotation lines, and probe the validation videos, before
+        any training work.
+
+        Raises DataError naming the file and the config key (`data.train_list`, ...) to set,
+        or ConfigError naming the key of an impossible setting.
+        """
+        self._check_settings()
+        help_text = (
+            f"an annotation file in the {self.annotation_format} format "
+            f"('{ANNOTATION_FORMATS.get(self.annotation_format, '?')}' per line, paths relative "
+            f"to data.root); data.annotation_format selects v1, v2 or frames"
+        )
         for key, path in (("data.train_list", self.train_list), ("data.val_list", self.val_list)):
             if path is not None and not os.path.isfile(path):
-                raise DataError(f"{key}={path}: no such file; set {key} to {ANNOTATION_HELP}.")
+                raise DataError(f"{key}={path}: no such file; set {key} to {help_text}.")
         if self.root is not None and not os.path.isdir(self.root):
             raise DataError(
                 f"data.root={self.root}: no such folder; set data.root to the folder the "
@@ -87,18 +147,55 @@ class PretrainDataModule(L.LightningDataModule):
             )
         self.train_records = self._read(self.train_list)
         if self.val_list is not None:
-            self.val_records = self._read(self.val_list)
+            self.val_records = self._probe_eval(self._read(self.val_list), self.val_list)
 
     def _read(self, path: str) -> list[VideoRecord]:
-        records = read_annotations(path, self.root)
-        if self.check_files:
-            missing = [r.path for r in records if not os.path.isfile(r.path)]
-            if missing:
-                raise DataError(
-                    f"{path}: {len(missing)} of {len(records)} listed videos do not exist, "
-                    f"e.g. {missing[0]} (check data.root={self.root})"
-                )
-        return records
+        return read_annotations(
+            path,
+            self.root,
+            format=self.annotation_format,
+            num_classes=self.num_classes,
+            check_files=self.check_files,
+        )
+
+    def _opener(self) -> partial:
+        return partial(
+            open_record,
+            backend=resolve_backend(self.backend),
+            frame_template=self.frame_template,
+            short_side=self.short_side,
+        )
+
+    def _probe_eval(self, records: list[VideoRecord], list_path: str) -> list[VideoRecord]:
+        """Open every evaluation video once: stop on bad ones ("fail") or drop them
+        ("exclude", printed once and listed in the quarantine file under "eval")."""
+        bad = probe_records(
+            records,
+            self._opener(),
+            num_workers=self.num_workers,
+            desc=f"Checking {os.path.basename(list_path)}",
+        )
+        if not bad:
+            return records
+        named = [(records[row].path, error) for row, error in bad]
+        if self.eval_broken == "fail":
+            raise DataError(broken_list_message(named, len(records), list_path))
+        if len(bad) == len(records):
+            raise DataError(
+                f"{list_path}: none of its {len(records)} evaluation videos can be opened, e.g. "
+                f"{named[0][0]}: {named[0][1]}; check data.root={self.root}."
+            )
+        if self.quarantine_file is not None:
+            for path, error in named:
+                record_broken(self.quarantine_file, path, error, tag=EVAL_TAG)
+        listed = f", listed in {self.quarantine_file}" if self.quarantine_file else ""
+        rank_zero_info(
+            f"{EVAL_BROKEN_KEY}=exclude: left out {len(bad)} of {len(records)} evaluation "
+            f"videos of {list_path} that cannot be opened{listed}."
+        )
+        self.excluded_eval = named
+        dropped = {row for row, _ in bad}
+        return [r for row, r in enumerate(records) if row not in dropped]
 
     def setup(self, stage: str | None = None) -> None:
         """Parse the annotation files (once) and build the datasets."""
@@ -113,17 +210,44 @@ class PretrainDataModule(L.LightningDataModule):
             mask_generator=self.mask_generator,
             seed=self.seed,
             backend=self.backend,
+            frame_template=self.frame_template,
+            short_side=self.short_side,
         )
-        self.train_dataset = VideoPretrainDataset(self.train_records, train=True, **common)
+        self.train_dataset = VideoPretrainDataset(
+            self.train_records,
+            train=True,
+            num_sample=self.num_sample,
+            quarantine_file=self.quarantine_file,
+            **common,
+        )
+        self.broken_tracker = BrokenVideoTracker(
+            [r.path for r in self.train_records],
+            max_fraction=self.max_broken_fraction,
+            quarantine_file=self.quarantine_file,
+            list_name=self.train_list,
+        )
         if self.val_records is not None:
             self.val_dataset = VideoPretrainDataset(self.val_records, train=False, **common)
 
     @property
     def num_train_samples(self) -> int:
-        """Clips listed in `train_list` (over all ranks), known after `setup()`."""
+        """Videos listed in `train_list` (over all ranks), known after `setup()`."""
         if self.train_records is None:
             raise RuntimeError("num_train_samples is known only after setup()")
         return len(self.train_records)
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Count the training batch's replaced videos and add "broken_total" (a 0-dim tensor);
+        raises DataError past `max_broken_fraction`. Runs in the main process."""
+        if (
+            isinstance(batch, dict)
+            and "broken" in batch
+            and self.broken_tracker is not None
+            and (self.trainer is None or self.trainer.training)
+        ):
+            rows = batch["requested"][batch["broken"] > 0].tolist()
+            batch["broken_total"] = torch.tensor(self.broken_tracker.update(rows))
+        return batch
 
     def _rank_and_world(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -148,6 +272,7 @@ class PretrainDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            collate_fn=collate_views,
         )
 
     def train_dataloader(self) -> DataLoader:

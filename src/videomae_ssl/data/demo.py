@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -270,7 +271,9 @@ def ensure_demo_dataset(
 
 class DemoPretrainDataModule(PretrainDataModule):
     """`PretrainDataModule` on the demo dataset in `<cache_dir>/seed_<demo_seed>`, generated
-    on first use. Defaults suit the demo: 16 frames 2 apart, 112 px, CPU-sized loaders."""
+    on first use. Defaults suit the demo: 16 frames 2 apart, 112 px, CPU-sized loaders.
+    `options` are the other `PretrainDataModule` arguments (backend, num_sample,
+    quarantine_file, eval_broken, ...); the lists and their format are the demo's own."""
 
     def __init__(
         self,
@@ -287,8 +290,7 @@ class DemoPretrainDataModule(PretrainDataModule):
         num_workers: int = 2,
         pin_memory: bool = False,
         seed: int = 0,
-        backend: str = "auto",
-        check_files: bool = False,
+        **options: Any,
     ) -> None:
         self.dataset_dir = Path(cache_dir) / f"seed_{demo_seed}"
         self.demo_seed = demo_seed
@@ -306,8 +308,7 @@ class DemoPretrainDataModule(PretrainDataModule):
             num_workers=num_workers,
             pin_memory=pin_memory,
             seed=seed,
-            backend=backend,
-            check_files=check_files,
+            **options,
         )
 
     def prepare_data(self) -> None:

@@ -28,7 +28,10 @@ class VideoMAEPretrainModule(L.LightningModule):
     """Masked video pretraining.
 
     Batches are dicts from the data module: `video` (B, C, T, H, W) normalised, `mask` Bool[B, N]
-    with True = hidden. Learning rates are given per 256 clips and scaled by the effective batch.
+    with True = hidden, and optionally `broken_total`, the number of distinct broken training
+    videos met so far, logged as `data/broken`. Learning rates are given per 256 videos and
+    scaled by the effective batch of videos: with repeated sampling (`num_sample` views per
+    video) the step sees more clips but the same lr, as in VideoMAE V2.
     """
 
     def __init__(
@@ -60,6 +63,8 @@ class VideoMAEPretrainModule(L.LightningModule):
         bs = batch["video"].shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=bs)
         self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, batch_size=bs)
+        if "broken_total" in batch:
+            self.log("data/broken", batch["broken_total"].float(), batch_size=bs)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -68,9 +73,13 @@ class VideoMAEPretrainModule(L.LightningModule):
         return loss
 
     def effective_batch(self) -> int:
-        """Clips per optimizer step over all devices and nodes, with gradient accumulation."""
+        """Videos per optimizer step over all devices and nodes, with gradient accumulation."""
         per_device = self.trainer.datamodule.batch_size
         return per_device * self.trainer.world_size * self.trainer.accumulate_grad_batches
+
+    def views_per_video(self) -> int:
+        """Clips the data module makes from each decoded video (repeated sampling)."""
+        return int(getattr(self.trainer.datamodule, "num_sample", 1))
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
@@ -82,11 +91,13 @@ class VideoMAEPretrainModule(L.LightningModule):
         )
         warmup_steps = min(int(hp.warmup_epochs * steps_per_epoch), total_steps)
         t = self.trainer
+        views = self.views_per_video()
+        clips = f" ({batch * views} clips: {views} views per video)" if views > 1 else ""
         rank_zero_info(
-            f"Effective batch {batch} = {t.datamodule.batch_size} per device x {t.num_devices} "
-            f"devices x {t.num_nodes} nodes x {t.accumulate_grad_batches} accumulation; "
-            f"lr {lr:.3g} = base_lr {hp.base_lr:g} x {batch} / 256 (min_lr {min_lr:.3g}); "
-            f"{total_steps} steps, {warmup_steps} warmup."
+            f"Effective batch {batch} videos{clips} = {t.datamodule.batch_size} per device x "
+            f"{t.num_devices} devices x {t.num_nodes} nodes x {t.accumulate_grad_batches} "
+            f"accumulation; lr {lr:.3g} = base_lr {hp.base_lr:g} x {batch} / 256 (min_lr "
+            f"{min_lr:.3g}); {total_steps} steps, {warmup_steps} warmup."
         )
         if batch < PAPER_BATCH // 4:
             rank_zero_info(

@@ -1,0 +1,223 @@
+"""Broken videos: the quarantine file, the training-time budget, and the evaluation probe.
+
+The original VideoMAE replaces a video it cannot decode with a random other one, silently and
+even at test time, which changes reported accuracy. Here:
+
+- Training replaces it (deterministically, see `VideoPretrainDataset`), lists it once in the
+  quarantine file and counts it; `BrokenVideoTracker` stops the run once more than
+  `data.max_broken_fraction` of the training list is broken.
+- Evaluation never replaces a video: `probe_records` opens every listed video before
+  evaluation starts, and the data module either stops with the list of bad files or leaves
+  them out (`data.eval_broken`).
+
+The quarantine file is a TSV without header, one line per broken video: `path`, `error` and the
+split that met it (`train` or `eval`). DataLoader workers are separate processes that may meet
+the same video, so lines are appended under an exclusive `fcntl.flock`, and a path already
+listed for that split is not written again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from lightning.pytorch.utilities import rank_zero_only
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from videomae_ssl.data.annotations import VideoRecord
+from videomae_ssl.data.readers import VideoDecodeError, VideoFile
+from videomae_ssl.errors import DataError
+
+MAX_BROKEN_KEY = "data.max_broken_fraction"
+EVAL_BROKEN_KEY = "data.eval_broken"
+EVAL_BROKEN_MODES = ("fail", "exclude")
+TRAIN_TAG = "train"
+EVAL_TAG = "eval"
+PROGRESS_FROM = 200  # probe lists at least this long show a progress bar
+
+
+class LoaderDataError(DataError):
+    """A DataError that keeps its own message when raised inside a DataLoader worker.
+
+    torch re-raises a worker's exception in the main process as `type(err)(text)`, where `text`
+    is "Caught <name> in DataLoader worker process <n>.", then the worker's traceback, ending
+    with the original message. Entry points print the message without a traceback, so the
+    constructor keeps only that original message.
+    """
+
+    def __init__(self, message: str) -> None:
+        cls = type(self)
+        header = f"\n{cls.__module__}.{cls.__qualname__}: "
+        if message.startswith(f"Caught {cls.__name__} ") and header in message:
+            message = message[message.rindex(header) + len(header) :].rstrip("\n")
+        super().__init__(message)
+
+
+def decode_reason(err: BaseException, path: str) -> str:
+    """The error's message without the leading '<path>: ' readers put there, on one line."""
+    text = str(err)
+    if text.startswith(f"{path}: "):
+        text = text[len(path) + 2 :]
+    return _one_field(text)
+
+
+def _one_field(text: str) -> str:
+    return " ".join(text.split())  # no tabs or newlines inside a TSV field
+
+
+def read_quarantine(file: str | os.PathLike, tag: str | None = None) -> dict[str, str]:
+    """Path -> error of the videos listed in the quarantine file (only `tag`'s when given);
+    empty when the file does not exist."""
+    try:
+        with open(file, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return {}
+    listed = {}
+    for line in lines:
+        fields = line.split("\t")
+        if len(fields) == 3 and (tag is None or fields[2] == tag):
+            listed.setdefault(fields[0], fields[1])
+    return listed
+
+
+def record_broken(file: str | os.PathLike, path: str, error: str, tag: str = TRAIN_TAG) -> bool:
+    """Append `path<TAB>error<TAB>tag` to the quarantine file unless `path` is already listed
+    under `tag`; returns whether a line was written. Safe across processes (file lock)."""
+    Path(file).parent.mkdir(parents=True, exist_ok=True)
+    path, line_error = _one_field(path), _one_field(error)
+    # "a+": reads start wherever we seek, writes always go to the end.
+    with open(file, "a+", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.seek(0)
+            for line in f:
+                fields = line.rstrip("\n").split("\t")
+                if len(fields) == 3 and fields[0] == path and fields[2] == tag:
+                    return False
+            f.write(f"{path}\t{line_error}\t{tag}\n")
+            f.flush()
+            return True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+class BrokenVideoTracker:
+    """Counts the distinct broken videos of the training list, in the main process.
+
+    `update` takes the rows that training batches flagged as replaced. The count is the union
+    of those rows' paths and the `train` lines of the quarantine file, which also holds what
+    other ranks and substitute draws found. It raises a DataError once the count exceeds
+    `max_fraction` of the list: raised here rather than in a worker, the message stays clean.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        *,
+        max_fraction: float,
+        quarantine_file: str | None = None,
+        list_name: str = "the training list",
+    ) -> None:
+        self.paths = list(paths)
+        self.max_fraction = max_fraction
+        self.quarantine_file = quarantine_file
+        self.list_name = list_name
+        self.seen: set[str] = set()
+        self.count = 0
+
+    def update(self, rows: Iterable[int]) -> int:
+        """Add the broken `rows`; return the number of distinct broken videos so far."""
+        new = {self.paths[r] for r in rows} - self.seen
+        if not new:
+            return self.count
+        self.seen |= new
+        listed = set()
+        if self.quarantine_file is not None:
+            listed = set(read_quarantine(self.quarantine_file, TRAIN_TAG))
+        self.count = len(self.seen | listed)
+        if self.count > self.max_fraction * len(self.paths):
+            where = (
+                f"they are listed in {self.quarantine_file}"
+                if self.quarantine_file is not None
+                else "set data.quarantine_file to list them"
+            )
+            raise DataError(
+                f"{self.count} of {len(self.paths)} videos in {self.list_name} "
+                f"({self.count / len(self.paths):.2%}) could not be decoded, more than "
+                f"{MAX_BROKEN_KEY}={self.max_fraction}; {where}. Repair or remove them from the "
+                f"list, or raise {MAX_BROKEN_KEY}."
+            )
+        return self.count
+
+
+class _Probe(Dataset):
+    """Opens one record per item and reports (row, error or "")."""
+
+    def __init__(self, records: Sequence[VideoRecord], opener: Callable[[VideoRecord], VideoFile]):
+        self.records = records
+        self.opener = opener
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, row: int) -> tuple[int, str]:
+        record = self.records[row]
+        try:
+            with self.opener(record) as video:  # opening reads the header and frame count
+                if video.num_frames < 1:
+                    return row, "no frames"
+        except VideoDecodeError as err:
+            return row, decode_reason(err, record.path)
+        return row, ""
+
+
+def _keep(item: tuple[int, str]) -> tuple[int, str]:
+    return item
+
+
+def probe_records(
+    records: Sequence[VideoRecord],
+    opener: Callable[[VideoRecord], VideoFile],
+    *,
+    num_workers: int = 0,
+    desc: str = "Checking videos",
+) -> list[tuple[int, str]]:
+    """Open every record (header and frame count only, no decoding) -> [(row, error)] of
+    those that fail, in list order.
+
+    Runs in DataLoader workers when `num_workers` > 0, so the main process never holds a
+    reader when the training workers fork; lists of `PROGRESS_FROM` or more show a bar.
+    """
+    loader = DataLoader(
+        _Probe(records, opener),
+        batch_size=None,
+        num_workers=min(num_workers, len(records)),
+        collate_fn=_keep,
+    )
+    show = len(records) >= PROGRESS_FROM and rank_zero_only.rank == 0
+    bad = [
+        (row, error)
+        for row, error in tqdm(
+            loader, total=len(records), desc=desc, unit="video", disable=not show
+        )
+        if error
+    ]
+    return sorted(bad)
+
+
+def broken_list_message(
+    bad: Sequence[tuple[str, str]], total: int, list_path: str, shown: int = 20
+) -> str:
+    """The evaluation probe's error: every bad file with its reason (the first `shown`)."""
+    lines = [f"  {path}: {error}" for path, error in bad[:shown]]
+    if len(bad) > shown:
+        lines.append(f"  ... and {len(bad) - shown} more")
+    return (
+        f"{list_path}: {len(bad)} of {total} evaluation videos cannot be opened; evaluation "
+        f"never replaces a video. Repair or remove them, or set {EVAL_BROKEN_KEY}=exclude to "
+        f"leave them out:\n" + "\n".join(lines)
+    )
