@@ -100,7 +100,8 @@ def test_cli_cfg_job_shows_ratio_and_model(tmp_path):
     out = run_cli("experiment=k400_pretrain", "mask_ratio=0.95", "--cfg", "job", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     cfg = OmegaConf.create(out.stdout)
-    assert cfg.mask_ratio == 0.95 and cfg.masking.ratio == "${mask_ratio}"
+    assert cfg.mask_ratio == 0.95 and cfg.masking.ratio == 0.95  # interpolated from mask_ratio
+    assert OmegaConf.to_container(cfg)["masking"]["ratio"] == "${mask_ratio}"
     assert cfg.model.net.size == "base"
 
 
