@@ -1,39 +1,62 @@
-"""Data for pretraining: annotation files, video readers, clip sampling, transforms, the
-epoch-aware sampler, the dataset, the Lightning data modules and the embedded demo dataset."""
+"""Data: annotation files, video readers, clip sampling, transforms and augmentations, the
+epoch-aware sampler, the datasets, the Lightning data modules and the embedded demo dataset.
 
-from videomae_ssl.data.annotations import VideoRecord, read_annotations
-from videomae_ssl.data.datamodule import PretrainDataModule
-from videomae_ssl.data.demo import DEMO_CLASSES, DemoPretrainDataModule, ensure_demo_dataset
-from videomae_ssl.data.pretrain import VideoPretrainDataset
-from videomae_ssl.data.readers import BACKENDS, VideoDecodeError, VideoFile, open_video
-from videomae_ssl.data.sampler import EpochSampler
-from videomae_ssl.data.sampling import center_indices, pretrain_indices
-from videomae_ssl.data.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    MultiScaleCrop,
-    center_crop_resize,
-    normalize,
-)
+Names are imported on first use, so that `videomae_ssl.data.readers` (in DataLoader and scan
+workers) does not pull in Lightning through the data modules.
+"""
 
-__all__ = [
-    "BACKENDS",
-    "DEMO_CLASSES",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "DemoPretrainDataModule",
-    "EpochSampler",
-    "MultiScaleCrop",
-    "PretrainDataModule",
-    "VideoDecodeError",
-    "VideoFile",
-    "VideoPretrainDataset",
-    "VideoRecord",
-    "center_crop_resize",
-    "center_indices",
-    "ensure_demo_dataset",
-    "normalize",
-    "open_video",
-    "pretrain_indices",
-    "read_annotations",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "VideoRecord": "annotations",
+    "ANNOTATION_FORMATS": "annotations",
+    "read_annotations": "annotations",
+    "BACKENDS": "readers",
+    "FRAME_TEMPLATE": "readers",
+    "VideoDecodeError": "readers",
+    "VideoFile": "readers",
+    "open_record": "readers",
+    "open_video": "readers",
+    "center_indices": "sampling",
+    "dense_indices": "sampling",
+    "eval_clip_indices": "sampling",
+    "eval_segment_indices": "sampling",
+    "pretrain_indices": "sampling",
+    "segment_indices": "sampling",
+    "IMAGENET_MEAN": "transforms",
+    "IMAGENET_STD": "transforms",
+    "MultiScaleCrop": "transforms",
+    "center_crop_resize": "transforms",
+    "normalize": "transforms",
+    "three_crops": "views",
+    "view_grid": "views",
+    "ClipRandAugment": "augment",
+    "ClipRandomErasing": "augment",
+    "FinetuneTrainTransform": "augment",
+    "MixupCutmixCollate": "augment",
+    "EpochSampler": "sampler",
+    "VideoPretrainDataset": "pretrain",
+    "collate_views": "pretrain",
+    "PretrainDataModule": "datamodule",
+    "DEMO_CLASSES": "demo",
+    "DemoPretrainDataModule": "demo",
+    "ensure_demo_dataset": "demo",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
