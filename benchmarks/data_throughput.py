@@ -16,7 +16,7 @@ this process's CPU time, which other processes on a busy machine disturb far les
 clock; the wall-clock ratio is reported alongside. Results are appended to benchmarks/RESULTS.md.
 
     python benchmarks/data_throughput.py [--backend auto|decord|pyav|torchcodec ...]
-        [--clips N] [--repeats R] [--out DIR] [--results FILE] [--label TEXT]
+        [--clips N] [--repeats R] [--videos V] [--out DIR] [--results FILE] [--label TEXT]
 """
 
 from __future__ import annotations
@@ -267,6 +267,8 @@ def measure(
     reads: list[tuple[str, list[int]]] = []
     with recording_reads(reads):
         pipeline(dataset)  # warm-up, and the frames decode-only will read
+    if len(reads) < clips:  # a reader that bypasses VideoFile.read would make (a) empty
+        raise RuntimeError(f"recorded {len(reads)} reads for {clips} clips; cannot replay them")
     decode_only(reads, backend)  # warm-up
 
     runs: dict[str, Callable[[], None]] = {
