@@ -1,7 +1,7 @@
 """The embedded demo dataset: small synthetic H.264 clips whose class is their motion.
 
 Each clip shows one shape (circle, square or triangle, with a contrasting dot that makes its
-orientation visible) on a smooth random colour gradient. Shape, colours, size and position are
+orientation visible) on a random linear colour ramp. Shape, colours, size and position are
 random nuisance; the class is defined by the motion alone:
 
     0 move_right  1 move_left  2 move_up  3 move_down
@@ -9,9 +9,10 @@ random nuisance; the class is defined by the motion alone:
 
 Opposite classes differ only in the direction of time (a move_left clip played backwards is a
 move_right clip), so telling them apart needs temporal order, not appearance. Static sizes are
-drawn from the same range that grow/shrink sweep, so a single frame's size says little. The background is smooth (not noise) so that masked patches can be
-reconstructed from their surroundings. Everything is a function of the seed, so the dataset is
-identical on every machine with the same libx264 build.
+drawn from the same range that grow/shrink sweep, so a single frame's size says little. The
+background is a ramp (not noise) so that masked patches can be reconstructed from their
+surroundings. Everything is a function of the seed, so the dataset is identical on every
+machine with the same libx264 build.
 
 Layout under the dataset folder:
     videos/<split>/<class>_<k>.mp4    yuv420p H.264
@@ -50,7 +51,7 @@ DEMO_CLASSES = (
 SPLITS = ("train", "val", "test")
 SHAPES = ("circle", "square", "triangle")
 MARKER = ".complete"  # written last; holds the generation parameters
-FORMAT_VERSION = 1  # bump when the rendering changes, so old caches are regenerated
+FORMAT_VERSION = 2  # bump when the rendering changes, so old caches are regenerated
 
 
 def _luminance(rgb: np.ndarray) -> float:
@@ -58,20 +59,23 @@ def _luminance(rgb: np.ndarray) -> float:
 
 
 def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A smooth gradient: random colours on a 3x3 grid of control points, blended with
-    quadratic Bernstein weights (a Bezier patch). Returns float32 (H, W, 3) in [0, 255]."""
-    knots = rng.uniform(30.0, 225.0, size=(3, 3, 3))  # (3 rows, 3 cols, RGB)
-    ys = np.linspace(0.0, 2.0, height)
-    xs = np.linspace(0.0, 2.0, width)
+    """A linear colour ramp: each channel rises from one random level to another along its own
+    random direction. Returns float32 (H, W, 3) in [30, 225].
 
-    def weights(pos: np.ndarray) -> np.ndarray:
-        # Convex weights along one axis: smooth, and never outside the control colours.
-        t = pos / 2.0
-        return np.stack([(1 - t) ** 2, 2 * t * (1 - t), t**2], axis=1)  # (L, 3)
-
-    wy, wx = weights(ys), weights(xs)  # (H, 3), (W, 3)
-    image = np.einsum("hi,wj,ijc->hwc", wy, wx, knots, optimize=True)  # (H, W, 3)
-    return image.astype(np.float32)
+    A ramp is smooth (a masked background patch follows from the visible ones around it)
+    and has a level change of at least 60 across the frame in every channel, well above the
+    coding noise, so every patch carries some structure to reconstruct.
+    """
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.empty((height, width, 3), dtype=np.float32)
+    for c in range(3):
+        theta = rng.uniform(0.0, 2.0 * math.pi)
+        s = xs * math.cos(theta) + ys * math.sin(theta)
+        s = (s - s.min()) / (s.max() - s.min())  # (H, W) in [0, 1] along the direction
+        low = rng.uniform(30.0, 110.0)
+        high = rng.uniform(low + 60.0, 225.0)  # at least 60 levels: well above coding noise
+        image[..., c] = low + (high - low) * s
+    return image
 
 
 def _contrasting_color(rng: np.random.Generator, background_luma: float) -> np.ndarray:
