@@ -17,6 +17,7 @@ clock; the wall-clock ratio is reported alongside. Results are appended to bench
 
     python benchmarks/data_throughput.py [--backend auto|decord|pyav|torchcodec ...]
         [--clips N] [--repeats R] [--videos V] [--out DIR] [--results FILE] [--label TEXT]
+        [--default-malloc]
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from tqdm import tqdm
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.pretrain import VideoPretrainDataset
 from videomae_ssl.data.readers import BACKENDS, VideoFile, open_record, resolve_backend
+from videomae_ssl.data.workers import keep_freed_memory
 from videomae_ssl.errors import ConfigError, UserInputError
 from videomae_ssl.masking import TubeMaskGenerator
 
@@ -382,6 +384,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="Markdown file the results are appended to (default benchmarks/RESULTS.md)",
     )
     parser.add_argument("--label", default="", help="text added to the results heading")
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="leave glibc's allocator as it is, instead of tuning it as the data modules' "
+        "DataLoader workers do (videomae_ssl.data.workers.worker_init)",
+    )
     args = parser.parse_args(argv)
     for name in ("clips", "repeats", "videos"):
         if getattr(args, name) < 1:
@@ -413,6 +421,7 @@ def select_backends(names: Sequence[str]) -> tuple[list[str], list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
+    args.tuned_malloc = False if args.default_malloc else keep_freed_memory()
     try:
         backends, skipped = select_backends(args.backend)
         for note in skipped:

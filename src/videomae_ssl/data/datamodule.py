@@ -25,6 +25,7 @@ from videomae_ssl.data.quarantine import (
 )
 from videomae_ssl.data.readers import FRAME_TEMPLATE, open_record, resolve_backend
 from videomae_ssl.data.sampler import EpochSampler
+from videomae_ssl.data.workers import worker_init
 from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.masking import MaskGenerator
 
@@ -273,6 +274,7 @@ class PretrainDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
             collate_fn=collate_views,
+            worker_init_fn=worker_init,
         )
 
     def train_dataloader(self) -> DataLoader:
