@@ -352,6 +352,8 @@ def report(results: list[Result], skipped: list[str], args: argparse.Namespace) 
         f"- one process, torch.set_num_threads(1) (one DataLoader worker); {args.repeats} "
         f"interleaved repetitions of {args.clips} clips per row; medians of clips per second "
         "of this process's CPU time (wall-clock ratio alongside); one run",
+        "- allocator: "
+        + ("tuned as in the DataLoader workers" if args.tuned_malloc else "glibc defaults"),
         "",
         table(results),
     ]
