@@ -1,52 +1,12 @@
-"""Shared test helpers: small real video files written with PyAV."""
+"""Shared test fixtures: small real video files written with PyAV (see clips.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
-import av
 import numpy as np
 import pytest
-
-
-def clip_frames(num_frames: int, size: tuple[int, int]) -> np.ndarray:
-    """Frames that are easy to tell apart after lossy coding -> uint8 (T, H, W, 3).
-
-    Red ramps left to right and green top to bottom (so crops and flips are visible); blue is a
-    flat level, 10 + 5 * i for frame i (i < 48), so a frame's mean blue identifies it.
-    """
-    width, height = size
-    frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
-    frames[..., 0] = np.linspace(16, 239, width, dtype=np.float32).astype(np.uint8)[None, None, :]
-    frames[..., 1] = np.linspace(16, 239, height, dtype=np.float32).astype(np.uint8)[None, :, None]
-    frames[..., 2] = (10 + (5 * np.arange(num_frames)) % 240).astype(np.uint8)[:, None, None]
-    return frames
-
-
-def write_clip(
-    path: str | Path,
-    num_frames: int = 16,
-    size: tuple[int, int] = (64, 48),
-    codec: str = "libx264",
-    fps: int = 25,
-) -> np.ndarray:
-    """Encode `clip_frames(num_frames, size)` (size = (width, height), even numbers) as yuv420p
-    with `codec`; the container follows the file suffix (.mp4, .mkv, .avi, .webm). Returns the
-    frames written, uint8 (T, H, W, 3), to compare decoded frames against."""
-    frames = clip_frames(num_frames, size)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        if codec == "libx264":
-            stream.options = {"crf": "10", "threads": "1"}  # near lossless: tight tolerances
-        else:
-            stream.bit_rate = 8_000_000
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return frames
+from clips import write_clip
 
 
 @pytest.fixture(scope="session")

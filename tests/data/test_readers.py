@@ -8,7 +8,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import clip_frames
+from clips import clip_frames
 from PIL import Image
 
 from videomae_ssl.data.annotations import VideoRecord

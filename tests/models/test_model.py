@@ -5,7 +5,13 @@ import torch
 import torch.nn.functional as F
 
 from videomae_ssl.masking import tube_mask
-from videomae_ssl.models import SIZES, VideoMAEClassifier, get_size, videomae_classifier, videomae_pretrain
+from videomae_ssl.models import (
+    SIZES,
+    VideoMAEClassifier,
+    get_size,
+    videomae_classifier,
+    videomae_pretrain,
+)
 from videomae_ssl.models.layers import Attention
 from videomae_ssl.models.pos_embed import sinusoid_table
 

@@ -23,6 +23,9 @@ OptimizerFactory = Callable[[Iterable[Any]], torch.optim.Optimizer]
 # weaker results, so runs below it say so at start.
 PAPER_BATCH = 2048
 
+# The paper's optimizer: AdamW with beta2 0.95 (learning rate and weight decay set per group).
+ADAMW_PRETRAIN: OptimizerFactory = partial(torch.optim.AdamW, betas=(0.9, 0.95))
+
 
 class VideoMAEPretrainModule(L.LightningModule):
     """Masked video pretraining.
@@ -37,7 +40,7 @@ class VideoMAEPretrainModule(L.LightningModule):
     def __init__(
         self,
         net: VideoMAEPretrainModel,
-        optimizer: OptimizerFactory = partial(torch.optim.AdamW, betas=(0.9, 0.95)),
+        optimizer: OptimizerFactory = ADAMW_PRETRAIN,
         base_lr: float = 1.5e-4,
         min_lr: float = 1e-5,
         warmup_lr: float = 1e-6,
