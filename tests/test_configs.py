@@ -81,6 +81,7 @@ def test_missing_dataset_names_file_and_key(tmp_path):
     ("data.num_frames=15", r"data.num_frames=15 must be a multiple"),
     ("data.input_size=100", r"data.input_size=100 must be a multiple"),
     ("ckpt_path=/nonexistent/last.ckpt", r"ckpt_path=/nonexistent/last.ckpt"),
+    ("pretrained=/nonexistent/weights.pth", r"pretrained=/nonexistent/weights.pth"),
 ])
 def test_impossible_values_name_the_key(override, match, tmp_path):
     cfg = compose_cfg(["experiment=k400_pretrain", override], tmp_path)

@@ -1,13 +1,17 @@
 """`python -m videomae_ssl.train experiment=demo` end to end: generate, train, write, resume."""
 
 import csv
+import logging
 import os
 import subprocess
 import sys
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from PIL import Image
+
+from videomae_ssl.train import CONFIG_DIR, build_module
 
 pytestmark = pytest.mark.slow
 
@@ -68,3 +72,20 @@ def test_demo_resumes_from_its_checkpoint(demo_run):
     # One more epoch on top of the two restored ones, optimizer state included.
     assert state["epoch"] == 3 and state["global_step"] == 9
     assert state["optimizer_states"][0]["state"]
+
+
+
+def test_pretrained_initialises_the_encoder_from_a_checkpoint(demo_run, caplog):
+    tmp, run_dir, _ = demo_run
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["experiment=demo", f"pretrained={ckpt}"])
+    with caplog.at_level(logging.INFO):
+        module = build_module(cfg)
+    assert f"Pretrained weights: {ckpt}" in caplog.text
+    source = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    state = module.state_dict()
+    encoder = [k for k in source if k.startswith("net.encoder.")]
+    assert len(encoder) > 10 and all(torch.equal(source[k], state[k]) for k in encoder)
+    # The decoder is not loaded: it keeps its fresh initialisation.
+    assert not torch.equal(source["net.decoder.head.weight"], state["net.decoder.head.weight"])

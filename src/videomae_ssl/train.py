@@ -15,9 +15,11 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from videomae_ssl.checkpoints import load_pretrained_encoder
 from videomae_ssl.errors import ConfigError, UserInputError
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
@@ -48,6 +50,25 @@ def check_config(cfg: DictConfig) -> None:
     hydra.utils.instantiate(cfg.masking).check(grid)
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such file.")
+    if cfg.get("pretrained") and not Path(cfg.pretrained).exists():
+        raise ConfigError(
+            f"pretrained={cfg.pretrained}: no such file or folder; give a checkpoint file "
+            f"(.pth, .ckpt, .bin, .safetensors) or a Hugging Face model folder."
+        )
+    if cfg.get("pretrained") and cfg.get("ckpt_path"):
+        raise ConfigError(
+            "pretrained and ckpt_path are both set: ckpt_path resumes a run with all its "
+            "weights, pretrained only initialises a new one; keep one of them."
+        )
+
+
+def build_module(cfg: DictConfig) -> L.LightningModule:
+    """The LightningModule, its encoder initialised from `cfg.pretrained` when that is set
+    (any supported format; the decoder keeps its initialisation, see docs/checkpoints.md)."""
+    module = hydra.utils.instantiate(cfg.model)
+    if cfg.get("pretrained"):
+        load_pretrained_encoder(module.net.encoder, cfg.pretrained, log=rank_zero_info)
+    return module
 
 
 def build_and_fit(cfg: DictConfig) -> L.Trainer:
@@ -55,7 +76,7 @@ def build_and_fit(cfg: DictConfig) -> L.Trainer:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.validate_inputs()
-    module = hydra.utils.instantiate(cfg.model)
+    module = build_module(cfg)
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
