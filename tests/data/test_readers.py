@@ -359,3 +359,38 @@ def test_indices_outside_the_video_are_rejected(clips):
     paths, _ = clips
     with open_video(paths["mp4"], "pyav") as video, pytest.raises(ValueError, match=r"\[48\]"):
         video.read([0, 48])
+
+
+def cut_at_packet(src, dst, keep: int) -> None:
+    """Remux `src` with its index first (faststart), then end the file just before packet
+    `keep`: the header still lists every frame, but the stream stops cleanly after `keep`."""
+    faststart = str(dst) + ".faststart.mp4"
+    with av.open(str(src)) as inp, av.open(faststart, "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    with av.open(faststart) as inp:
+        offsets = [p.pos for p in inp.demux(inp.streams.video[0]) if p.pos is not None]
+    with open(faststart, "rb") as f:
+        data = f.read()
+    with open(dst, "wb") as f:
+        f.write(data[: offsets[keep]])
+
+
+@pytest.mark.parametrize("keep", [30, 47])
+def test_pyav_never_repeats_frames_past_a_truncation(tmp_path, make_clip, keep):
+    make_clip(tmp_path / "full.mp4", num_frames=48, size=SIZE)
+    cut_at_packet(tmp_path / "full.mp4", tmp_path / "cut.mp4", keep)
+    with open_video(str(tmp_path / "cut.mp4"), "pyav") as video:
+        assert video.num_frames == 48  # the header's count
+        frames = frame_ids(video.read([0, 10, 20]).numpy())
+        assert frames == [0, 10, 20]
+        if keep == 47:
+            # One frame short of the header: within what re-muxing can cause, so the last index
+            # repeats the video's last frame, as a short video does.
+            assert frame_ids(video.read([40, 47]).numpy()) == [40, 46]
+        else:
+            with pytest.raises(VideoDecodeError, match=r"cut\.mp4: the header lists 48 frames"):
+                video.read([0, 40])

@@ -187,6 +187,11 @@ class TorchCodecVideo(VideoFile):
         self._decoder = None
 
 
+# How many frames a container's header may overstate the decodable frames by (re-muxed files do)
+# before a read past the end counts as a truncated file rather than a short video.
+MAX_HEADER_EXCESS = 2
+
+
 class PyAVVideo(VideoFile):
     """PyAV on one thread: seeks to the keyframe before the first frame wanted, decodes up to
     the last one and converts (and scales, with `short_side`) only the frames asked for.
@@ -232,6 +237,7 @@ class PyAVVideo(VideoFile):
             raise VideoDecodeError(f"{path}: cannot open video ({_describe(err)})") from err
         self.num_frames = _check_not_empty(path, num_frames)
         self._consumed = stream.frames == 0  # demuxing moved the read position
+        self._last: tuple[int, av.VideoFrame] | None = None  # the last frame a read decoded
 
     def _read(self, indices: list[int]) -> np.ndarray:
         decoded = None
@@ -241,9 +247,19 @@ class PyAVVideo(VideoFile):
             decoded = self._decode_from_start(set(indices))
         if not decoded:
             raise VideoDecodeError(f"{self.path}: no frame could be decoded")
-        # Header frame counts can overstate the decodable frames by one or two in re-muxed
-        # files; indices past the end repeat the last decoded frame, as short videos do.
-        final = decoded[max(decoded)]
+        missing = [i for i in indices if i not in decoded]
+        if not missing:
+            return np.stack([decoded[i] for i in indices])  # (T, H, W, 3)
+        # The stream ended before the header's frame count. Re-muxed files can overstate it by
+        # a frame or two: those indices repeat the video's last frame, as short videos do. A
+        # larger shortfall is a truncated file, and repeating would silently change the clip.
+        last_index, last_frame = self._last
+        if max(missing) - last_index > MAX_HEADER_EXCESS:
+            raise VideoDecodeError(
+                f"{self.path}: the header lists {self.num_frames} frames but decoding ended "
+                f"after {last_index + 1}; the file is probably truncated"
+            )
+        final = self._to_array(last_frame)  # (H, W, 3)
         return np.stack([decoded.get(i, final) for i in indices])  # (T, H, W, 3)
 
     def _stream(self) -> av.video.stream.VideoStream:
@@ -271,6 +287,7 @@ class PyAVVideo(VideoFile):
         last = max(wanted)
         decoded: dict[int, np.ndarray] = {}
         for i, frame in enumerate(self._container.decode(stream)):
+            self._last = (i, frame)
             if i in wanted:
                 decoded[i] = self._to_array(frame)  # (H, W, 3)
             if i == last:
@@ -301,6 +318,7 @@ class PyAVVideo(VideoFile):
             if index != expected:
                 return None  # the seek overshot, or a frame is missing or repeated
             expected += 1
+            self._last = (index, frame)
             if index in wanted:
                 decoded[index] = self._to_array(frame)  # (H, W, 3)
             if index == last:
