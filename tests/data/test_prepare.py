@@ -8,7 +8,8 @@ import av
 import pytest
 
 from videomae_ssl.data.annotations import read_annotations
-from videomae_ssl.data.prepare import main, scaled_size
+from videomae_ssl.data.prepare import main
+from videomae_ssl.data.reencode import even_scaled_size
 
 UCF_CLASSES = ["ApplyEyeMakeup", "Archery", "HandstandPushups"]
 UCF_TRAIN = [
@@ -307,10 +308,10 @@ def test_kinetics_malformed_csv_exits_2(tmp_path, capsys, text, lineno, message)
 
 
 def test_scaled_size_sets_the_short_side_and_keeps_sizes_even():
-    assert scaled_size(320, 240, 160) == (214, 160)  # 320 * 160 / 240 = 213.3 -> 214
-    assert scaled_size(240, 320, 160) == (160, 214)
-    assert scaled_size(1920, 1080, 320) == (568, 320)  # 568.9 rounds to the even 568
-    assert scaled_size(100, 100, 64) == (64, 64)
+    assert even_scaled_size(320, 240, 160) == (214, 160)  # 320 * 160 / 240 = 213.3 -> 214
+    assert even_scaled_size(240, 320, 160) == (160, 214)
+    assert even_scaled_size(1920, 1080, 320) == (568, 320)  # 568.9 rounds to the even 568
+    assert even_scaled_size(100, 100, 64) == (64, 64)
 
 
 def test_short_side_reencodes_points_lists_there_and_reports_failures(tmp_path, capsys, make_clip):
