@@ -3,6 +3,7 @@ other, scale to `short_side`, seek exactly, and fail naming the file or config k
 
 import importlib.util
 import os
+import re
 from fractions import Fraction
 
 import av
@@ -365,7 +366,10 @@ def cut_at_packet(src, dst, keep: int) -> None:
     """Remux `src` with its index first (faststart), then end the file just before packet
     `keep`: the header still lists every frame, but the stream stops cleanly after `keep`."""
     faststart = str(dst) + ".faststart.mp4"
-    with av.open(str(src)) as inp, av.open(faststart, "w", options={"movflags": "faststart"}) as out:
+    with (
+        av.open(str(src)) as inp,
+        av.open(faststart, "w", options={"movflags": "faststart"}) as out,
+    ):
         stream = out.add_stream_from_template(inp.streams.video[0])
         for packet in inp.demux(inp.streams.video[0]):
             if packet.dts is not None:
@@ -394,3 +398,60 @@ def test_pyav_never_repeats_frames_past_a_truncation(tmp_path, make_clip, keep):
         else:
             with pytest.raises(VideoDecodeError, match=r"cut\.mp4: the header lists 48 frames"):
                 video.read([0, 40])
+
+
+@pytest.fixture(scope="module")
+def cut_avi(tmp_path_factory, make_clip):
+    """A 120-frame mpeg4 avi and a copy cut to 40% of its bytes: the header still lists 120
+    frames, but the decoders index only the frames whose data survived."""
+    folder = tmp_path_factory.mktemp("cut_avi")
+    full, cut = folder / "full.avi", folder / "cut.avi"
+    make_clip(full, num_frames=120, size=SIZE, codec="mpeg4")
+    data = full.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.4)])
+    return str(full), str(cut)
+
+
+@pytest.mark.parametrize("short_side", [None, 24])
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_truncated_avi_is_an_error_with_every_backend(cut_avi, backend, short_side):
+    # The same file must not be broken with one backend and a short, healthy video with another.
+    full, cut = cut_avi
+    with open_video(full, backend, short_side=short_side) as video:
+        assert video.num_frames == 120
+        assert frame_ids(video.read([119]).numpy()) == [119 % 48]
+    with (
+        pytest.raises(VideoDecodeError, match=re.escape(cut)) as err,
+        open_video(cut, backend, short_side=short_side) as video,
+    ):
+        video.read([video.num_frames - 1])
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("backend", [DECORD, TORCHCODEC])
+def test_truncation_names_both_counts(cut_avi, backend):
+    _, cut = cut_avi
+    with pytest.raises(
+        VideoDecodeError,
+        match=rf"{re.escape(cut)}: the header lists 120 frames but the decoder indexed only \d+;"
+        r" the file is probably truncated",
+    ):
+        open_video(cut, backend)
+
+
+@pytest.mark.parametrize("backend", [DECORD, TORCHCODEC])
+def test_header_is_probed_at_most_once(cut_avi, monkeypatch, backend):
+    # decord reads the header's size and frame count in one PyAV probe; TorchCodec's own
+    # metadata carries the header's count, so it needs none.
+    full, _ = cut_avi
+    opened = []
+    original = av.open
+
+    def counting(*args, **kwargs):
+        opened.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting)
+    with open_video(full, backend, short_side=24) as video:
+        assert video.read([0]).shape == (1, 24, 32, 3)
+    assert len(opened) == (1 if backend == "decord" else 0)

@@ -110,40 +110,61 @@ def scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, i
     return (short_side, long_side) if width <= height else (long_side, short_side)
 
 
-def _probe_size(path: str) -> tuple[int, int]:
-    """A video's (width, height) from its container header, without decoding a frame."""
+# How many frames a container's header may overstate the decodable frames by (re-muxed files do)
+# before the shortfall counts as a truncated file rather than a short video.
+MAX_HEADER_EXCESS = 2
+
+
+def _probe_header(path: str) -> tuple[int, int, int]:
+    """A video's (width, height, frame count) from its container header, without decoding a
+    frame; the count is 0 where the container stores none (webm, mkv)."""
     import av
 
     try:
         with av.open(path) as container:
             if not container.streams.video:
                 raise VideoDecodeError(f"{path}: no video stream")
-            context = container.streams.video[0].codec_context
-            return context.width, context.height
+            stream = container.streams.video[0]
+            return stream.codec_context.width, stream.codec_context.height, stream.frames or 0
     except VideoDecodeError:
         raise
     except Exception as err:
         raise VideoDecodeError(f"{path}: cannot open video ({_describe(err)})") from err
 
 
+def _check_header_count(path: str, header_frames: int, num_frames: int) -> None:
+    """Reject a video whose decoder indexed fewer frames than its header lists, beyond what
+    re-muxing explains: the file lost its end, and reading it as a short video would hide that
+    (PyAVVideo raises the same error when a read runs past the decodable frames)."""
+    if header_frames > 0 and header_frames - num_frames > MAX_HEADER_EXCESS:
+        raise VideoDecodeError(
+            f"{path}: the header lists {header_frames} frames but the decoder indexed only "
+            f"{num_frames}; the file is probably truncated"
+        )
+
+
 class DecordVideo(VideoFile):
     """decord.VideoReader on one thread (DataLoader workers already run in parallel); with
-    `short_side`, decord's own scaler shrinks frames as they are decoded."""
+    `short_side`, decord's own scaler shrinks frames as they are decoded. decord reports only
+    the frames it indexed, so the header's count (for the truncation check) and size come from
+    one PyAV probe of the container header."""
 
     def __init__(self, path: str, short_side: int | None = None) -> None:
         super().__init__(path)
         _require_file(path)
         import decord
 
+        width, height, header_frames = _probe_header(path)
         size = {}
         if short_side is not None:
-            width, height = scaled_size(*_probe_size(path), short_side)
+            width, height = scaled_size(width, height, short_side)
             size = {"width": width, "height": height}
         try:
             self._reader = decord.VideoReader(path, num_threads=1, ctx=decord.cpu(0), **size)
             num_frames = len(self._reader)
         except Exception as err:
             raise VideoDecodeError(f"{path}: cannot open video ({_describe(err)})") from err
+        _check_header_count(path, header_frames, num_frames)
         self.num_frames = _check_not_empty(path, num_frames)
 
     def _read(self, indices: list[int]) -> np.ndarray:
@@ -175,9 +196,14 @@ class TorchCodecVideo(VideoFile):
             self._decoder = VideoDecoder(
                 path, dimension_order="NHWC", num_ffmpeg_threads=1, transforms=transforms
             )
-            num_frames = self._decoder.metadata.num_frames or 0
+            # Exact mode scans the packets: num_frames is what the scan indexed, and the header's
+            # count (FFmpeg's nb_frames, PyAV's `stream.frames`) comes with it, no probe needed.
+            metadata = self._decoder.metadata
+            num_frames = metadata.num_frames or 0
+            header_frames = metadata.num_frames_from_header or 0
         except Exception as err:
             raise VideoDecodeError(f"{path}: cannot open video ({_describe(err)})") from err
+        _check_header_count(path, header_frames, num_frames)
         self.num_frames = _check_not_empty(path, num_frames)
 
     def _read(self, indices: list[int]) -> np.ndarray:
@@ -185,11 +211,6 @@ class TorchCodecVideo(VideoFile):
 
     def close(self) -> None:
         self._decoder = None
-
-
-# How many frames a container's header may overstate the decodable frames by (re-muxed files do)
-# before a read past the end counts as a truncated file rather than a short video.
-MAX_HEADER_EXCESS = 2
 
 
 class PyAVVideo(VideoFile):
