@@ -15,8 +15,9 @@ from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.datamodule import PretrainDataModule
 from videomae_ssl.data.pretrain import VideoPretrainDataset, collate_views
 from videomae_ssl.data.quarantine import LoaderDataError, read_quarantine, record_broken
+from videomae_ssl.data.readers import open_record
 from videomae_ssl.data.sampler import EpochSampler
-from videomae_ssl.errors import DataError
+from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
 from videomae_ssl.masking import TubeMaskGenerator
 from videomae_ssl.models import videomae_pretrain
@@ -348,3 +349,47 @@ def test_concurrent_writers_list_each_path_once(tmp_path):
     assert record_broken(quarantine, names[0], "x", "eval")
     assert read_quarantine(quarantine, "eval") == {names[0]: "x"}
     assert len(read_quarantine(quarantine, "train")) == 25
+
+
+def test_evaluation_check_decodes_the_clip_not_only_the_header(folder, tmp_path, make_clip):
+    """A video whose header opens but whose frames do not decode is caught before training."""
+    videos = folder / "videos"
+    make_clip(tmp_path / "long.avi", num_frames=120, size=(48, 32), codec="mpeg4")
+    data = (tmp_path / "long.avi").read_bytes()
+    (videos / "cut_avi.avi").write_bytes(data[: len(data) * 2 // 5])
+    with open_record(VideoRecord(str(videos / "cut_avi.avi")), "pyav") as video:
+        assert video.num_frames == 120  # the header alone looks healthy
+    (tmp_path / "val.csv").write_text("videos/good1.mp4 0\nvideos/cut_avi.avi 1\n")
+    dm = module(folder, tmp_path, ["good0", "good1"], num_frames=4, sampling_rate=8)
+    dm.val_list = str(tmp_path / "val.csv")
+    with pytest.raises(DataError, match=r"cut_avi\.avi") as err:
+        dm.validate_inputs()
+    assert "good1.mp4" not in str(err.value)
+    dm = module(folder, tmp_path, ["good0", "good1"], num_frames=4, sampling_rate=8,
+                eval_broken="exclude")
+    dm.val_list = str(tmp_path / "val.csv")
+    dm.validate_inputs()
+    assert [r.path for r in dm.val_records] == [str(videos / "good1.mp4")]
+
+
+def test_a_bad_setting_in_a_worker_is_a_clean_error_not_a_broken_video(folder, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    ds = dataset([VideoRecord(str(frames), label=0, start=1, num_frames=8)],
+                 frame_template="img_{}_{}.jpg", quarantine_file=str(tmp_path / "q.tsv"))
+    loader = DataLoader(ds, batch_size=None, num_workers=1)
+    with pytest.raises(LoaderDataError) as err:
+        next(iter(loader))
+    assert "img_{}_{}.jpg" in str(err.value) and "Traceback" not in str(err.value)
+    assert not (tmp_path / "q.tsv").exists()  # not quarantined: no video is at fault
+
+
+@pytest.mark.parametrize("override, key", [
+    (dict(frame_template="img.jpg"), "data.frame_template"),
+    (dict(frame_template="img_{}_{}.jpg"), "data.frame_template"),
+    (dict(sampling_rate=0), "data.sampling_rate"),
+    (dict(short_side=128.5), "data.short_side"),
+])
+def test_impossible_reader_settings_name_the_key(folder, tmp_path, override, key):
+    with pytest.raises(ConfigError, match=key):
+        module(folder, tmp_path, ["good0", "good1"], **override).validate_inputs()

@@ -57,6 +57,14 @@ def test_reshuffles_per_epoch_and_repeats_per_seed():
     ]
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_without_padding_every_index_is_seen_exactly_once(shuffle):
+    parts = shards(10, 3, seed=0, shuffle=shuffle, pad=False)
+    assert [len(p) for p in parts] == [4, 3, 3]
+    assert [len(EpochSampler(10, num_replicas=3, rank=r, pad=False)) for r in range(3)] == [4, 3, 3]
+    assert sorted(i for part in parts for i, _ in part) == list(range(10))
+
+
 @pytest.mark.parametrize("kwargs", [dict(num_replicas=2, rank=2), dict(num_replicas=0, rank=0)])
 def test_invalid_rank(kwargs):
     with pytest.raises(ValueError):

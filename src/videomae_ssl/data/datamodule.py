@@ -25,6 +25,7 @@ from videomae_ssl.data.quarantine import (
 )
 from videomae_ssl.data.readers import FRAME_TEMPLATE, open_record, resolve_backend
 from videomae_ssl.data.sampler import EpochSampler
+from videomae_ssl.data.sampling import center_indices
 from videomae_ssl.data.workers import worker_init
 from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.masking import MaskGenerator
@@ -119,10 +120,26 @@ class PretrainDataModule(L.LightningDataModule):
                 f"{EVAL_BROKEN_KEY}={self.eval_broken!r}: choose fail (stop, listing the "
                 f"unreadable evaluation videos) or exclude (leave them out)."
             )
-        if self.short_side is not None and self.short_side < 1:
+        if self.short_side is not None and (
+            not isinstance(self.short_side, int) or self.short_side < 1
+        ):
             raise ConfigError(
                 f"data.short_side={self.short_side} must be a positive pixel count, or null to "
                 f"decode at full size."
+            )
+        if not isinstance(self.sampling_rate, int) or self.sampling_rate < 1:
+            raise ConfigError(
+                f"data.sampling_rate={self.sampling_rate} must be a positive integer (frames "
+                f"between the clip's frames: 4 for Kinetics, UCF101 and HMDB51, 2 for SSv2)."
+            )
+        try:
+            distinct = self.frame_template.format(1) != self.frame_template.format(2)
+        except (IndexError, KeyError, ValueError):
+            distinct = False
+        if not distinct:
+            raise ConfigError(
+                f"data.frame_template={self.frame_template!r} must name frame files by one "
+                f"integer field, e.g. 'img_{{:05d}}.jpg' for img_00001.jpg."
             )
 
     def validate_inputs(self) -> None:
@@ -168,11 +185,16 @@ class PretrainDataModule(L.LightningDataModule):
         )
 
     def _probe_eval(self, records: list[VideoRecord], list_path: str) -> list[VideoRecord]:
-        """Open every evaluation video once: stop on bad ones ("fail") or drop them
-        ("exclude", printed once and listed in the quarantine file under "eval")."""
+        """Open every evaluation video once and decode its validation clip: stop on bad ones
+        ("fail") or drop them ("exclude", printed once and listed in the quarantine file under
+        "eval")."""
         bad = probe_records(
             records,
             self._opener(),
+            # The frames validation will read: a video that opens but does not decode fails here.
+            frames=partial(
+                center_indices, num_frames=self.num_frames, sampling_rate=self.sampling_rate
+            ),
             num_workers=self.num_workers,
             desc=f"Checking {os.path.basename(list_path)}",
         )
@@ -309,6 +331,7 @@ class PretrainDataModule(L.LightningDataModule):
             shuffle=False,
             seed=self.seed,
             drop_last=False,
+            pad=False,  # each validation clip counted once, also under DDP
             num_replicas=world,
             rank=rank,
         )

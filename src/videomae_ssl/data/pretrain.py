@@ -23,7 +23,7 @@ from videomae_ssl.data.quarantine import LoaderDataError, decode_reason, record_
 from videomae_ssl.data.readers import FRAME_TEMPLATE, VideoDecodeError, open_record, resolve_backend
 from videomae_ssl.data.sampling import center_indices, pretrain_indices
 from videomae_ssl.data.transforms import MultiScaleCrop, center_crop_resize, normalize
-from videomae_ssl.errors import ConfigError
+from videomae_ssl.errors import ConfigError, UserInputError
 from videomae_ssl.masking import MaskGenerator
 from videomae_ssl.seeding import STREAM_CROP, STREAM_FRAMES, STREAM_MASK, sample_generator
 
@@ -99,6 +99,14 @@ class VideoPretrainDataset(Dataset):
 
     def _decode(self, row: int, frames_stream: torch.Generator | None) -> torch.Tensor:
         """The clip's frames of record `row` -> uint8 (T, H, W, 3); VideoDecodeError if broken."""
+        try:
+            return self._read_clip(row, frames_stream)
+        except VideoDecodeError:
+            raise
+        except UserInputError as err:  # a setting, not this video: keep the message clean
+            raise LoaderDataError(str(err)) from err
+
+    def _read_clip(self, row: int, frames_stream: torch.Generator | None) -> torch.Tensor:
         # Opened here, in the worker process: decord readers must not cross a fork.
         with open_record(
             self.records[row],
@@ -171,8 +179,9 @@ class VideoPretrainDataset(Dataset):
                 frames = self._decode(index, None)
             except VideoDecodeError as err:
                 raise LoaderDataError(
-                    f"{err}. Evaluation never replaces a video: repair or remove it from the "
-                    f"list, or set data.eval_broken=exclude to leave out videos that do not open."
+                    f"{err}. Evaluation never replaces a video: repair it or remove it from the "
+                    f"list (data.eval_broken=exclude leaves out the videos that fail the check "
+                    f"before evaluation)."
                 ) from err
 
         clip = frames.permute(0, 3, 1, 2)  # (T, 3, H, W)

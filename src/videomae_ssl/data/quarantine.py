@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.readers import VideoDecodeError, VideoFile
-from videomae_ssl.errors import DataError
+from videomae_ssl.errors import DataError, UserInputError
 
 MAX_BROKEN_KEY = "data.max_broken_fraction"
 EVAL_BROKEN_KEY = "data.eval_broken"
@@ -155,11 +155,18 @@ class BrokenVideoTracker:
 
 
 class _Probe(Dataset):
-    """Opens one record per item and reports (row, error or "")."""
+    """Opens one record per item, decodes the frames `frames(num_frames)` names (if given), and
+    reports (row, error or "")."""
 
-    def __init__(self, records: Sequence[VideoRecord], opener: Callable[[VideoRecord], VideoFile]):
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        opener: Callable[[VideoRecord], VideoFile],
+        frames: Callable[[int], Sequence[int]] | None = None,
+    ) -> None:
         self.records = records
         self.opener = opener
+        self.frames = frames
 
     def __len__(self) -> int:
         return len(self.records)
@@ -170,8 +177,12 @@ class _Probe(Dataset):
             with self.opener(record) as video:  # opening reads the header and frame count
                 if video.num_frames < 1:
                     return row, "no frames"
+                if self.frames is not None:
+                    video.read(self.frames(video.num_frames))
         except VideoDecodeError as err:
             return row, decode_reason(err, record.path)
+        except UserInputError as err:  # a setting, not this video: keep the message clean
+            raise LoaderDataError(str(err)) from err
         return row, ""
 
 
@@ -183,17 +194,18 @@ def probe_records(
     records: Sequence[VideoRecord],
     opener: Callable[[VideoRecord], VideoFile],
     *,
+    frames: Callable[[int], Sequence[int]] | None = None,
     num_workers: int = 0,
     desc: str = "Checking videos",
 ) -> list[tuple[int, str]]:
-    """Open every record (header and frame count only, no decoding) -> [(row, error)] of
-    those that fail, in list order.
+    """Open every record and decode the frames `frames(num_frames)` lists (None: header and
+    frame count only) -> [(row, error)] of those that fail, in list order.
 
     Runs in DataLoader workers when `num_workers` > 0, so the main process never holds a
     reader when the training workers fork; lists of `PROGRESS_FROM` or more show a bar.
     """
     loader = DataLoader(
-        _Probe(records, opener),
+        _Probe(records, opener, frames),
         batch_size=None,
         num_workers=min(num_workers, len(records)),
         collate_fn=_keep,

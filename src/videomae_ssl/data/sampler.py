@@ -22,8 +22,10 @@ class EpochSampler(Sampler[tuple[int, int]]):
     Each epoch, every rank takes every `num_replicas`-th index of one shared permutation
     (seeded from (seed, epoch), so all ranks agree without communicating). With `drop_last`
     the tail that does not split evenly is dropped; otherwise the list is padded by repeating
-    indices from its start, so every rank gets the same number of samples. Call `set_epoch`
-    before each epoch (Lightning's fit loop does) to reshuffle.
+    indices from its start, so every rank gets the same number of samples, unless `pad=False`:
+    then every sample is seen exactly once and ranks may get one sample fewer (evaluation,
+    where a repeated sample would count twice). Call `set_epoch` before each epoch (Lightning's
+    fit loop does) to reshuffle.
     """
 
     def __init__(
@@ -33,6 +35,7 @@ class EpochSampler(Sampler[tuple[int, int]]):
         shuffle: bool = True,
         seed: int = 0,
         drop_last: bool = False,
+        pad: bool = True,
         num_replicas: int = 1,
         rank: int = 0,
     ) -> None:
@@ -47,11 +50,17 @@ class EpochSampler(Sampler[tuple[int, int]]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.epoch = 0
+        self.pad = pad
         if drop_last:
             self.per_replica = num_samples // num_replicas
-        else:
+            self.total_size = self.per_replica * num_replicas
+        elif pad:
             self.per_replica = math.ceil(num_samples / num_replicas)
-        self.total_size = self.per_replica * num_replicas
+            self.total_size = self.per_replica * num_replicas
+        else:
+            # Every sample exactly once over all ranks; ranks may differ by one sample.
+            self.per_replica = len(range(rank, num_samples, num_replicas))
+            self.total_size = num_samples
 
     def set_epoch(self, epoch: int) -> None:
         """Select the permutation (and the epoch sent to the dataset) for the next iteration."""
