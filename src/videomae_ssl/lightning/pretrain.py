@@ -64,7 +64,8 @@ class VideoMAEPretrainModule(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, _ = self.shared_step(batch)
         bs = batch["video"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=bs)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=bs)
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=bs)
         self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, batch_size=bs)
         if "broken_total" in batch:
             self.log("data/broken", batch["broken_total"].float(), batch_size=bs)
