@@ -92,6 +92,41 @@ def test_unreadable_files_give_a_clear_error(tmp_path, content):
         load_checkpoint(tmp_path / "bad.pth")
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"path,label\nvideos/a.mp4,3\n", b"a,b,c\n1,2,3\n", b"not a checkpoint\n", b'{"a": 1}'],
+    ids=["csv", "csv-append-opcode", "text", "json"],
+)
+def test_a_text_file_is_not_a_checkpoint_rather_than_unsafe(tmp_path, tiny, content):
+    # Text bytes fail the weights-only unpickler too, but they ask for no code: saying the file
+    # could run code would send the user looking for a threat instead of the right file.
+    path = tmp_path / "labels.pth"
+    path.write_bytes(content)
+    for load in (
+        load_checkpoint,
+        lambda p: load_pretrained_encoder(tiny.ours_classifier(), p, log=None),
+    ):
+        with pytest.raises(CheckpointError) as err:
+            load(path)
+        message = str(err.value)
+        assert not isinstance(err.value, UnsafeCheckpointError)
+        assert message.startswith(f"{path}: not a PyTorch checkpoint or a safetensors file (")
+        assert "refused" not in message and "run code" not in message and "\n" not in message
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol 4")
+def test_a_checkpoint_the_weights_only_loader_cannot_parse_is_not_called_unsafe(tmp_path):
+    # Pickle protocol 4 uses opcodes the weights-only unpickler does not know; the file is still
+    # a PyTorch checkpoint and names no code.
+    path = tmp_path / "protocol4.pth"
+    torch.save({"model": {"patch_embed.proj.weight": torch.zeros(8, 3, 2, 8, 8)}}, path,
+               pickle_protocol=4)  # fmt: skip
+    with pytest.raises(CheckpointError, match="a PyTorch checkpoint that weights-only") as err:
+        load_checkpoint(path)
+    assert not isinstance(err.value, UnsafeCheckpointError)
+    assert "refused" not in str(err.value)
+
+
 def test_weights_of_another_model_are_refused(tmp_path):
     torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7), "fc.weight": torch.zeros(10, 64)},
                tmp_path / "resnet.pth")  # fmt: skip

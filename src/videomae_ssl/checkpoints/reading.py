@@ -75,17 +75,66 @@ def read_torch(path: Path) -> Any:
         with torch.serialization.safe_globals(SAFE_GLOBALS), open(path, "rb") as f:
             source = f if by_name else path
             return torch.load(source, map_location="cpu", weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as err:
-        names = _unsafe_globals(path) or re.findall(r"GLOBAL ([\w.]+)", str(err))[:1]
+    except (pickle.UnpicklingError, EOFError, IndexError, KeyError, TypeError) as err:
+        # The weights-only unpickler raises UnpicklingError both when it refuses a global and
+        # when the bytes are no pickle at all; other bytes run as opcodes fail in other ways.
+        raise _unpickling_failed(path, err) from None
+    except (RuntimeError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err}).") from None
+
+
+# What the weights-only unpickler says when it refuses to build or call something: only these
+# mean the file asks to run code. Its wrapper text mentions `weights_only` for every failure.
+_REFUSAL = re.compile(r"\bGLOBAL\b|Unsupported global|allowlisted|unrecognized function")
+# The pickled magic number that starts torch.save's legacy (non-zip) format.
+_LEGACY_MAGIC = b"\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+
+def _unpickling_failed(path: Path, err: Exception) -> CheckpointError:
+    """The error for a file the weights-only unpickler could not load: unsafe when it refused a
+    global, else a checkpoint it cannot read or not a checkpoint at all."""
+    # torch re-raises the unpickler's own error with advice around it; that error is the context.
+    inner = err.__context__ if isinstance(err.__context__, pickle.UnpicklingError) else err
+    names = _unsafe_globals(path)
+    if names or _REFUSAL.search(str(inner)) or _REFUSAL.search(str(err)):
+        names = names or re.findall(r"GLOBAL ([\w.]+)", str(err))[:1]
         needs = f" it needs {', '.join(names)}," if names else ""
-        raise UnsafeCheckpointError(
+        return UnsafeCheckpointError(
             f"{path}: refused:{needs} which is not a tensor or a plain container. Loading it "
             f"could run code from the file, so nothing in it was run. If you trust its author, "
             f"re-save only the weights: torch.save(torch.load(path, weights_only=False)['model'], "
             f"'weights.pth') (or ['module'] / ['state_dict'])."
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err}).") from None
+        )
+    lines = [line for line in str(inner).splitlines() if line.strip()]
+    reason = f"{type(inner).__name__}: {lines[0][:200]}" if lines else type(inner).__name__
+    with open(path, "rb") as f:
+        head = f.read(32)
+    if not head:
+        return CheckpointError(f"{path}: not a PyTorch checkpoint or a safetensors file (empty).")
+    if _is_torch_zip(path) or _LEGACY_MAGIC in head:
+        # Opcodes it does not know usually mean a pickle protocol above torch.save's default.
+        hint = (
+            " If you trust its author, re-save it with torch.save's default pickle protocol."
+            if "Unsupported operand" in reason
+            else ""
+        )
+        return CheckpointError(
+            f"{path}: a PyTorch checkpoint that weights-only loading cannot read ({reason}); "
+            f"nothing in it was run.{hint}"
+        )
+    return CheckpointError(
+        f"{path}: not a PyTorch checkpoint or a safetensors file ({reason}; it starts with "
+        f"{head[:16]!r})."
+    )
+
+
+def _is_torch_zip(path: Path) -> bool:
+    """A zip archive laid out as torch.save writes it (a pickle at <name>/data.pkl)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("data.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def read_weights(path: Path) -> Any:
