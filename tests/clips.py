@@ -7,6 +7,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from videomae_ssl.data.pretrain import VideoPretrainDataset
+from videomae_ssl.masking import TubeMaskGenerator
+
 
 def clip_frames(num_frames: int, size: tuple[int, int]) -> np.ndarray:
     """Frames that are easy to tell apart after lossy coding -> uint8 (T, H, W, 3).
@@ -45,3 +48,20 @@ def write_clip(
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
     return frames
+
+
+def pretrain_dataset(records, **overrides) -> VideoPretrainDataset:
+    """A small training `VideoPretrainDataset` read with PyAV: 4 frames 2 apart at 32 px, patch
+    8, tube mask 0.75, seed 0; keyword arguments replace any of these."""
+    args = dict(
+        num_frames=4,
+        sampling_rate=2,
+        input_size=32,
+        patch_size=8,
+        tubelet_size=2,
+        mask_generator=TubeMaskGenerator(0.75),
+        seed=0,
+        train=True,
+        backend="pyav",
+    )
+    return VideoPretrainDataset(records, **{**args, **overrides})

@@ -7,13 +7,14 @@ import re
 import lightning as L
 import pytest
 import torch
+from clips import pretrain_dataset
 from lightning.pytorch.loggers import CSVLogger
 from torch._utils import ExceptionWrapper
 from torch.utils.data import DataLoader
 
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.datamodule import PretrainDataModule
-from videomae_ssl.data.pretrain import VideoPretrainDataset, collate_views
+from videomae_ssl.data.pretrain import collate_views
 from videomae_ssl.data.quarantine import LoaderDataError, read_quarantine, record_broken
 from videomae_ssl.data.readers import open_record
 from videomae_ssl.data.sampler import EpochSampler
@@ -50,18 +51,7 @@ def broken_record(folder, kind):
 
 
 def dataset(records, train=True, **kwargs):
-    args = dict(
-        num_frames=4,
-        sampling_rate=2,
-        input_size=32,
-        patch_size=8,
-        tubelet_size=2,
-        mask_generator=TubeMaskGenerator(0.75),
-        seed=0,
-        train=train,
-        backend="pyav",
-    )
-    return VideoPretrainDataset(records, **{**args, **kwargs})
+    return pretrain_dataset(records, train=train, **kwargs)
 
 
 def write_list(path, folder, names):

@@ -4,10 +4,10 @@ import re
 
 import pytest
 import torch
+from clips import pretrain_dataset
 from torch.utils.data import DataLoader
 
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.pretrain import VideoPretrainDataset
 from videomae_ssl.data.sampler import EpochSampler
 from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.masking import TubeMaskGenerator
@@ -28,18 +28,7 @@ def records(tmp_path_factory, make_clip):
 
 
 def dataset(records, train=True, **kwargs):
-    args = dict(
-        num_frames=8,
-        sampling_rate=4,
-        input_size=32,
-        patch_size=8,
-        tubelet_size=2,
-        mask_generator=TubeMaskGenerator(0.75),
-        seed=0,
-        train=train,
-        backend="pyav",
-    )
-    return VideoPretrainDataset(records, **{**args, **kwargs})
+    return pretrain_dataset(records, **{"num_frames": 8, "sampling_rate": 4, "train": train, **kwargs})
 
 
 def assert_same(a, b):

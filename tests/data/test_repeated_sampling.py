@@ -3,12 +3,13 @@
 import lightning as L
 import pytest
 import torch
+from clips import pretrain_dataset
 from torch.utils.data import DataLoader
 
 import videomae_ssl.data.pretrain as pretrain
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.datamodule import PretrainDataModule
-from videomae_ssl.data.pretrain import VideoPretrainDataset, collate_views
+from videomae_ssl.data.pretrain import collate_views
 from videomae_ssl.errors import ConfigError
 from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
 from videomae_ssl.masking import TubeMaskGenerator
@@ -32,18 +33,7 @@ def records(folder):
 
 
 def dataset(records, **kwargs):
-    args = dict(
-        num_frames=4,
-        sampling_rate=3,
-        input_size=32,
-        patch_size=8,
-        tubelet_size=2,
-        mask_generator=TubeMaskGenerator(0.75),
-        seed=0,
-        train=True,
-        backend="pyav",
-    )
-    return VideoPretrainDataset(records, **{**args, **kwargs})
+    return pretrain_dataset(records, **{"sampling_rate": 3, **kwargs})
 
 
 def frame_numbers(video):
