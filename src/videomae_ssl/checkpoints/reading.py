@@ -102,8 +102,8 @@ def _unpickling_failed(path: Path, err: Exception) -> CheckpointError:
         return UnsafeCheckpointError(
             f"{path}: refused:{needs} which is not a tensor or a plain container. Loading it "
             f"could run code from the file, so nothing in it was run. If you trust its author, "
-            f"re-save only the weights: torch.save(torch.load(path, weights_only=False)['model'], "
-            f"'weights.pth') (or ['module'] / ['state_dict'])."
+            f"load it yourself without the weights-only restriction and save only its state dict "
+            f"(the 'model', 'module' or 'state_dict' entry) with torch.save."
         )
     lines = [line for line in str(inner).splitlines() if line.strip()]
     reason = f"{type(inner).__name__}: {lines[0][:200]}" if lines else type(inner).__name__
