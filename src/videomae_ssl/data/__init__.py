@@ -24,6 +24,8 @@ _EXPORTS = {
     "dense_indices": "sampling",
     "eval_clip_indices": "sampling",
     "eval_segment_indices": "sampling",
+    "evaluation_clip_indices": "sampling",
+    "finetune_clip_indices": "sampling",
     "pretrain_indices": "sampling",
     "segment_indices": "sampling",
     "IMAGENET_MEAN": "transforms",

@@ -194,3 +194,40 @@ def eval_clip_indices(
     return [
         [sampling_rate * min(start + i, grid - 1) for i in range(num_frames)] for start in starts
     ]
+
+
+# How a fine-tuning recipe draws its frames: "dense" (Kinetics, UCF101, HMDB51) or "segment"
+# (Something-Something V2).
+SAMPLINGS = ("dense", "segment")
+
+
+def _check_sampling(sampling: str) -> None:
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
+
+
+def finetune_clip_indices(
+    total_frames: int,
+    num_frames: int,
+    sampling_rate: int,
+    sampling: str,
+    generator: torch.Generator | None = None,
+) -> list[int]:
+    """A training clip by the recipe's rule: `dense_indices` or `segment_indices` (which ignores
+    `sampling_rate`)."""
+    _check_sampling(sampling)
+    if sampling == "segment":
+        return segment_indices(total_frames, num_frames, generator)
+    return dense_indices(total_frames, num_frames, sampling_rate, generator)
+
+
+def evaluation_clip_indices(
+    total_frames: int, num_frames: int, sampling_rate: int, sampling: str, num_clips: int
+) -> list[list[int]]:
+    """The `num_clips` temporal clips of the test protocol by the recipe's rule:
+    `eval_clip_indices` (dense) or `eval_segment_indices` (segment). One clip is the centre
+    clip, which validation during training uses."""
+    _check_sampling(sampling)
+    if sampling == "segment":
+        return eval_segment_indices(total_frames, num_frames, num_clips)
+    return eval_clip_indices(total_frames, num_frames, sampling_rate, num_clips)
