@@ -15,6 +15,7 @@ from videomae_ssl.data.augment import (
     ClipRandomErasing,
     FinetuneTrainTransform,
     MixupCutmixCollate,
+    SmoothLabelsCollate,
     finetune_eval_transform,
     horizontal_flip,
     random_resized_crop,
@@ -252,12 +253,29 @@ def test_collate_batches_items_and_is_reproducible():
     ]
     a = collate([dict(x) for x in items])
     b = collate([dict(x) for x in items])
-    assert a["video"].shape == (4, 3, 2, 8, 8) and a["label"].shape == (4, 4)
-    assert torch.equal(a["video"], b["video"]) and torch.equal(a["label"], b["label"])
+    assert a["video"].shape == (4, 3, 2, 8, 8) and a["target"].shape == (4, 4)
+    assert torch.equal(a["video"], b["video"]) and torch.equal(a["target"], b["target"])
     assert torch.equal(a["index"], torch.tensor([10, 11, 12, 13]))
-    assert torch.allclose(a["label"].sum(1), torch.ones(4))
+    assert torch.equal(a["label"], torch.tensor([0, 1, 2, 3]))  # the hard labels are kept
+    assert torch.allclose(a["target"].sum(1), torch.ones(4))
     other = MixupCutmixCollate(num_classes=4, seed=4)([dict(x) for x in items])
     assert not torch.equal(a["video"], other["video"])
+
+
+def test_collates_flatten_repeated_views_and_smooth_labels():
+    # Two videos with two views each: views of one video stay adjacent, labels repeat.
+    items = [
+        {"video": torch.randn(2, 3, 2, 8, 8, generator=gen(i)), "label": i, "index": i}
+        for i in range(2)
+    ]
+    mixed = MixupCutmixCollate(num_classes=3)([dict(x) for x in items])
+    assert mixed["video"].shape == (4, 3, 2, 8, 8)
+    assert torch.equal(mixed["label"], torch.tensor([0, 0, 1, 1]))
+    smooth = SmoothLabelsCollate(num_classes=3, label_smoothing=0.3)([dict(x) for x in items])
+    assert torch.equal(smooth["video"][1], items[0]["video"][1])
+    # 0.3 spread over 3 classes: 0.1 each, the true class 1 - 0.3 + 0.1.
+    expected = torch.tensor([[0.8, 0.1, 0.1]] * 2 + [[0.1, 0.8, 0.1]] * 2)
+    assert torch.allclose(smooth["target"], expected)
 
 
 def test_mixup_errors():

@@ -6,7 +6,7 @@ import torch
 from clips import pretrain_dataset
 from torch.utils.data import DataLoader
 
-import videomae_ssl.data.pretrain as pretrain
+import videomae_ssl.data.clip_dataset as clip_dataset
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.datamodule import PretrainDataModule
 from videomae_ssl.data.pretrain import collate_views
@@ -46,13 +46,13 @@ def frame_numbers(video):
 def count_opens(monkeypatch):
     """Counts decoder opens made by the dataset."""
     opened = []
-    real = pretrain.open_record
+    real = clip_dataset.open_record
 
     def counting(record, *args, **kwargs):
         opened.append(record.path)
         return real(record, *args, **kwargs)
 
-    monkeypatch.setattr(pretrain, "open_record", counting)
+    monkeypatch.setattr(clip_dataset, "open_record", counting)
     return opened
 
 

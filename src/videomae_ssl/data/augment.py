@@ -28,8 +28,8 @@ from PIL import Image
 from timm.data.auto_augment import rand_augment_transform
 from timm.data.mixup import Mixup, mixup_target
 from timm.data.random_erasing import RandomErasing
-from torch.utils.data import default_collate
 
+from videomae_ssl.data.clip_dataset import collate_views
 from videomae_ssl.data.transforms import center_crop_resize, normalize, resize
 from videomae_ssl.data.views import short_side_resize, spatial_crops
 from videomae_ssl.errors import ConfigError
@@ -310,11 +310,26 @@ class MixupCutmixCollate:
         return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        batch = default_collate(items)
+        batch = collate_views(items)
         if "index" not in batch:
             raise ValueError('MixupCutmixCollate needs an "index" entry in every item.')
         generator = self.batch_generator(batch["index"].tolist())
-        batch["video"], batch["label"], _ = self.mix(batch["video"], batch["label"], generator)
+        batch["video"], batch["target"], _ = self.mix(batch["video"], batch["label"], generator)
+        return batch
+
+
+class SmoothLabelsCollate:
+    """A DataLoader collate_fn for training without Mixup/CutMix: batches items (flattening
+    repeated-sampling views) and adds "target", the label-smoothed one-hot labels
+    (B, num_classes), so the loss is the same soft-target cross entropy either way."""
+
+    def __init__(self, num_classes: int, label_smoothing: float = 0.1) -> None:
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = collate_views(items)
+        batch["target"] = mixup_target(batch["label"], self.num_classes, 1.0, self.label_smoothing)
         return batch
 
 

@@ -1,8 +1,11 @@
-"""The Lightning data module for pretraining on videos listed in annotation files."""
+"""Lightning data modules for videos listed in annotation files: the shared base (settings,
+file checks, the evaluation probe, broken-video counting, rank-sharded loaders) and pretraining.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -12,7 +15,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from videomae_ssl.data.annotations import ANNOTATION_FORMATS, VideoRecord, read_annotations
-from videomae_ssl.data.pretrain import VideoPretrainDataset, collate_views
+from videomae_ssl.data.clip_dataset import collate_views
+from videomae_ssl.data.pretrain import VideoPretrainDataset
 from videomae_ssl.data.quarantine import (
     EVAL_BROKEN_KEY,
     EVAL_BROKEN_MODES,
@@ -31,15 +35,16 @@ from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.masking import MaskGenerator
 
 
-class PretrainDataModule(L.LightningDataModule):
-    """Train (and optionally validation) clips with masks for VideoMAE pretraining.
+class VideoDataModule(L.LightningDataModule):
+    """What the pretraining and fine-tuning data modules share.
 
     `batch_size` is per device and counts videos: with `num_sample` views per video a batch
     holds batch_size * num_sample clips. The loaders use `EpochSampler` with this process's
     rank and world size from the trainer, so a multi-device trainer must run with
     `use_distributed_sampler=False` (our trainer configs do; others get a ConfigError). Call
-    `validate_inputs()` before building the trainer to fail early, with the config key to fix,
-    on missing files, bad settings or (with `eval_broken="fail"`) unreadable validation videos.
+    `validate_inputs(stage)` before building the trainer to fail early, with the config key to
+    fix, on missing files, bad settings or (with `eval_broken="fail"`) unreadable evaluation
+    videos.
 
     Broken training videos are replaced, listed in `quarantine_file` and counted; each training
     batch gets "broken_total" (distinct broken training videos so far) and the run stops with a
@@ -49,15 +54,13 @@ class PretrainDataModule(L.LightningDataModule):
     def __init__(
         self,
         *,
-        train_list: str,
+        train_list: str | None,
         val_list: str | None = None,
+        test_list: str | None = None,
         root: str | None = None,
         num_frames: int = 16,
         sampling_rate: int = 4,
         input_size: int = 224,
-        patch_size: int = 16,
-        tubelet_size: int = 2,
-        mask_generator: MaskGenerator,
         batch_size: int = 8,
         num_workers: int = 8,
         pin_memory: bool = True,
@@ -74,15 +77,13 @@ class PretrainDataModule(L.LightningDataModule):
         eval_broken: str = "fail",
     ) -> None:
         super().__init__()
-        self.train_list = str(train_list)
+        self.train_list = None if train_list is None else str(train_list)
         self.val_list = None if val_list is None else str(val_list)
+        self.test_list = None if test_list is None else str(test_list)
         self.root = None if root is None else str(root)
         self.num_frames = num_frames
         self.sampling_rate = sampling_rate
         self.input_size = input_size
-        self.patch_size = patch_size
-        self.tubelet_size = tubelet_size
-        self.mask_generator = mask_generator
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
@@ -97,17 +98,17 @@ class PretrainDataModule(L.LightningDataModule):
         self.quarantine_file = None if quarantine_file is None else str(quarantine_file)
         self.max_broken_fraction = max_broken_fraction
         self.eval_broken = eval_broken
-        self.grid = (num_frames // tubelet_size, input_size // patch_size, input_size // patch_size)
         self.train_records: list[VideoRecord] | None = None
         self.val_records: list[VideoRecord] | None = None
+        self.test_records: list[VideoRecord] | None = None
         self.excluded_eval: list[tuple[str, str]] = []
-        self.train_dataset: VideoPretrainDataset | None = None
-        self.val_dataset: VideoPretrainDataset | None = None
+        self.train_dataset: Any = None
+        self.val_dataset: Any = None
+        self.test_dataset: Any = None
         self.broken_tracker: BrokenVideoTracker | None = None
 
     def _check_settings(self) -> None:
         """ConfigError naming the key for settings no file can fix."""
-        self.mask_generator.check(self.grid)
         resolve_backend(self.backend, key="data.backend")
         if not isinstance(self.num_sample, int) or self.num_sample < 1:
             raise ConfigError(f"data.num_sample={self.num_sample} must be a positive integer.")
@@ -142,8 +143,22 @@ class PretrainDataModule(L.LightningDataModule):
                 f"integer field, e.g. 'img_{{:05d}}.jpg' for img_00001.jpg."
             )
 
-    def validate_inputs(self) -> None:
-        """Check settings, files and annotation lines, and probe the validation videos, before
+    def lists_for(self, stage: str) -> list[tuple[str, str]]:
+        """(config key, path) of the annotation files a stage reads: "fit" the training and
+        validation lists, "test" the test list."""
+        if stage == "test":
+            if self.test_list is None:
+                raise ConfigError("data.test_list is not set: give the list of test videos.")
+            return [("data.test_list", self.test_list)]
+        if self.train_list is None:
+            raise ConfigError("data.train_list is not set: give the list of training videos.")
+        lists = [("data.train_list", self.train_list)]
+        if self.val_list is not None:
+            lists.append(("data.val_list", self.val_list))
+        return lists
+
+    def validate_inputs(self, stage: str = "fit") -> None:
+        """Check settings, files and annotation lines, and probe the evaluation videos, before
         any training work.
 
         Raises DataError naming the file and the config key (`data.train_list`, ...) to set,
@@ -155,17 +170,28 @@ class PretrainDataModule(L.LightningDataModule):
             f"('{ANNOTATION_FORMATS.get(self.annotation_format, '?')}' per line, paths relative "
             f"to data.root); data.annotation_format selects v1, v2 or frames"
         )
-        for key, path in (("data.train_list", self.train_list), ("data.val_list", self.val_list)):
-            if path is not None and not os.path.isfile(path):
+        lists = self.lists_for(stage)
+        for key, path in lists:
+            if not os.path.isfile(path):
                 raise DataError(f"{key}={path}: no such file; set {key} to {help_text}.")
         if self.root is not None and not os.path.isdir(self.root):
             raise DataError(
                 f"data.root={self.root}: no such folder; set data.root to the folder the "
                 f"annotation paths are relative to, or to null."
             )
-        self.train_records = self._read(self.train_list)
-        if self.val_list is not None:
-            self.val_records = self._probe_eval(self._read(self.val_list), self.val_list)
+        for key, path in lists:
+            records = self._read(path)
+            if key == "data.train_list":
+                self.train_records = records
+            elif key == "data.val_list":
+                self.val_records = self._probe_eval(records, path, self.eval_frames("val"))
+            else:
+                self.test_records = self._probe_eval(records, path, self.eval_frames("test"))
+
+    def eval_frames(self, mode: str) -> Callable[[int], list[int]]:
+        """The frames the `mode` ("val" or "test") evaluation reads from a video of a given
+        frame count: the probe decodes them before the run."""
+        raise NotImplementedError
 
     def _read(self, path: str) -> list[VideoRecord]:
         return read_annotations(
@@ -184,17 +210,17 @@ class PretrainDataModule(L.LightningDataModule):
             short_side=self.short_side,
         )
 
-    def _probe_eval(self, records: list[VideoRecord], list_path: str) -> list[VideoRecord]:
+    def _probe_eval(
+        self, records: list[VideoRecord], list_path: str, frames: Callable[[int], list[int]]
+    ) -> list[VideoRecord]:
         """Open every evaluation video once and decode its validation clip: stop on bad ones
         ("fail") or drop them ("exclude", printed once and listed in the quarantine file under
         "eval")."""
         bad = probe_records(
             records,
             self._opener(),
-            # The frames validation will read: a video that opens but does not decode fails here.
-            frames=partial(
-                center_indices, num_frames=self.num_frames, sampling_rate=self.sampling_rate
-            ),
+            # The frames evaluation will read: a video that opens but does not decode fails here.
+            frames=frames,
             num_workers=self.num_workers,
             desc=f"Checking {os.path.basename(list_path)}",
         )
@@ -222,35 +248,30 @@ class PretrainDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Parse the annotation files (once) and build the datasets."""
-        if self.train_records is None:
-            self.validate_inputs()
-        common = dict(
-            num_frames=self.num_frames,
-            sampling_rate=self.sampling_rate,
-            input_size=self.input_size,
-            patch_size=self.patch_size,
-            tubelet_size=self.tubelet_size,
-            mask_generator=self.mask_generator,
-            seed=self.seed,
-            backend=self.backend,
-            frame_template=self.frame_template,
-            short_side=self.short_side,
-        )
-        self.train_dataset = VideoPretrainDataset(
-            self.train_records,
-            train=True,
-            num_sample=self.num_sample,
-            quarantine_file=self.quarantine_file,
-            **common,
-        )
-        self.broken_tracker = BrokenVideoTracker(
-            [r.path for r in self.train_records],
-            max_fraction=self.max_broken_fraction,
-            quarantine_file=self.quarantine_file,
-            list_name=self.train_list,
-        )
-        if self.val_records is not None:
-            self.val_dataset = VideoPretrainDataset(self.val_records, train=False, **common)
+        stage = "test" if stage == "test" else "fit"
+        records = self.test_records if stage == "test" else self.train_records
+        if records is None:
+            self.validate_inputs(stage)
+        if stage == "fit":
+            self.train_dataset = self.build_dataset("train", self.train_records)
+            self.broken_tracker = BrokenVideoTracker(
+                [r.path for r in self.train_records],
+                max_fraction=self.max_broken_fraction,
+                quarantine_file=self.quarantine_file,
+                list_name=self.train_list,
+            )
+            if self.val_records is not None:
+                self.val_dataset = self.build_dataset("val", self.val_records)
+        else:
+            self.test_dataset = self.build_dataset("test", self.test_records)
+
+    def build_dataset(self, mode: str, records: list[VideoRecord]) -> Any:
+        """The dataset for `mode` ("train", "val" or "test") over `records`."""
+        raise NotImplementedError
+
+    def train_collate(self) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+        """How training items become a batch (evaluation batches use `collate_views`)."""
+        return collate_views
 
     @property
     def num_train_samples(self) -> int:
@@ -286,7 +307,12 @@ class PretrainDataModule(L.LightningDataModule):
             )
         return trainer.global_rank, trainer.world_size
 
-    def _loader(self, dataset: VideoPretrainDataset, sampler: EpochSampler) -> DataLoader:
+    def _loader(
+        self,
+        dataset: Any,
+        sampler: EpochSampler,
+        collate: Callable[[list[dict[str, Any]]], dict[str, Any]] = collate_views,
+    ) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -295,7 +321,7 @@ class PretrainDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
-            collate_fn=collate_views,
+            collate_fn=collate,
             worker_init_fn=worker_init,
         )
 
@@ -317,22 +343,79 @@ class PretrainDataModule(L.LightningDataModule):
                 f"device on {world} device(s), fewer than one batch of data.batch_size="
                 f"{self.batch_size}; lower data.batch_size or list more clips."
             )
-        return self._loader(self.train_dataset, sampler)
+        return self._loader(self.train_dataset, sampler, self.train_collate())
+
+    def _eval_loader(self, dataset: Any) -> DataLoader:
+        rank, world = self._rank_and_world()
+        sampler = EpochSampler(
+            len(dataset),
+            shuffle=False,
+            seed=self.seed,
+            drop_last=False,
+            pad=False,  # each evaluation clip counted once, also under DDP
+            num_replicas=world,
+            rank=rank,
+        )
+        return self._loader(dataset, sampler)
 
     def val_dataloader(self) -> DataLoader | list:
         """The validation loader, or an empty list (Lightning then skips validation)."""
         if self.val_dataset is None and self.val_list is not None:
-            self.setup("validate")
+            self.setup("fit")
         if self.val_dataset is None:
             return []
-        rank, world = self._rank_and_world()
-        sampler = EpochSampler(
-            len(self.val_dataset),
-            shuffle=False,
+        return self._eval_loader(self.val_dataset)
+
+    def test_dataloader(self) -> DataLoader:
+        if self.test_dataset is None:
+            self.setup("test")
+        return self._eval_loader(self.test_dataset)
+
+
+class PretrainDataModule(VideoDataModule):
+    """Train (and optionally validation) clips with masks for VideoMAE pretraining; see
+    `VideoDataModule` for the loaders and the broken-video policy. Validation clips are the
+    centre window with a centre crop and a fixed mask per clip."""
+
+    def __init__(
+        self,
+        *,
+        train_list: str,
+        val_list: str | None = None,
+        patch_size: int = 16,
+        tubelet_size: int = 2,
+        mask_generator: MaskGenerator,
+        **options: Any,
+    ) -> None:
+        super().__init__(train_list=train_list, val_list=val_list, **options)
+        self.patch_size = patch_size
+        self.tubelet_size = tubelet_size
+        self.mask_generator = mask_generator
+        side = self.input_size // patch_size
+        self.grid = (self.num_frames // tubelet_size, side, side)
+
+    def _check_settings(self) -> None:
+        self.mask_generator.check(self.grid)
+        super()._check_settings()
+
+    def eval_frames(self, mode: str) -> Callable[[int], list[int]]:
+        return partial(center_indices, num_frames=self.num_frames, sampling_rate=self.sampling_rate)
+
+    def build_dataset(self, mode: str, records: list[VideoRecord]) -> VideoPretrainDataset:
+        train = mode == "train"
+        return VideoPretrainDataset(
+            records,
+            train=train,
+            num_frames=self.num_frames,
+            sampling_rate=self.sampling_rate,
+            input_size=self.input_size,
+            patch_size=self.patch_size,
+            tubelet_size=self.tubelet_size,
+            mask_generator=self.mask_generator,
             seed=self.seed,
-            drop_last=False,
-            pad=False,  # each validation clip counted once, also under DDP
-            num_replicas=world,
-            rank=rank,
+            backend=self.backend,
+            frame_template=self.frame_template,
+            short_side=self.short_side,
+            num_sample=self.num_sample if train else 1,
+            quarantine_file=self.quarantine_file if train else None,
         )
-        return self._loader(self.val_dataset, sampler)

@@ -1,0 +1,163 @@
+"""What every clip dataset shares: decoding a listed video, the broken-video policy, batching.
+
+Training replaces a video that fails to decode by another one drawn from the sample's own
+(seed, epoch, index) stream, lists it once in the quarantine file and reports how many broken
+videos it met; evaluation never replaces one. Pretraining (`data.pretrain`) and fine-tuning
+(`data.finetune`) datasets differ only in which frames they read and what they make of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from videomae_ssl.data.annotations import VideoRecord
+from videomae_ssl.data.quarantine import LoaderDataError, decode_reason, record_broken
+from videomae_ssl.data.readers import FRAME_TEMPLATE, VideoDecodeError, open_record, resolve_backend
+from videomae_ssl.errors import UserInputError
+from videomae_ssl.seeding import STREAM_FRAMES, sample_generator
+
+# Stream for drawing replacements of broken videos; distinct from the seeding module's streams.
+STREAM_SUBSTITUTE = 3
+
+# Item fields that describe the video rather than one view; `collate_views` repeats them.
+VIDEO_FIELDS = ("index", "label", "broken", "requested", "video_id")
+# Item fields with one entry per view; `collate_views` flattens them like the clips.
+VIEW_FIELDS = ("mask", "view_id")
+
+# Frame choice: the video's frame count (and the sample's frames stream, None at evaluation)
+# -> the frame indices to read.
+FramePicker = Callable[[int, "torch.Generator | None"], Sequence[int]]
+
+
+class VideoListDataset(Dataset):
+    """Decodes clips of the videos in `records`, with the broken-video policy.
+
+    Subclasses decide the frames (`pick_frames`) and the item. `decode_train` gives the frames
+    of a training sample (or of its replacement), `decode_eval` those of an evaluation sample
+    or a LoaderDataError that says evaluation never replaces a video.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        *,
+        seed: int,
+        backend: str = "auto",
+        frame_template: str = FRAME_TEMPLATE,
+        short_side: int | None = None,
+        quarantine_file: str | None = None,
+        max_retries: int = 20,
+    ) -> None:
+        self.records = list(records)
+        self.seed = seed
+        self.backend = resolve_backend(backend)  # fixed once, not per worker
+        self.frame_template = frame_template
+        self.short_side = short_side
+        self.quarantine_file = quarantine_file
+        self.max_retries = max_retries
+        self._known_broken: set[int] = set()  # per worker: rows not worth opening again
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def pick_frames(self, total_frames: int, generator: torch.Generator | None) -> Sequence[int]:
+        """The frames of one clip of a video of `total_frames` frames (None: evaluation)."""
+        raise NotImplementedError
+
+    def decode(
+        self, row: int, generator: torch.Generator | None, pick: FramePicker | None = None
+    ) -> torch.Tensor:
+        """The clip of record `row` -> uint8 (T, H, W, 3); VideoDecodeError if broken."""
+        pick = pick or self.pick_frames
+        try:
+            # Opened here, in the worker process: decord readers must not cross a fork.
+            with open_record(
+                self.records[row],
+                self.backend,
+                frame_template=self.frame_template,
+                short_side=self.short_side,
+            ) as video:
+                return video.read(list(pick(video.num_frames, generator)))  # (T, H, W, 3)
+        except VideoDecodeError:
+            raise
+        except UserInputError as err:  # a setting, not this video: keep the message clean
+            raise LoaderDataError(str(err)) from err
+
+    def decode_eval(self, row: int, pick: FramePicker | None = None) -> torch.Tensor:
+        """An evaluation clip of record `row`, never replaced -> uint8 (T, H, W, 3)."""
+        try:
+            return self.decode(row, None, pick)
+        except VideoDecodeError as err:
+            raise LoaderDataError(
+                f"{err}. Evaluation never replaces a video: repair it or remove it from the "
+                f"list (data.eval_broken=exclude leaves out the videos that fail the check "
+                f"before evaluation)."
+            ) from err
+
+    def decode_train(self, index: int, epoch: int) -> tuple[int, int, torch.Tensor]:
+        """Decode `index`, or the first of its deterministic replacements that decodes.
+
+        Returns (row decoded, broken videos met, frames). The frames are drawn from the
+        requested sample's stream whichever row is decoded, so a replacement is not a copy of
+        that row's own sample of this epoch.
+        """
+        tried: set[int] = set()
+        row = index
+        for attempt in range(self.max_retries + 1):
+            if row not in self._known_broken:
+                stream = sample_generator(self.seed, epoch, index, stream=STREAM_FRAMES)
+                try:
+                    return row, attempt, self.decode(row, stream)
+                except VideoDecodeError as err:
+                    self._known_broken.add(row)
+                    if self.quarantine_file is not None:
+                        path = self.records[row].path
+                        record_broken(self.quarantine_file, path, decode_reason(err, path))
+            tried.add(row)
+            if len(tried) == len(self.records):
+                break
+            row = self._substitute(index, epoch, attempt, tried)
+        listed = f"; they are listed in {self.quarantine_file}" if self.quarantine_file else ""
+        raise LoaderDataError(
+            f"{self.records[index].path} and {len(tried) - 1} replacements drawn for it could "
+            f"not be decoded{listed}. Check data.root and the annotation file: most of the "
+            f"listed videos seem unreadable."
+        )
+
+    def _substitute(self, index: int, epoch: int, attempt: int, tried: set[int]) -> int:
+        """A row not in `tried`, drawn from the (seed, epoch, index, attempt) stream."""
+        g = sample_generator(self.seed, epoch, index, view=attempt, stream=STREAM_SUBSTITUTE)
+        candidates = len(self.records) - len(tried)
+        k = int(torch.randint(candidates, (1,), generator=g))
+        # The k-th row not yet tried, counting in row order.
+        for row in sorted(tried):
+            if row <= k:
+                k += 1
+        return k
+
+
+def collate_views(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch items, flattening the views of an item into the batch dimension.
+
+    An item whose "video" has one more dimension than a clip (3, T, S, S) carries V views:
+    "video" (B, V, 3, T, S, S) -> (B*V, 3, T, S, S), and the per-view fields ("mask"
+    (B, V, N), "view_id" (B, V)) likewise, the views of one item adjacent; the per-video
+    fields ("index", "label", ...) are repeated V times, so that row i of every field
+    describes clip i.
+    """
+    batch = default_collate(items)
+    video = batch["video"]
+    if video.dim() == 6:
+        views = video.shape[1]
+        batch["video"] = video.flatten(0, 1)  # (B*V, 3, T, S, S)
+        for key in VIEW_FIELDS:
+            if key in batch:
+                batch[key] = batch[key].flatten(0, 1)  # (B*V, ...)
+        for key in VIDEO_FIELDS:
+            if key in batch:
+                batch[key] = batch[key].repeat_interleave(views)  # (B*V,)
+    return batch
