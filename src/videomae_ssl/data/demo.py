@@ -35,7 +35,8 @@ import numpy as np
 from tqdm import tqdm
 
 from videomae_ssl.data.datamodule import PretrainDataModule
-from videomae_ssl.errors import DataError
+from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
+from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.masking import MaskGenerator
 
 DEMO_CLASSES = (
@@ -319,7 +320,44 @@ class DemoPretrainDataModule(PretrainDataModule):
         """Generate the dataset once (Lightning calls this on one process per node)."""
         ensure_demo_dataset(self.dataset_dir, seed=self.demo_seed)
 
-    def validate_inputs(self) -> None:
+    def validate_inputs(self, stage: str = "fit") -> None:
         """Generate the dataset if needed, then check it like any other."""
         self.prepare_data()
-        super().validate_inputs()
+        super().validate_inputs(stage)
+
+
+class DemoFinetuneDataModule(FinetuneDataModule):
+    """`FinetuneDataModule` on the demo dataset (generated on first use): its train, val and
+    test lists and class names, 8 motion classes. `options` are the other
+    `FinetuneDataModule` arguments (sampling, augmentation, test views, batch size, ...)."""
+
+    def __init__(
+        self,
+        *,
+        cache_dir: str,
+        demo_seed: int = 0,
+        num_classes: int = len(DEMO_CLASSES),
+        **options: Any,
+    ) -> None:
+        if num_classes != len(DEMO_CLASSES):
+            raise ConfigError(
+                f"data.num_classes={num_classes}: the demo dataset has {len(DEMO_CLASSES)} classes."
+            )
+        self.dataset_dir = Path(cache_dir) / f"seed_{demo_seed}"
+        self.demo_seed = demo_seed
+        super().__init__(
+            train_list=str(self.dataset_dir / "train.csv"),
+            val_list=str(self.dataset_dir / "val.csv"),
+            test_list=str(self.dataset_dir / "test.csv"),
+            class_names=str(self.dataset_dir / "classes.txt"),
+            root=str(self.dataset_dir),
+            num_classes=len(DEMO_CLASSES),
+            **options,
+        )
+
+    def prepare_data(self) -> None:
+        ensure_demo_dataset(self.dataset_dir, seed=self.demo_seed)
+
+    def validate_inputs(self, stage: str = "fit") -> None:
+        self.prepare_data()
+        super().validate_inputs(stage)

@@ -53,6 +53,11 @@ class VideoMAEPretrainModule(L.LightningModule):
         self.net = net
         self.optimizer_factory = optimizer
 
+    @property
+    def encoder(self) -> torch.nn.Module:
+        """What `pretrained=<checkpoint>` initialises: the encoder (the decoder starts fresh)."""
+        return self.net.encoder
+
     def shared_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         video, mask = batch["video"], batch["mask"]
         pred = self.net(video, mask)  # (B, N_mask, P)

@@ -71,6 +71,16 @@ class VideoMAEClassifier(VideoMAEEncoder):
             self.head.weight.mul_(init_scale)
             self.head.bias.mul_(init_scale)
 
+    def no_weight_decay(self) -> set[str]:
+        """Parameters that skip weight decay besides biases and norms: a learned position table."""
+        return {"pos_embed"}
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, str]:
+        """Layer ids for layer-wise lr decay (timm's `param_groups_layer_decay`): the tubelet
+        embedding is layer 0, block i is layer i + 1, and everything after the blocks (fc_norm,
+        head) shares the top layer, as in the original fine-tuning script."""
+        return {"stem": r"^pos_embed|^patch_embed", "blocks": r"^blocks\.(\d+)"}
+
     def forward_features(self, video: torch.Tensor) -> torch.Tensor:
         """video: (B, C, T, H, W) -> pooled features (B, D)."""
         x = super().forward(video)  # (B, N, D); final norm is the identity here

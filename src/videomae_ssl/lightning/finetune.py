@@ -1,0 +1,194 @@
+"""LightningModule for fine-tuning a VideoMAE classifier and testing it with the paper's protocol.
+
+Glue only: the classifier (`models.classifier`), timm's layer-decay parameter groups, soft-target
+cross entropy and EMA, the warmup-cosine schedule (`optim.schedules`) and the multi-view metric
+(`evaluation.multiview`). Mixup/CutMix and label smoothing happen in the data loader's collate,
+which puts soft targets in the batch's "target".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
+from timm.loss import SoftTargetCrossEntropy
+from timm.optim import param_groups_layer_decay
+from timm.utils import ModelEmaV3
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+from torchmetrics.classification import MulticlassAccuracy
+
+from videomae_ssl.evaluation import MultiViewAccuracy
+from videomae_ssl.models import VideoMAEClassifier
+from videomae_ssl.optim.schedules import scale_lr, warmup_cosine
+
+OptimizerFactory = Callable[[Iterable[Any]], torch.optim.Optimizer]
+
+# The fine-tuning optimizer: AdamW with the default betas (lr and weight decay set per group).
+ADAMW_FINETUNE: OptimizerFactory = partial(torch.optim.AdamW, betas=(0.9, 0.999))
+
+
+class VideoClassificationModule(L.LightningModule):
+    """Fine-tuning and evaluation of a `VideoMAEClassifier`.
+
+    Training batches: "video" (B, C, T, H, W), "label" (B,) and, from the Mixup/smoothing
+    collate, "target" (B, num_classes) soft targets (loss: soft-target cross entropy; plain
+    cross entropy without them). Validation batches give one view per video: `val/loss`,
+    `val/top1`, `val/top5`. Test batches give every view with "video_id" and "view_id":
+    softmax per view, averaged per video, `test/top1`, `test/top5`, and the per-video scores
+    in `test_scores` for reports. With `ema_decay`, an exponential moving average of the
+    weights (timm's ModelEmaV3, updated after every optimizer step) is evaluated too
+    (`*_ema` metrics).
+
+    Learning rates are per 256 videos and scaled by the effective batch `batch_size` (videos
+    per device) x devices x nodes x accumulation, as the original; layer `i` of `L + 2` layers
+    (tubelet embedding 0, blocks 1..L, head L + 1) trains at `layer_decay ** (L + 1 - i)` of it.
+    """
+
+    def __init__(
+        self,
+        net: VideoMAEClassifier,
+        optimizer: OptimizerFactory = ADAMW_FINETUNE,
+        batch_size: int = 8,
+        base_lr: float = 1e-3,
+        min_lr: float = 1e-6,
+        warmup_lr: float = 1e-6,
+        warmup_epochs: float = 5,
+        weight_decay: float = 0.05,
+        layer_decay: float = 0.75,
+        ema_decay: float | None = None,
+        test_views: int | None = None,
+        class_names: Sequence[str] | None = None,
+        eval_settings: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer", "class_names"])
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.class_names = list(class_names) if class_names is not None else None
+        self.eval_settings = dict(eval_settings or {})
+        self.ema = ModelEmaV3(net, decay=ema_decay) if ema_decay else None
+        self._ema_step = -1
+        self.soft_loss = SoftTargetCrossEntropy()
+        classes = net.num_classes
+        self.val_acc = nn.ModuleDict(
+            {f"top{k}": MulticlassAccuracy(classes, top_k=min(k, classes)) for k in (1, 5)}
+        )
+        self.val_acc_ema = nn.ModuleDict(
+            {f"top{k}": MulticlassAccuracy(classes, top_k=min(k, classes)) for k in (1, 5)}
+        )
+        self.test_acc = MultiViewAccuracy(classes, expected_views=test_views)
+        self.test_acc_ema = MultiViewAccuracy(classes, expected_views=test_views)
+        self.test_result: dict[str, float] = {}
+        self.test_scores: Any = None
+
+    @property
+    def encoder(self) -> nn.Module:
+        """What `pretrained=<checkpoint>` initialises: the classifier's encoder part."""
+        return self.net
+
+    def _evaluated(self) -> list[tuple[str, nn.Module]]:
+        """(metric suffix, network) pairs that evaluation scores."""
+        nets = [("", self.net)]
+        if self.ema is not None:
+            nets.append(("_ema", self.ema.module))
+        return nets
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits = self.net(batch["video"])  # (B, num_classes)
+        if "target" in batch:
+            loss = self.soft_loss(logits.float(), batch["target"].float())
+        else:
+            loss = F.cross_entropy(logits.float(), batch["label"])
+        bs = batch["video"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=bs)
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=bs)
+        self.log("lr", self.optimizers().param_groups[-1]["lr"], prog_bar=True, batch_size=bs)
+        if "broken_total" in batch:
+            self.log("data/broken", batch["broken_total"].float(), batch_size=bs)
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # After each optimizer step (not each accumulated micro-batch), as the original.
+        if self.ema is not None and self.global_step != self._ema_step:
+            self.ema.update(self.net)
+            self._ema_step = self.global_step
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        label, bs = batch["label"], batch["video"].shape[0]
+        for suffix, net in self._evaluated():
+            logits = net(batch["video"]).float()  # (B, num_classes)
+            metrics = self.val_acc if not suffix else self.val_acc_ema
+            loss = F.cross_entropy(logits, label)
+            self.log(f"val/loss{suffix}", loss, sync_dist=True, batch_size=bs)
+            for name, metric in metrics.items():
+                metric(logits, label)
+                self.log(f"val/{name}{suffix}", metric, prog_bar=not suffix, batch_size=bs)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        ids = (batch["label"], batch["video_id"], batch["view_id"])
+        for suffix, net in self._evaluated():
+            metric = self.test_acc if not suffix else self.test_acc_ema
+            metric.update(net(batch["video"]).float(), *ids)
+
+    def on_test_epoch_end(self) -> None:
+        self.test_result = {}
+        for suffix, _ in self._evaluated():
+            metric = self.test_acc if not suffix else self.test_acc_ema
+            result = metric.compute()  # gathered over ranks
+            if not suffix:
+                self.test_scores = metric.video_scores()
+            for key, value in result.items():
+                self.test_result[f"test/{key}{suffix}"] = float(value)
+            metric.reset()
+        for key, value in self.test_result.items():
+            # The same value on every rank: already gathered by the metric.
+            self.log(key, value, sync_dist=False, rank_zero_only=False)
+
+    def effective_batch(self) -> int:
+        """Videos per optimizer step over all devices and nodes, with gradient accumulation."""
+        t = self.trainer
+        return self.hparams.batch_size * t.world_size * t.accumulate_grad_batches
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp, t = self.hparams, self.trainer
+        batch = self.effective_batch()
+        lr, min_lr, warmup_lr = (scale_lr(x, batch) for x in (hp.base_lr, hp.min_lr, hp.warmup_lr))
+        total_steps = int(t.estimated_stepping_batches)
+        steps_per_epoch = max(math.ceil(t.num_training_batches / t.accumulate_grad_batches), 1)
+        warmup_steps = min(int(hp.warmup_epochs * steps_per_epoch), total_steps)
+        rank_zero_info(
+            f"Effective batch {batch} videos = {hp.batch_size} per device x {t.num_devices} "
+            f"devices x {t.num_nodes} nodes x {t.accumulate_grad_batches} accumulation; lr "
+            f"{lr:.3g} = base_lr {hp.base_lr:g} x {batch} / 256 (min_lr {min_lr:.3g}), layer "
+            f"decay {hp.layer_decay}; {total_steps} steps, {warmup_steps} warmup."
+        )
+        skip = self.net.no_weight_decay() if hasattr(self.net, "no_weight_decay") else ()
+        groups = param_groups_layer_decay(
+            self.net, hp.weight_decay, no_weight_decay_list=skip, layer_decay=hp.layer_decay
+        )
+        for group in groups:
+            group["lr"] = lr * group["lr_scale"]
+        optimizer = self.optimizer_factory(groups, lr=lr)
+
+        def factor(step: int) -> float:
+            return warmup_cosine(step, total_steps, warmup_steps, lr, min_lr, warmup_lr) / lr
+
+        scheduler = LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Enough to rebuild the classifier and test it without Hydra (see videomae_ssl.predict).
+        names = dict(enumerate(self.class_names)) if self.class_names else None
+        checkpoint["videomae_ssl"] = {
+            "kind": "classifier",
+            "net_config": dict(self.net.config),
+            "id2label": names,
+            "eval": self.eval_settings or None,
+        }
