@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
 from timm.loss import SoftTargetCrossEntropy
-from timm.optim import param_groups_layer_decay
 from timm.utils import ModelEmaV3
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
@@ -26,6 +25,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from videomae_ssl.evaluation import MultiViewAccuracy
 from videomae_ssl.models import VideoMAEClassifier
+from videomae_ssl.optim.param_groups import layer_decay_groups
 from videomae_ssl.optim.schedules import scale_lr, warmup_cosine
 
 OptimizerFactory = Callable[[Iterable[Any]], torch.optim.Optimizer]
@@ -169,12 +169,7 @@ class VideoClassificationModule(L.LightningModule):
             f"{lr:.3g} = base_lr {hp.base_lr:g} x {batch} / 256 (min_lr {min_lr:.3g}), layer "
             f"decay {hp.layer_decay}; {total_steps} steps, {warmup_steps} warmup."
         )
-        skip = self.net.no_weight_decay() if hasattr(self.net, "no_weight_decay") else ()
-        groups = param_groups_layer_decay(
-            self.net, hp.weight_decay, no_weight_decay_list=skip, layer_decay=hp.layer_decay
-        )
-        for group in groups:
-            group["lr"] = lr * group["lr_scale"]
+        groups = layer_decay_groups(self.net, lr, hp.weight_decay, hp.layer_decay)
         optimizer = self.optimizer_factory(groups, lr=lr)
 
         def factor(step: int) -> float:
