@@ -31,11 +31,27 @@ def compose_cfg(overrides, tmp_path):
     return cfg
 
 
+DATASETS = ("k400", "ssv2", "ucf101", "hmdb51")
+PIPELINES = [e for e in EXPERIMENTS if e == "demo" or e.endswith("_pipeline")]
+
+
 def test_experiments_are_found():
-    assert {"demo", "k400_pretrain", "ssv2_pretrain", "ucf101_pretrain", "hmdb51_pretrain"} <= set(EXPERIMENTS)
+    stages = {f"{d}_{stage}" for d in DATASETS for stage in ("pretrain", "finetune", "pipeline")}
+    assert {"demo", "demo_pretrain", "demo_finetune", *stages} <= set(EXPERIMENTS)
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("experiment", PIPELINES)
+def test_pipeline_stages_are_experiments_and_init_from_earlier_ones(experiment, tmp_path):
+    cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
+    earlier = set()
+    for stage in cfg.pipeline:
+        assert stage.experiment in EXPERIMENTS
+        assert stage.get("init") is None or stage.init in earlier
+        earlier.add(stage.name)
+    assert any(s.get("init") for s in cfg.pipeline)
+
+
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e not in PIPELINES])
 def test_experiment_composes_and_builds(experiment, tmp_path):
     cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
     check_config(cfg)
@@ -52,19 +68,53 @@ def test_experiment_composes_and_builds(experiment, tmp_path):
     assert datamodule.batch_size == cfg.data.batch_size
 
 
+# The official scripts' values (VIDEOMAE_FACTS.md section 6): frames apart, mask ratio, epochs,
+# base lr per 256 videos, videos per GPU.
 @pytest.mark.parametrize(
-    "experiment, frames_apart, ratio",
-    [("k400_pretrain", 4, 0.9), ("ssv2_pretrain", 2, 0.9), ("ucf101_pretrain", 4, 0.75),
-     ("hmdb51_pretrain", 4, 0.9)],
+    "experiment, frames_apart, ratio, epochs, lr, batch",
+    [("k400_pretrain", 4, 0.9, 800, 1.5e-4, 32), ("ssv2_pretrain", 2, 0.9, 800, 1.5e-4, 32),
+     ("ucf101_pretrain", 4, 0.75, 3200, 3e-4, 24), ("hmdb51_pretrain", 4, 0.9, 4800, 1.5e-4, 32)],
 )
-def test_paper_settings(experiment, frames_apart, ratio, tmp_path):
+def test_paper_settings(experiment, frames_apart, ratio, epochs, lr, batch, tmp_path):
     cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
     assert cfg.data.sampling_rate == frames_apart and cfg.mask_ratio == ratio
     assert cfg.data.num_frames == 16 and cfg.data.input_size == 224
     assert cfg.model.net.size == "base"
     assert cfg.trainer.precision == "bf16-mixed"
     assert tuple(cfg.optim.optimizer.betas) == (0.9, 0.95) and cfg.optim.weight_decay == 0.05
-    assert cfg.optim.base_lr == 1.5e-4 and cfg.optim.warmup_epochs == 40
+    assert cfg.optim.base_lr == lr and cfg.optim.warmup_epochs == 40
+    assert cfg.trainer.max_epochs == epochs and cfg.data.batch_size == batch
+
+
+# Fine-tuning: epochs, base lr, videos per GPU, views per video, layer decay, drop path,
+# sampling, test clips x crops, flip.
+@pytest.mark.parametrize(
+    "experiment, epochs, lr, batch, views, decay, drop_path, sampling, clips, flip",
+    [("k400_finetune", 100, 1e-3, 8, 1, 0.75, 0.1, "dense", 5, True),
+     ("ssv2_finetune", 50, 5e-4, 8, 1, 0.75, 0.1, "segment", 2, False),
+     ("ucf101_finetune", 100, 5e-4, 16, 2, 0.7, 0.2, "dense", 5, True),
+     ("hmdb51_finetune", 50, 5e-4, 16, 2, 0.7, 0.2, "dense", 5, True)],
+)
+def test_finetune_recipes(
+    experiment, epochs, lr, batch, views, decay, drop_path, sampling, clips, flip, tmp_path
+):
+    cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
+    assert cfg.trainer.max_epochs == epochs and cfg.optim.base_lr == lr
+    assert cfg.data.batch_size == batch and cfg.data.num_sample == views
+    assert cfg.optim.layer_decay == decay and cfg.model.net.drop_path_rate == drop_path
+    assert cfg.data.sampling == sampling and cfg.data.test_clips == clips
+    assert cfg.data.test_crops == 3 and cfg.data.flip == flip
+    assert tuple(cfg.optim.optimizer.betas) == (0.9, 0.999) and cfg.optim.weight_decay == 0.05
+    assert cfg.optim.warmup_epochs == 5 and cfg.data.auto_augment == "rand-m7-n4-mstd0.5-inc1"
+    assert (cfg.data.mixup, cfg.data.cutmix, cfg.data.label_smoothing) == (0.8, 1.0, 0.1)
+    assert cfg.data.reprob == 0.25 and cfg.test_after_fit
+
+
+@pytest.mark.parametrize("dataset", ["ucf101", "hmdb51"])
+def test_split_selects_the_official_split_lists(dataset, tmp_path):
+    cfg = compose_cfg([f"experiment={dataset}_finetune", "split=3"], tmp_path)
+    assert cfg.data.train_list == str(tmp_path / "data" / dataset / "split3" / "train.csv")
+    assert cfg.data.test_list == str(tmp_path / "data" / dataset / "split3" / "test.csv")
 
 
 def test_missing_dataset_names_file_and_key(tmp_path):

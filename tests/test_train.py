@@ -1,4 +1,6 @@
-"""`python -m videomae_ssl.train experiment=demo` end to end: generate, train, write, resume."""
+"""The training command end to end on the generated demo dataset: pretraining (write, resume,
+initialise), the demo pipeline (pretrain, fine-tune from it and from scratch, test), and
+stage=test on a fine-tuned checkpoint."""
 
 import csv
 import logging
@@ -16,10 +18,10 @@ from videomae_ssl.train import CONFIG_DIR, build_module
 pytestmark = pytest.mark.slow
 
 
-def train(*overrides, cwd):
+def train(*overrides, cwd, experiment="demo_pretrain"):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "videomae_ssl.train", "experiment=demo", *overrides],
+        [sys.executable, "-m", "videomae_ssl.train", f"experiment={experiment}", *overrides],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
     )
 
@@ -79,7 +81,9 @@ def test_pretrained_initialises_the_encoder_from_a_checkpoint(demo_run, caplog):
     tmp, run_dir, _ = demo_run
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=demo", f"pretrained={ckpt}"])
+        cfg = compose(
+            config_name="train", overrides=["experiment=demo_pretrain", f"pretrained={ckpt}"]
+        )
     with caplog.at_level(logging.INFO):
         module = build_module(cfg)
     assert f"Pretrained weights: {ckpt}" in caplog.text
@@ -89,3 +93,72 @@ def test_pretrained_initialises_the_encoder_from_a_checkpoint(demo_run, caplog):
     assert len(encoder) > 10 and all(torch.equal(source[k], state[k]) for k in encoder)
     # The decoder is not loaded: it keeps its fresh initialisation.
     assert not torch.equal(source["net.decoder.head.weight"], state["net.decoder.head.weight"])
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory):
+    """The demo pipeline with a few steps per stage: pretrain, fine-tune from it, from scratch."""
+    tmp = tmp_path_factory.mktemp("pipeline_run")
+    run_dir = tmp / "run"
+    out = train(
+        f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={run_dir}", "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "data.num_workers=0",
+        "data.test_clips=1", "data.test_crops=1", "data.auto_augment=null", cwd=tmp,
+        experiment="demo",
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return tmp, run_dir, out
+
+
+def test_pipeline_runs_each_stage_from_the_previous_checkpoint(pipeline_run):
+    _, run_dir, out = pipeline_run
+    pretrain_ckpt = run_dir / "pretrain" / "checkpoints" / "last.ckpt"
+    assert pretrain_ckpt.is_file()
+    # The fine-tuning stage found the pretraining checkpoint; the scratch stage did not load one.
+    stages = out.stdout.split("=== Stage ")
+    pretrained = next(s for s in stages if s.startswith("pretrained"))
+    scratch = next(s for s in stages if s.startswith("scratch"))
+    assert f"Pretrained weights: {pretrain_ckpt}" in pretrained + out.stderr
+    assert "Pretrained weights" not in scratch
+    for stage in ("pretrained", "scratch"):
+        ckpt = run_dir / stage / "checkpoints" / "last.ckpt"
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        assert state["videomae_ssl"]["kind"] == "classifier"
+        assert state["videomae_ssl"]["id2label"][0] == "move_right"
+        with open(run_dir / stage / "test" / "predictions.csv") as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == 48  # every test video once: 6 per class
+        assert (run_dir / stage / "test" / "confusion.png").is_file()
+    lines = out.stdout.strip().splitlines()
+    assert lines[-2].startswith("pretrained top-1: ") and lines[-2].endswith("%")
+    assert lines[-1].startswith("scratch top-1: ") and lines[-1].endswith("%")
+    assert "test: 48 videos, 48 views" in out.stdout
+    # The test-view keys exist only in the fine-tuning stages' configs: the others skip them.
+    assert "(not used by this stage: data.test_clips=1 data.test_crops=1" in out.stdout
+
+
+def test_stage_test_evaluates_a_fine_tuned_checkpoint(pipeline_run):
+    tmp, run_dir, pipeline = pipeline_run
+    ckpt = run_dir / "pretrained" / "checkpoints" / "last.ckpt"
+    out = train(
+        f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={tmp / 'test_only'}", "stage=test",
+        f"ckpt_path={ckpt}", "data.num_workers=0", "data.test_clips=1", "data.test_crops=1",
+        cwd=tmp, experiment="demo_finetune",
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "test: 48 videos, 48 views" in out.stdout
+    # The same weights and views as the pipeline's own test: the same accuracy.
+    first = [line for line in pipeline.stdout.splitlines() if line.startswith("test: ")][0]
+    assert first in out.stdout
+    assert not (tmp / "test_only" / "checkpoints").exists()  # nothing was trained
+
+
+def test_stage_test_refuses_a_pretraining_checkpoint(pipeline_run):
+    tmp, run_dir, _ = pipeline_run
+    ckpt = run_dir / "pretrain" / "checkpoints" / "last.ckpt"
+    out = train(
+        f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={tmp / 'refused'}", "stage=test",
+        f"ckpt_path={ckpt}", cwd=tmp, experiment="demo_finetune",
+    )
+    assert out.returncode == 2
+    assert f"ckpt_path={ckpt}: holds pretrain weights, not a classifier" in out.stderr

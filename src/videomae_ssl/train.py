@@ -36,6 +36,7 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 
 
 STAGES = ("fit", "test")
+_ABSENT = object()
 
 
 def _patch_and_tubelet(cfg: DictConfig) -> tuple[int, int]:
@@ -195,6 +196,21 @@ def task_overrides() -> list[str]:
     return [o for o in overrides if not o.lstrip("+~").startswith("experiment=")]
 
 
+def stage_overrides(experiment: str, overrides: list[str]) -> tuple[list[str], list[str]]:
+    """The overrides that apply to a stage: those whose key its config has (a key of another
+    stage's config only, e.g. data.test_clips for pretraining, is left out), and those left out."""
+    base = compose(config_name="train", overrides=[f"experiment={experiment}"])
+    kept, skipped = [], []
+    for override in overrides:
+        key = override.split("=", 1)[0]
+        plain = not key.startswith(("+", "~")) and "=" in override
+        if plain and OmegaConf.select(base, key, default=_ABSENT) is _ABSENT:
+            skipped.append(override)
+        else:
+            kept.append(override)
+    return kept, skipped
+
+
 def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Run `cfg.pipeline`'s stages in order, each composed from its own experiment plus the
     command line's overrides, in `<run folder>/<stage name>/`; a stage with `init` starts
@@ -203,9 +219,10 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     root = Path(cfg.paths.output_dir)
     results: dict[str, dict[str, Any]] = {}
     for stage in cfg.pipeline:
+        kept, skipped = stage_overrides(stage.experiment, task_overrides())
         overrides = [
             f"experiment={stage.experiment}",
-            *task_overrides(),
+            *kept,
             f"paths.output_dir={root / stage.name}",
         ]
         if stage.get("init"):
@@ -217,6 +234,8 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
                 )
             overrides.append(f"pretrained={source}")
         print(f"\n=== Stage {stage.name}: experiment={stage.experiment} ===", flush=True)
+        if skipped:
+            print(f"(not used by this stage: {' '.join(skipped)})", flush=True)
         stage_cfg = compose(config_name="train", overrides=overrides)
         OmegaConf.resolve(stage_cfg)
         results[stage.name] = run(stage_cfg)

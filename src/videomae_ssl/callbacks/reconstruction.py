@@ -1,29 +1,40 @@
-"""Saves a PNG of original, masked and reconstructed frames for a few validation clips."""
+"""Saves a labelled PNG of original, masked and reconstructed frames for a few validation clips,
+and logs how well the hidden patches are reconstructed (PSNR)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
-from torchvision.utils import save_image
 
-from videomae_ssl.visualize import frame_grid, reconstruct
+from videomae_ssl.visualize import frame_grid, masked_psnr, reconstruct
 
 
 class ReconstructionGrid(L.Callback):
     """After each validation epoch (rank 0), writes `<dirpath>/epoch_XXX.png` and a copy at
-    `<dirpath>/latest.png`, from the first validation batch with its fixed masks."""
+    `<dirpath>/latest.png`, from the first validation batch with its fixed masks, and logs
+    `val/psnr_masked` and `val/psnr_mean_colour` on those clips (see `masked_psnr`)."""
 
     def __init__(self, dirpath: str, num_clips: int = 4, num_frames: int = 4) -> None:
         self.dirpath = Path(dirpath)
         self.num_clips = num_clips
         self.num_frames = num_frames
         self.latest: Path | None = None
+        self.psnr: tuple[float, float] | None = None  # (masked patches, mean-colour baseline)
         self._batch: dict[str, torch.Tensor] | None = None
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: dict[str, torch.Tensor],
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         if batch_idx == 0:
             self._batch = {k: batch[k][: self.num_clips] for k in ("video", "mask")}
 
@@ -31,17 +42,19 @@ class ReconstructionGrid(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._batch is None or trainer.sanity_checking:
             return
-        video, mask = self._batch["video"], self._batch["mask"]
+        video, mask = self._batch["video"], self._batch["mask"]  # (B, C, T, H, W), Bool[B, N]
         net = pl_module.net
+        norm_pix = pl_module.hparams.norm_pix_loss
         with torch.no_grad():
-            pred = net(video, mask)
-        images = reconstruct(
-            video, mask, pred, net.patch_size, net.tubelet_size, pl_module.hparams.norm_pix_loss
-        )
-        grid = frame_grid(*(x.cpu() for x in images), num_frames=self.num_frames)
+            pred = net(video, mask)  # (B, N_mask, P)
+        images = reconstruct(video, mask, pred, net.patch_size, net.tubelet_size, norm_pix)
+        self.psnr = masked_psnr(video, mask, pred, net.patch_size, net.tubelet_size, norm_pix)
+        # Only rank 0 gets here, so the values are logged without a cross-rank reduction.
+        pl_module.log("val/psnr_masked", self.psnr[0], rank_zero_only=True)
+        pl_module.log("val/psnr_mean_colour", self.psnr[1], rank_zero_only=True)
+        grid = frame_grid(*(x.cpu() for x in images), num_frames=self.num_frames, mask=mask.cpu())
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        path = self.dirpath / f"epoch_{trainer.current_epoch:03d}.png"
-        save_image(grid, path)
-        save_image(grid, self.dirpath / "latest.png")
+        grid.save(self.dirpath / f"epoch_{trainer.current_epoch:03d}.png")
+        grid.save(self.dirpath / "latest.png")
         self.latest = self.dirpath / "latest.png"
         self._batch = None

@@ -6,7 +6,8 @@ Formats, told apart by what the file holds (never by its name):
   `blocks`, `fc_norm`, `head`) keys; also what `export_original` writes.
 - `videomae_v2`: the same key family from VideoMAE V2 (ViT-g, `_orig_mod.` / `backbone.`).
 - `hf`: a transformers directory (`config.json` + weights) or a bare transformers state dict.
-- `lightning`: our Lightning checkpoints (`state_dict` with `net.` keys, `videomae_ssl` block).
+- `lightning`: our Lightning checkpoints (`state_dict` with `net.` keys, `videomae_ssl` block;
+  fine-tuning runs with EMA also hold `ema.module.*`, the averaged copy of `net`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ KIND_NAMES = {"pretrain": "pretraining (encoder + decoder)", "classifier": "clas
 DEFAULT_FRAMES = 16
 DEFAULT_IMG_SIZE = 224
 _V2_ARGS = {"decoder_mask_type", "decoder_mask_ratio", "num_sample", "with_checkpoint"}
+EMA_PREFIX = "ema.module."  # timm's ModelEmaV3 registered as `ema` in our fine-tuning module
 
 
 @dataclass
@@ -57,6 +59,8 @@ class LoadedCheckpoint:
     `state` uses our names for `kind`: pretraining (`encoder.*`, `decoder.*`, ...), classifier
     (`patch_embed`, `blocks`, `fc_norm`, `head`) or encoder only (`patch_embed`, `blocks`,
     `norm`). `config` holds constructor arguments of our model (`num_heads` None when unknown).
+    `eval_settings` is the test protocol our fine-tuning checkpoints record (frames, sampling
+    rate and rule, input size, test clips and crops), None for other files.
     """
 
     path: Path
@@ -66,6 +70,7 @@ class LoadedCheckpoint:
     config: dict[str, Any]
     id2label: dict[int, str] | None = None
     norm_pix_loss: bool | None = None
+    eval_settings: dict[str, Any] | None = None
     mean_pooling: bool = True
     learned_pos: bool = False
     notes: list[str] = field(default_factory=list)
@@ -121,9 +126,11 @@ def _is_hf_naming(state: dict[str, torch.Tensor]) -> bool:
     )
 
 
-def _read(path: Path) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]]:
+def _read(path: Path, ema: bool) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]]:
     """-> (format, raw state dict, side information: hf config, args, our metadata, hparams)."""
     if path.is_dir():
+        if ema:
+            raise _no_ema(path)
         state, hf_config = read_hf_dir(path)
         if hf_config is not None and hf_config.get("model_type", "videomae") != "videomae":
             raise CheckpointError(
@@ -138,7 +145,11 @@ def _read(path: Path) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]]:
         side["args"] = vars(obj["args"])
     fmt, state = None, obj
     if isinstance(obj.get("state_dict"), dict):
-        fmt, state = "lightning", obj["state_dict"]
+        fmt, state = "lightning", _lightning_weights(path, obj["state_dict"], ema)
+    elif ema:  # the original fine-tuning script saves its EMA copy under `model_ema`
+        if not isinstance(obj.get("model_ema"), dict):
+            raise _no_ema(path)
+        state = obj["model_ema"]
     else:
         state = next((obj[k] for k in ("model", "module") if isinstance(obj.get(k), dict)), obj)
     if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -149,6 +160,29 @@ def _read(path: Path) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]]:
     if fmt is None:
         fmt = "hf" if _is_hf_naming(state) else "original"
     return fmt, state, side
+
+
+def _lightning_weights(
+    path: Path, state: dict[str, torch.Tensor], ema: bool
+) -> dict[str, torch.Tensor]:
+    """The model weights of a Lightning state dict: `net.*`, or with `ema` the EMA copy
+    (`ema.module.*`, renamed like `net.*`). The copy not chosen is left out, not reported as
+    unexpected: both are complete weights of the same model."""
+    if not ema:
+        return {k: v for k, v in state.items() if not k.startswith("ema.")}
+    averaged = {
+        f"net.{k.removeprefix(EMA_PREFIX)}": v for k, v in state.items() if k.startswith(EMA_PREFIX)
+    }
+    if not averaged:
+        raise _no_ema(path)
+    return averaged
+
+
+def _no_ema(path: Path) -> CheckpointError:
+    return CheckpointError(
+        f"{path}: holds no EMA weights (no 'ema.module.*' or 'model_ema' entries: it was trained "
+        "without model EMA); load its regular weights instead (leave out --ema / ema=True)."
+    )
 
 
 def _to_our_layout(
@@ -184,21 +218,29 @@ def load_checkpoint(
     img_size: int | None = None,
     num_heads: int | None = None,
     decoder_num_heads: int | None = None,
+    ema: bool = False,
 ) -> LoadedCheckpoint:
     """Read any supported checkpoint into our layout and work out the model it belongs to.
 
     Sizes come from the tensor shapes and any config stored with the weights. The keyword
     arguments fill in what neither records (head counts of unusual widths; the frame count and
     image size of original checkpoints saved without their `args`) and take precedence.
+    `ema=True` takes the exponential moving average of the weights that fine-tuning kept beside
+    them (our `ema.module.*`, the original's `model_ema`); a file without one is an error.
     """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or directory.")
-    fmt, raw, side = _read(path)
+    fmt, raw, side = _read(path, ema)
     try:
-        return _interpret(path, fmt, raw, side, num_frames, img_size, num_heads, decoder_num_heads)
+        loaded = _interpret(
+            path, fmt, raw, side, num_frames, img_size, num_heads, decoder_num_heads
+        )
     except KeyError as err:  # malformed keys or shapes, found by the layout helpers
         raise CheckpointError(f"{path}: {err.args[0]}") from None
+    if ema:
+        loaded.notes.append("weights: the exponential moving average kept during fine-tuning")
+    return loaded
 
 
 def _interpret(
@@ -229,6 +271,8 @@ def _interpret(
     if ours:
         loaded.id2label = {int(k): v for k, v in (ours.get("id2label") or {}).items()} or None
         loaded.learned_pos = ours.get("pos_embed") == "learned"
+        if isinstance(ours.get("eval"), dict):
+            loaded.eval_settings = dict(ours["eval"])
     hparams = side.get("hparams")
     if isinstance(hparams, dict) and "norm_pix_loss" in hparams:
         loaded.norm_pix_loss = bool(hparams["norm_pix_loss"])

@@ -68,11 +68,12 @@ class VideoClassificationModule(L.LightningModule):
         eval_settings: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "optimizer", "class_names"])
+        # Plain values only: checkpoints are read back with weights_only=True.
+        self.save_hyperparameters(ignore=["net", "optimizer", "class_names", "eval_settings"])
         self.net = net
         self.optimizer_factory = optimizer
-        self.class_names = list(class_names) if class_names is not None else None
-        self.eval_settings = dict(eval_settings or {})
+        self.class_names = [str(n) for n in class_names] if class_names is not None else None
+        self.eval_settings = {str(k): v for k, v in (eval_settings or {}).items()}
         self.ema = ModelEmaV3(net, decay=ema_decay) if ema_decay else None
         self._ema_step = -1
         self.soft_loss = SoftTargetCrossEntropy()
