@@ -103,8 +103,8 @@ def pipeline_run(tmp_path_factory):
     out = train(
         f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={run_dir}", "trainer.max_epochs=1",
         "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "data.num_workers=0",
-        "data.test_clips=1", "data.test_crops=1", "data.auto_augment=null", cwd=tmp,
-        experiment="demo",
+        # Two test batches of 8 clips: the first 8 videos, each with its 2 clips x 3 crops.
+        "+trainer.limit_test_batches=2", "model.norm_pix_loss=false", cwd=tmp, experiment="demo",
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return tmp, run_dir, out
@@ -127,14 +127,14 @@ def test_pipeline_runs_each_stage_from_the_previous_checkpoint(pipeline_run):
         assert state["videomae_ssl"]["id2label"][0] == "move_right"
         with open(run_dir / stage / "test" / "predictions.csv") as f:
             rows = list(csv.DictReader(f))
-        assert len(rows) == 48  # every test video once: 6 per class
+        assert len(rows) == 8  # every tested video once
         assert (run_dir / stage / "test" / "confusion.png").is_file()
     lines = out.stdout.strip().splitlines()
     assert lines[-2].startswith("pretrained top-1: ") and lines[-2].endswith("%")
     assert lines[-1].startswith("scratch top-1: ") and lines[-1].endswith("%")
-    assert "test: 48 videos, 48 views" in out.stdout
-    # The test-view keys exist only in the fine-tuning stages' configs: the others skip them.
-    assert "(not used by this stage: data.test_clips=1 data.test_crops=1" in out.stdout
+    assert "test: 8 videos, 48 views (2 clips x 3 crops each)" in out.stdout
+    # A key of the pretraining stage's config only: the fine-tuning stages leave it out.
+    assert "(not used by this stage: model.norm_pix_loss=false)" in out.stdout
 
 
 def test_stage_test_evaluates_a_fine_tuned_checkpoint(pipeline_run):
@@ -142,11 +142,11 @@ def test_stage_test_evaluates_a_fine_tuned_checkpoint(pipeline_run):
     ckpt = run_dir / "pretrained" / "checkpoints" / "last.ckpt"
     out = train(
         f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={tmp / 'test_only'}", "stage=test",
-        f"ckpt_path={ckpt}", "data.num_workers=0", "data.test_clips=1", "data.test_crops=1",
+        f"ckpt_path={ckpt}", "data.num_workers=0", "+trainer.limit_test_batches=2",
         cwd=tmp, experiment="demo_finetune",
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "test: 48 videos, 48 views" in out.stdout
+    assert "test: 8 videos, 48 views" in out.stdout
     # The same weights and views as the pipeline's own test: the same accuracy.
     first = [line for line in pipeline.stdout.splitlines() if line.startswith("test: ")][0]
     assert first in out.stdout
