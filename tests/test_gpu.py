@@ -42,7 +42,7 @@ def test_demo_trains_in_bf16_on_one_gpu(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "videomae_ssl.train", "experiment=demo", "trainer=gpu",
          f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}",
-         "trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=1"],
+         "trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=1"],
         cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         capture_output=True, text=True, timeout=600,
     )

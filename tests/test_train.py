@@ -33,7 +33,7 @@ def demo_run(tmp_path_factory):
     run_dir = tmp / "run"
     out = train(
         f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={run_dir}",
-        "trainer.max_epochs=2", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1",
+        "trainer.max_epochs=2", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
         "data.num_workers=0", cwd=tmp,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -66,7 +66,7 @@ def test_demo_resumes_from_its_checkpoint(demo_run):
     resumed = tmp / "resumed"
     out = train(
         f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={resumed}", f"ckpt_path={ckpt}",
-        "trainer.max_epochs=3", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1",
+        "trainer.max_epochs=3", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
         "data.num_workers=0", cwd=tmp,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -102,9 +102,9 @@ def pipeline_run(tmp_path_factory):
     run_dir = tmp / "run"
     out = train(
         f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={run_dir}", "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "data.num_workers=0",
+        "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "data.num_workers=0",
         # Two test batches of 8 clips: the first 8 videos, each with its 2 clips x 3 crops.
-        "+trainer.limit_test_batches=2", "model.norm_pix_loss=false", cwd=tmp, experiment="demo",
+        "trainer.limit_test_batches=2", "model.norm_pix_loss=false", cwd=tmp, experiment="demo",
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return tmp, run_dir, out
@@ -142,7 +142,7 @@ def test_stage_test_evaluates_a_fine_tuned_checkpoint(pipeline_run):
     ckpt = run_dir / "pretrained" / "checkpoints" / "last.ckpt"
     out = train(
         f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={tmp / 'test_only'}", "stage=test",
-        f"ckpt_path={ckpt}", "data.num_workers=0", "+trainer.limit_test_batches=2",
+        f"ckpt_path={ckpt}", "data.num_workers=0", "trainer.limit_test_batches=2",
         cwd=tmp, experiment="demo_finetune",
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -197,15 +197,25 @@ def task_overrides() -> list[str]:
 
 
 def stage_overrides(experiment: str, overrides: list[str]) -> tuple[list[str], list[str]]:
-    """The overrides that apply to a stage: those whose key its config has (a key of another
-    stage's config only, e.g. data.test_clips for pretraining, is left out), and those left out."""
+    """The overrides that apply to a stage, and those left out.
+
+    A key that the stage's config lacks is left out: in a pipeline, keys that only some stages
+    have (e.g. `+data.crop_scale=[0.5,1]` for fine-tuning) are written with `+` on the command
+    line, which the stages that have the key receive as a plain override.
+    """
     base = compose(config_name="train", overrides=[f"experiment={experiment}"])
     kept, skipped = [], []
     for override in overrides:
-        key = override.split("=", 1)[0]
-        plain = not key.startswith(("+", "~")) and "=" in override
-        if plain and OmegaConf.select(base, key, default=_ABSENT) is _ABSENT:
-            skipped.append(override)
+        key, _, value = override.partition("=")
+        name = key.lstrip("+~")
+        if "@" in name or OmegaConf.select(base, name, default=_ABSENT) is _ABSENT:
+            # Group choices (trainer=cpu) are not values of the config.
+            if "." not in name and "@" not in name and not key.startswith(("+", "~")):
+                kept.append(override)
+            else:
+                skipped.append(override)
+        elif key.startswith("+"):
+            kept.append(f"{name}={value}")
         else:
             kept.append(override)
     return kept, skipped

@@ -52,7 +52,7 @@ DEMO_CLASSES = (
 SPLITS = ("train", "val", "test")
 SHAPES = ("circle", "square", "triangle")
 MARKER = ".complete"  # written last; holds the generation parameters
-FORMAT_VERSION = 2  # bump when the rendering changes, so old caches are regenerated
+FORMAT_VERSION = 3  # bump when the rendering changes, so old caches are regenerated
 
 
 def _luminance(rgb: np.ndarray) -> float:
@@ -109,10 +109,11 @@ def _motion(
     """Per-frame centre x, centre y, circumradius and angle (radians, clockwise on screen)."""
     t = np.arange(num_frames, dtype=np.float64)
     name = DEMO_CLASSES[label]
-    radius = np.full(num_frames, rng.uniform(8.0, 22.0))
+    # Large shapes: they must weigh in the reconstruction loss, or pretraining can ignore them.
+    radius = np.full(num_frames, rng.uniform(15.0, 26.0))
     if name == "grow" or name == "shrink":
-        small = rng.uniform(7.0, 10.0)
-        radius = small * rng.uniform(1.8, 2.4) ** (t / (num_frames - 1))  # constant growth rate
+        small = rng.uniform(10.0, 13.0)
+        radius = small * rng.uniform(1.8, 2.2) ** (t / (num_frames - 1))  # constant growth rate
         if name == "shrink":
             radius = radius[::-1].copy()
     r_max = float(radius.max()) + 1.0
@@ -122,8 +123,8 @@ def _motion(
     if name.startswith("move_"):
         horizontal = name in ("move_right", "move_left")
         extent = width if horizontal else height
-        # As fast as 1.8 px/frame, but slow enough that the whole path stays inside the frame.
-        speed = min(rng.uniform(1.0, 1.8), (extent - 2 * r_max) / (num_frames - 1))
+        # As fast as 2.5 px/frame, but slow enough that the whole path stays inside the frame.
+        speed = min(rng.uniform(1.5, 2.5), (extent - 2 * r_max) / (num_frames - 1))
         # max(): when the speed is at its limit, rounding may put the upper end a hair below.
         start = rng.uniform(r_max, max(extent - r_max - speed * (num_frames - 1), r_max))
         path = start + speed * t
@@ -134,7 +135,7 @@ def _motion(
         else:
             y = path
     elif name.startswith("rotate_"):
-        step = math.radians(rng.uniform(4.0, 7.0))  # far below the square's 90 degree symmetry
+        step = math.radians(rng.uniform(5.0, 8.0))  # far below the square's 90 degree symmetry
         angle = angle[0] + (step if name == "rotate_cw" else -step) * t
     return x, y, radius, angle
 
@@ -225,7 +226,7 @@ def ensure_demo_dataset(
     num_train: int = 24,
     num_val: int = 6,
     num_test: int = 6,
-    frame_range: tuple[int, int] = (40, 48),
+    frame_range: tuple[int, int] = (34, 40),
     width: int = 160,
     height: int = 128,
     fps: int = 16,

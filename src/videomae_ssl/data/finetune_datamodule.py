@@ -63,6 +63,7 @@ class FinetuneDataModule(VideoDataModule):
         test_clips: int = 5,
         test_crops: int = 3,
         auto_augment: str | None = DEFAULT_RAND_AUGMENT,
+        crop_scale: Sequence[float] = (0.08, 1.0),
         flip: bool = True,
         reprob: float = 0.25,
         mixup: float = 0.8,
@@ -83,6 +84,7 @@ class FinetuneDataModule(VideoDataModule):
         self.test_clips = test_clips
         self.test_crops = test_crops
         self.auto_augment = auto_augment
+        self.crop_scale = tuple(crop_scale)
         self.flip = flip
         self.reprob = reprob
         self.mixup = mixup
@@ -104,6 +106,12 @@ class FinetuneDataModule(VideoDataModule):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"data.{key}={value} must be a positive integer.")
+        low, high = (self.crop_scale + (None, None))[:2]
+        if len(self.crop_scale) != 2 or not 0 < low <= high <= 1:
+            raise ConfigError(
+                f"data.crop_scale={list(self.crop_scale)} must be [low, high] area fractions "
+                f"with 0 < low <= high <= 1 (the recipe's is [0.08, 1.0])."
+            )
         for key in ("reprob", "mixup_switch_prob", "label_smoothing"):
             value = getattr(self, key)
             if not 0 <= value <= 1:
@@ -145,6 +153,7 @@ class FinetuneDataModule(VideoDataModule):
         return FinetuneTrainTransform(
             input_size=self.input_size,
             auto_augment=self.auto_augment,
+            scale=self.crop_scale,
             flip=self.flip,
             reprob=self.reprob,
         )
