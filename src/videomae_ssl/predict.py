@@ -22,11 +22,12 @@ import torch
 from torch import nn
 
 from videomae_ssl.checkpoints import CheckpointError, LoadedCheckpoint, build_model, load_checkpoint
+from videomae_ssl.cli import run_command
 from videomae_ssl.convert import read_labels
 from videomae_ssl.data.augment import finetune_eval_transform
 from videomae_ssl.data.readers import open_video, resolve_backend
 from videomae_ssl.data.sampling import SAMPLINGS, evaluation_clip_indices
-from videomae_ssl.errors import ConfigError, DataError, UserInputError
+from videomae_ssl.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -278,13 +279,7 @@ def predict(args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        lines = predict(args)
-    except UserInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print("\n".join(lines), flush=True)
-    return 0
+    return run_command(lambda: predict(args))
 
 
 if __name__ == "__main__":

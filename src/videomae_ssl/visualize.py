@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from videomae_ssl.checkpoints import CheckpointError, build_model, load_checkpoint
+from videomae_ssl.cli import run_command
 from videomae_ssl.data.readers import open_video, resolve_backend
 from videomae_ssl.data.sampling import center_indices
 from videomae_ssl.data.transforms import center_crop_resize, normalize
-from videomae_ssl.errors import ConfigError, DataError, UserInputError
+from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.loss.targets import tubelets, unnormalize
 from videomae_ssl.masking import RandomMaskGenerator, TubeMaskGenerator, check_ratio
 from videomae_ssl.predict import resolve_device
@@ -344,13 +345,7 @@ def visualize(args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        lines = visualize(args)
-    except UserInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print("\n".join(lines), flush=True)
-    return 0
+    return run_command(lambda: visualize(args))
 
 
 if __name__ == "__main__":

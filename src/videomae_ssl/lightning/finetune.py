@@ -20,13 +20,12 @@ from lightning.pytorch.utilities import rank_zero_info
 from timm.loss import SoftTargetCrossEntropy
 from timm.utils import ModelEmaV3
 from torch import nn
-from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics.classification import MulticlassAccuracy
 
 from videomae_ssl.evaluation import MultiViewAccuracy
 from videomae_ssl.models import VideoMAEClassifier
 from videomae_ssl.optim.param_groups import layer_decay_groups
-from videomae_ssl.optim.schedules import scale_lr, warmup_cosine
+from videomae_ssl.optim.schedules import scale_lr, warmup_cosine_scheduler
 
 OptimizerFactory = Callable[[Iterable[Any]], torch.optim.Optimizer]
 
@@ -172,11 +171,9 @@ class VideoClassificationModule(L.LightningModule):
         )
         groups = layer_decay_groups(self.net, lr, hp.weight_decay, hp.layer_decay)
         optimizer = self.optimizer_factory(groups, lr=lr)
-
-        def factor(step: int) -> float:
-            return warmup_cosine(step, total_steps, warmup_steps, lr, min_lr, warmup_lr) / lr
-
-        scheduler = LambdaLR(optimizer, factor)
+        scheduler = warmup_cosine_scheduler(
+            optimizer, total_steps, warmup_steps, lr, min_lr, warmup_lr
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

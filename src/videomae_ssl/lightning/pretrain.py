@@ -10,12 +10,11 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
-from torch.optim.lr_scheduler import LambdaLR
 
 from videomae_ssl.loss import masked_targets, pixel_targets, reconstruction_loss
 from videomae_ssl.models import VideoMAEPretrainModel
 from videomae_ssl.optim.param_groups import weight_decay_groups
-from videomae_ssl.optim.schedules import scale_lr, warmup_cosine
+from videomae_ssl.optim.schedules import scale_lr, warmup_cosine_scheduler
 
 OptimizerFactory = Callable[[Iterable[Any]], torch.optim.Optimizer]
 
@@ -115,11 +114,9 @@ class VideoMAEPretrainModule(L.LightningModule):
             )
         groups = weight_decay_groups(self.net, hp.weight_decay)
         optimizer = self.optimizer_factory(groups, lr=lr)
-
-        def factor(step: int) -> float:
-            return warmup_cosine(step, total_steps, warmup_steps, lr, min_lr, warmup_lr) / lr
-
-        scheduler = LambdaLR(optimizer, factor)
+        scheduler = warmup_cosine_scheduler(
+            optimizer, total_steps, warmup_steps, lr, min_lr, warmup_lr
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
 
 def warmup_cosine(
     step: int, total_steps: int, warmup_steps: int, base_lr: float, min_lr: float,
@@ -29,3 +32,21 @@ def scale_lr(lr: float, effective_batch: int, reference_batch: int = 256) -> flo
     """The linear scaling rule: lr grows with the effective batch (per device x devices x nodes
     x accumulation) relative to 256."""
     return lr * effective_batch / reference_batch
+
+
+def warmup_cosine_scheduler(
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+    warmup_steps: int,
+    base_lr: float,
+    min_lr: float,
+    warmup_start_lr: float = 0.0,
+) -> LambdaLR:
+    """`warmup_cosine` per optimizer step, as a scheduler scaling every group's initial lr (so
+    groups keep their own ratios to `base_lr`, e.g. layer-wise lr decay)."""
+
+    def factor(step: int) -> float:
+        lr = warmup_cosine(step, total_steps, warmup_steps, base_lr, min_lr, warmup_start_lr)
+        return lr / base_lr
+
+    return LambdaLR(optimizer, factor)
