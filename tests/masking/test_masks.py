@@ -34,6 +34,13 @@ def test_tube_mask_paper_numbers():
     assert int(mask.sum()) == 1408 and int((~mask).sum()) == 160
 
 
+def test_tube_mask_count_multiplies_the_cell_count_first():
+    # The original: int(mask_ratio * num_patches_per_frame); 0.94 * 10 * 10 would give 93.
+    mask = tube_mask((2, 10, 10), 0.94, torch.Generator().manual_seed(0))
+    assert int(mask.view(2, 100)[0].sum()) == 94
+    assert torch.equal(mask.view(2, 100)[0], mask.view(2, 100)[1])
+
+
 def test_same_seed_same_mask_other_seed_other_mask():
     a = tube_mask((8, 14, 14), 0.9, torch.Generator().manual_seed(3))
     b = tube_mask((8, 14, 14), 0.9, torch.Generator().manual_seed(3))
