@@ -170,3 +170,13 @@ def test_cli_bad_mask_ratio_stops_before_work(tmp_path):
     assert "Traceback" not in out.stderr
     assert "mask_ratio=1.2" in out.stderr and "(0, 1)" in out.stderr
     assert not (tmp_path / "cache").exists()  # nothing generated
+
+
+def test_usual_trainer_limits_are_overridable_without_plus(tmp_path):
+    overrides = ["trainer.max_steps=5", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
+                 "trainer.limit_test_batches=2", "trainer.val_check_interval=0.5"]
+    cfg = compose_cfg(["experiment=k400_finetune", *overrides], tmp_path)
+    trainer = hydra.utils.instantiate(cfg.trainer, accelerator="cpu", devices=1, strategy="auto",
+                                      precision="32-true", logger=False)
+    assert trainer.max_steps == 5 and trainer.limit_train_batches == 3
+    assert trainer.limit_test_batches == 2 and trainer.val_check_interval == 0.5
