@@ -125,6 +125,13 @@ def test_missing_dataset_names_file_and_key(tmp_path):
     assert str(tmp_path / "data" / "kinetics400" / "train.csv") in str(err.value)
 
 
+def test_a_folder_given_as_a_list_is_named_as_a_folder(tmp_path):
+    cfg = compose_cfg(["experiment=ucf101_finetune", f"data.train_list={tmp_path}"], tmp_path)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    with pytest.raises(DataError, match=rf"data\.train_list={tmp_path}: is a folder"):
+        datamodule.validate_inputs()
+
+
 @pytest.mark.parametrize("override, match", [
     ("mask_ratio=1.5", r"mask_ratio=1.5 .*\(0, 1\)"),
     ("mask_ratio=0", r"mask_ratio=0"),

@@ -172,6 +172,11 @@ class VideoDataModule(L.LightningDataModule):
         )
         lists = self.lists_for(stage)
         for key, path in lists:
+            if os.path.isdir(path):
+                raise DataError(
+                    f"{key}={path}: is a folder; set {key} to the annotation file itself "
+                    f"({help_text}), e.g. {os.path.join(path, 'train.csv')}."
+                )
             if not os.path.isfile(path):
                 raise DataError(f"{key}={path}: no such file; set {key} to {help_text}.")
         if self.root is not None and not os.path.isdir(self.root):
