@@ -107,6 +107,10 @@ def test_ema_follows_the_weights_after_each_step(tmp_path):
     assert not torch.equal(w1, start)  # the weights moved
     expected = 0.5 * (0.5 * start + 0.5 * w1) + 0.5 * w2
     assert torch.allclose(module.ema.module.head.weight, expected, atol=1e-7)
+    # The averaged weights are tested beside the trained ones.
+    trainer(tmp_path).test(module, datamodule=DataModule())
+    assert module.test_result["test/num_videos_ema"] == 4
+    assert {"test/top1", "test/top1_ema"} <= set(module.test_result)
 
 
 def test_test_scores_views_per_video_and_checkpoint_rebuilds_the_classifier(tmp_path):

@@ -77,14 +77,18 @@ class VideoClassificationModule(L.LightningModule):
         self._ema_step = -1
         self.soft_loss = SoftTargetCrossEntropy()
         classes = net.num_classes
-        self.val_acc = nn.ModuleDict(
-            {f"top{k}": MulticlassAccuracy(classes, top_k=min(k, classes)) for k in (1, 5)}
+
+        def accuracies() -> nn.ModuleDict:
+            return nn.ModuleDict(
+                {f"top{k}": MulticlassAccuracy(classes, top_k=min(k, classes)) for k in (1, 5)}
+            )
+
+        # Metrics per evaluated network, keyed by its suffix: "" for the weights, "_ema".
+        suffixes = ["", "_ema"] if self.ema is not None else [""]
+        self.val_acc = nn.ModuleDict({s or "net": accuracies() for s in suffixes})
+        self.test_acc = nn.ModuleDict(
+            {s or "net": MultiViewAccuracy(classes, expected_views=test_views) for s in suffixes}
         )
-        self.val_acc_ema = nn.ModuleDict(
-            {f"top{k}": MulticlassAccuracy(classes, top_k=min(k, classes)) for k in (1, 5)}
-        )
-        self.test_acc = MultiViewAccuracy(classes, expected_views=test_views)
-        self.test_acc_ema = MultiViewAccuracy(classes, expected_views=test_views)
         self.test_result: dict[str, float] = {}
         self.test_scores: Any = None
 
@@ -124,7 +128,7 @@ class VideoClassificationModule(L.LightningModule):
         label, bs = batch["label"], batch["video"].shape[0]
         for suffix, net in self._evaluated():
             logits = net(batch["video"]).float()  # (B, num_classes)
-            metrics = self.val_acc if not suffix else self.val_acc_ema
+            metrics = self.val_acc[suffix or "net"]
             loss = F.cross_entropy(logits, label)
             self.log(f"val/loss{suffix}", loss, sync_dist=True, batch_size=bs)
             for name, metric in metrics.items():
@@ -134,13 +138,13 @@ class VideoClassificationModule(L.LightningModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         ids = (batch["label"], batch["video_id"], batch["view_id"])
         for suffix, net in self._evaluated():
-            metric = self.test_acc if not suffix else self.test_acc_ema
+            metric = self.test_acc[suffix or "net"]
             metric.update(net(batch["video"]).float(), *ids)
 
     def on_test_epoch_end(self) -> None:
         self.test_result = {}
         for suffix, _ in self._evaluated():
-            metric = self.test_acc if not suffix else self.test_acc_ema
+            metric = self.test_acc[suffix or "net"]
             result = metric.compute()  # gathered over ranks
             if not suffix:
                 self.test_scores = metric.video_scores()
