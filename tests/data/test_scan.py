@@ -6,13 +6,13 @@ import os
 import signal
 
 import av
+import numpy as np
 import pytest
 from PIL import Image
 
 from videomae_ssl.data.annotations import VideoRecord, read_annotations
 from videomae_ssl.data.scan import ScanResult, main, run_pool, scan, scan_record
 
-MIN_BYTES = 1000  # the test clips are a few KB, below the 10 KiB default
 COLUMNS = ["line", "path", "status", "reason", "frames", "fps", "width", "height", "codec", "bytes"]
 
 
@@ -25,6 +25,21 @@ def remux_faststart(src, dst):
                 continue
             packet.stream = stream
             out.mux(packet)
+
+
+def write_small_clip(path, num_frames=120, size=(176, 144)):
+    """A real H.264 clip of a few KB: QCIF frames of one slowly changing colour, coded at the
+    lowest quality, as a long, static, low-bitrate video is."""
+    width, height = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "51", "threads": "1"}
+        for i in range(num_frames):
+            frame = np.full((height, width, 3), (40 + i % 60, 90, 160), dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +68,7 @@ def dataset(tmp_path_factory, make_clip):
         ("good.mp4 0\n", "ok"),
         ("truncated.mp4 1\n", "unreadable"),
         ("\n", None),  # blank lines are skipped but still counted
-        ("empty.mp4 2\n", "tiny"),
+        ("empty.mp4 2\n", "unreadable"),
         ("good.mkv 3\r\n", "ok"),  # a Windows line ending is kept as written
         ("text.mp4 4\n", "unreadable"),
         ("missing.mp4 5\n", "missing"),
@@ -80,16 +95,15 @@ def by_line(results):
 @pytest.mark.parametrize("backend", ["pyav", "auto"])
 def test_finds_each_broken_video(dataset, backend):
     root, annotation, _, expected = dataset
-    results = scan(
-        records_with_lines(annotation, root), backend=backend, workers=0, min_bytes=MIN_BYTES
-    )
+    results = scan(records_with_lines(annotation, root), backend=backend, workers=0)
     assert [r.line for r in results] == sorted(expected)
     assert {r.line: r.status for r in results} == expected
     found = by_line(results)
-    assert found[4].reason == f"0 bytes < --min-bytes {MIN_BYTES}"
+    # Size is only a hint beside a decode failure.
+    assert found[4].reason.endswith("(the file is only 0 bytes)")
     assert found[7].reason == "no such file"
     assert found[8].reason == "8 frames < --min-frames 16"
-    for line in (2, 6, 9):
+    for line in (2, 4, 6, 9):
         assert found[line].reason, f"line {line} is unreadable without a reason"
     if backend == "pyav":
         # The cut file opens (its index is intact) and fails only when the last frame decodes.
@@ -98,7 +112,7 @@ def test_finds_each_broken_video(dataset, backend):
 
 def test_metadata_of_good_videos(dataset):
     root, annotation, _, _ = dataset
-    found = by_line(scan(records_with_lines(annotation, root), workers=0, min_bytes=MIN_BYTES))
+    found = by_line(scan(records_with_lines(annotation, root), workers=0))
     for line, name, frames in [(1, "good.mp4", 16), (5, "good.mkv", 20), (8, "short.mp4", 8)]:
         result = found[line]
         assert result.path == os.path.join(root, name)
@@ -108,13 +122,38 @@ def test_metadata_of_good_videos(dataset):
     assert found[7].frames is None and found[7].bytes is None  # missing: nothing known
 
 
-def test_small_readable_clip_is_tiny_by_default(dataset):
-    root, _, _, _ = dataset
-    size = os.path.getsize(root / "good.mp4")
-    assert size < 10 * 1024
-    result = scan_record(3, VideoRecord(str(root / "good.mp4")))
-    assert (result.line, result.status) == (3, "tiny")
-    assert result.reason == f"{size} bytes < --min-bytes 10240"
+def test_a_small_clip_that_decodes_is_kept(tmp_path):
+    write_small_clip(tmp_path / "qcif.mp4")
+    size = os.path.getsize(tmp_path / "qcif.mp4")
+    assert size < 10 * 1024  # as small as broken Kinetics downloads
+    result = scan_record(3, VideoRecord(str(tmp_path / "qcif.mp4")))
+    assert (result.line, result.status, result.reason) == (3, "ok", "")
+    assert (result.frames, result.width, result.height, result.bytes) == (120, 176, 144, size)
+
+    annotation = tmp_path / "train.csv"
+    annotation.write_text("qcif.mp4 0\n")
+    argv = [str(annotation), "--root", str(tmp_path), "--workers", "0", "--no-progress"]
+    assert main(argv) == 0
+    assert (tmp_path / "train.clean.csv").read_text() == "qcif.mp4 0\n"
+
+
+def test_size_hint_only_for_small_files(tmp_path):
+    (tmp_path / "big.mp4").write_bytes(b"not a video " * 2000)
+    (tmp_path / "small.mp4").write_bytes(b"not a video " * 26)
+    big = scan_record(1, VideoRecord(str(tmp_path / "big.mp4")))
+    small = scan_record(2, VideoRecord(str(tmp_path / "small.mp4")))
+    assert big.status == small.status == "unreadable"
+    assert "bytes" not in big.reason
+    assert small.reason.endswith("(the file is only 312 bytes)")
+
+
+def test_min_bytes_is_gone_with_a_reason(tmp_path, capsys):
+    annotation = tmp_path / "train.csv"
+    annotation.write_text("a.mp4 0\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(annotation), "--min-bytes", "1000", "--no-progress"])
+    assert exit_info.value.code == 2
+    assert "never excluded for its size" in capsys.readouterr().err
 
 
 def test_cli_writes_clean_list_and_report(dataset, tmp_path, capsys):
@@ -129,8 +168,6 @@ def test_cli_writes_clean_list_and_report(dataset, tmp_path, capsys):
         str(out),
         "--workers",
         "0",
-        "--min-bytes",
-        str(MIN_BYTES),
         "--no-progress",
     ]
     assert main(argv) == 1
@@ -143,13 +180,13 @@ def test_cli_writes_clean_list_and_report(dataset, tmp_path, capsys):
         rows = list(csv.reader(f, delimiter="\t"))
     assert rows[0] == COLUMNS
     assert [(int(row[0]), row[2]) for row in rows[1:]] == sorted(expected.items())
-    tiny = rows[1:][2]
-    assert tiny[1] == os.path.join(root, "empty.mp4") and tiny[9] == "0"
+    empty = rows[1:][2]
+    assert empty[1] == os.path.join(root, "empty.mp4") and empty[9] == "0"
     good = rows[1:][3]
     assert good[4:] == ["20", "25", "64", "48", "h264", str(os.path.getsize(root / "good.mkv"))]
 
     printed = capsys.readouterr().out
-    assert "Scanned 9 videos: 3 ok, 1 missing, 1 tiny, 3 unreadable, 1 too_short" in printed
+    assert "Scanned 9 videos: 3 ok, 1 missing, 4 unreadable, 1 too_short" in printed
     assert "line 7: " in printed and "no such file" in printed
     assert str(out / "train.clean.csv") in printed and str(out / "train.scan.tsv") in printed
 
@@ -158,7 +195,7 @@ def test_cli_all_good_exits_0_and_writes_beside_the_list(dataset, tmp_path, caps
     root, _, _, _ = dataset
     annotation = tmp_path / "val.txt"
     annotation.write_text(f"{root / 'good.mp4'} 0\n{root / 'good.mkv'} 1\n")
-    assert main([str(annotation), "--workers", "0", "--min-bytes", "0", "--no-progress"]) == 0
+    assert main([str(annotation), "--workers", "0", "--no-progress"]) == 0
     assert (tmp_path / "val.clean.txt").read_text() == annotation.read_text()
     assert (tmp_path / "val.scan.tsv").read_text().count("\tok\t") == 2
     assert "2 ok" in capsys.readouterr().out
@@ -183,10 +220,10 @@ def test_cli_unknown_backend_exits_2(tmp_path, capsys):
 def test_two_workers_match_one(dataset):
     root, annotation, _, _ = dataset
     jobs = records_with_lines(annotation, root)
-    one = scan(jobs, backend="pyav", workers=1, min_bytes=MIN_BYTES)
-    two = scan(jobs, backend="pyav", workers=2, min_bytes=MIN_BYTES)
+    one = scan(jobs, backend="pyav", workers=1)
+    two = scan(jobs, backend="pyav", workers=2)
     assert one == two
-    assert one == scan(jobs, backend="pyav", workers=0, min_bytes=MIN_BYTES)
+    assert one == scan(jobs, backend="pyav", workers=0)
 
 
 class CrashOnLine:
@@ -214,7 +251,7 @@ def test_cli_v2_list_keeps_its_lines(dataset, tmp_path):
     annotation = tmp_path / "pretrain.txt"
     annotation.write_text("good.mp4 0 -1\nmissing.mp4 0 -1\ngood.mkv 0 -1\n")
     argv = [str(annotation), "--root", str(root), "--format", "v2", "--workers", "0"]
-    assert main([*argv, "--min-bytes", "0", "--no-progress"]) == 1
+    assert main([*argv, "--no-progress"]) == 1
     assert (tmp_path / "pretrain.clean.txt").read_text() == "good.mp4 0 -1\ngood.mkv 0 -1\n"
 
 

@@ -7,11 +7,13 @@ given one status:
 
 - `ok`: it opens and its first and last frames decode;
 - `missing`: the file (or frame folder) does not exist;
-- `tiny`: the file is smaller than `--min-bytes` (broken Kinetics downloads are 0-9 KB), so it
-  is not decoded at all;
 - `unreadable`: opening it or decoding its first or last frame fails (the reason is the
   decoder's message), or it crashed the worker process;
 - `too_short`: it decodes but has fewer than `--min-frames` frames.
+
+A file that decodes is never excluded for its size: a static low-bitrate clip can be a few KB.
+Size is only a hint beside a decode failure: broken Kinetics downloads are 0-9 KB, so the
+reason of a file under 10 KiB that fails ends with "(the file is only N bytes)".
 
 Outputs, beside the annotation file unless `--out` says otherwise: `<name>.clean<ext>`, the
 lines of the `ok` videos copied verbatim in their order, and `<name>.scan.tsv`, one row per
@@ -40,9 +42,9 @@ from videomae_ssl.data.annotations import FORMAT_KEY, VideoRecord, read_annotati
 from videomae_ssl.data.readers import FRAME_TEMPLATE, open_record, resolve_backend
 from videomae_ssl.errors import ConfigError, DataError, UserInputError
 
-STATUSES = ("ok", "missing", "tiny", "unreadable", "too_short")
+STATUSES = ("ok", "missing", "unreadable", "too_short")
 DEFAULT_MIN_FRAMES = 16
-DEFAULT_MIN_BYTES = 10 * 1024
+SMALL_FILE_BYTES = 10 * 1024  # a file that fails to decode and is smaller says so
 MAX_PROBLEMS_SHOWN = 10
 READERS_MODULE = "videomae_ssl.data.readers"
 
@@ -90,18 +92,24 @@ def _one_line(message: str, path: str) -> str:
     return " ".join(message.split())
 
 
+def with_size_hint(reason: str, size: int | None) -> str:
+    """A decode failure's reason, with the file's size when it is small enough to explain it."""
+    if size is None or size >= SMALL_FILE_BYTES:
+        return reason
+    return f"{reason} (the file is only {size} bytes)"
+
+
 def scan_record(
     line: int,
     record: VideoRecord,
     *,
     backend: str = "auto",
     min_frames: int = DEFAULT_MIN_FRAMES,
-    min_bytes: int = DEFAULT_MIN_BYTES,
     frame_template: str = FRAME_TEMPLATE,
 ) -> ScanResult:
-    """Check one video: does it exist, is it big enough, do its first and last frames decode,
-    is it long enough. `line` is the annotation line it came from, carried into the result;
-    `frame_template` names the files of a frame folder (see `open_record`)."""
+    """Check one video: does it exist, do its first and last frames decode, is it long enough.
+    `line` is the annotation line it came from, carried into the result; `frame_template`
+    names the files of a frame folder (see `open_record`). Its size never excludes it."""
     path = record.path
     if record.is_frames:
         if not os.path.isdir(path):
@@ -111,9 +119,6 @@ def scan_record(
         if not os.path.isfile(path):
             return ScanResult(line, path, "missing", "no such file")
         meta = {"bytes": os.path.getsize(path)}
-        if meta["bytes"] < min_bytes:
-            reason = f"{meta['bytes']} bytes < --min-bytes {min_bytes}"
-            return ScanResult(line, path, "tiny", reason, **meta)
         meta.update(_probe(path))
 
     try:
@@ -124,10 +129,13 @@ def scan_record(
     except ConfigError:
         raise  # a bad option, not a bad video
     except DataError as err:
-        return ScanResult(line, path, "unreadable", _one_line(str(err), path), **meta)
+        reason = with_size_hint(_one_line(str(err), path), meta.get("bytes"))
+        return ScanResult(line, path, "unreadable", reason, **meta)
     except Exception as err:  # a decoder failing in a way the reader did not expect
         first = (str(err).strip().splitlines() or [""])[0]
-        reason = _one_line(f"{type(err).__name__}: {first}", path)
+        reason = with_size_hint(
+            _one_line(f"{type(err).__name__}: {first}", path), meta.get("bytes")
+        )
         return ScanResult(line, path, "unreadable", reason, **meta)
     meta["height"], meta["width"] = int(ends.shape[1]), int(ends.shape[2])
 
@@ -229,7 +237,6 @@ def scan(
     backend: str = "auto",
     workers: int = 1,
     min_frames: int = DEFAULT_MIN_FRAMES,
-    min_bytes: int = DEFAULT_MIN_BYTES,
     frame_template: str = FRAME_TEMPLATE,
     progress: bool = False,
 ) -> list[ScanResult]:
@@ -245,7 +252,6 @@ def scan(
     task = _Task(
         backend=resolve_backend(backend, "--backend"),
         min_frames=min_frames,
-        min_bytes=min_bytes,
         frame_template=frame_template,
     )
     with tqdm(total=len(jobs), desc="Scanning videos", unit="video", disable=not progress) as bar:
@@ -340,6 +346,17 @@ def _non_negative(text: str) -> int:
     return value
 
 
+class _Removed(argparse.Action):
+    """`--min-bytes` excluded small files that decode; say why it is gone rather than
+    "unrecognized arguments"."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.error(
+            f"{option_string} was removed: a file that decodes is never excluded for its size "
+            f"(a file under {SMALL_FILE_BYTES} bytes that fails to decode says so in its reason)"
+        )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m videomae_ssl.data.scan",
@@ -372,12 +389,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_MIN_FRAMES,
         help=f"fewer frames than this is too_short (default: {DEFAULT_MIN_FRAMES})",
     )
-    parser.add_argument(
-        "--min-bytes",
-        type=_non_negative,
-        default=DEFAULT_MIN_BYTES,
-        help=f"a smaller file is tiny (default: {DEFAULT_MIN_BYTES})",
-    )
+    parser.add_argument("--min-bytes", action=_Removed, help=argparse.SUPPRESS)
     parser.add_argument(
         "--frame-template",
         default=FRAME_TEMPLATE,
@@ -408,7 +420,6 @@ def run(args: argparse.Namespace) -> list[ScanResult]:
         backend=backend,
         workers=args.workers,
         min_frames=args.min_frames,
-        min_bytes=args.min_bytes,
         frame_template=args.frame_template,
         progress=not args.no_progress,
     )
