@@ -15,7 +15,8 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.quarantine import LoaderDataError, decode_reason, record_broken
+from videomae_ssl.data.probe import decode_reason
+from videomae_ssl.data.quarantine import LoaderDataError, record_broken
 from videomae_ssl.data.readers import FRAME_TEMPLATE, VideoDecodeError, open_record, resolve_backend
 from videomae_ssl.errors import UserInputError
 from videomae_ssl.seeding import STREAM_FRAMES, sample_generator

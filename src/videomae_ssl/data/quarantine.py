@@ -7,7 +7,8 @@ even at test time, which changes reported accuracy. Here:
   quarantine file and counts it; `BrokenVideoTracker` stops the run once more than
   `data.max_broken_fraction` of the training list is broken.
 - Evaluation never replaces a video: `probe_records` opens every listed video before
-  evaluation starts, and the data module either stops with the list of bad files or leaves
+  evaluation starts and decodes its clip (with `probe.check_decodes`, as the dataset scan
+  does), and the data module either stops with the list of bad files or leaves
   them out (`data.eval_broken`).
 
 The quarantine file is a TSV without header, one line per broken video: `path`, `error` and the
@@ -27,8 +28,9 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from videomae_ssl.data import probe
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.readers import VideoDecodeError, VideoFile
+from videomae_ssl.data.readers import VideoFile
 from videomae_ssl.errors import DataError, UserInputError
 
 MAX_BROKEN_KEY = "data.max_broken_fraction"
@@ -54,14 +56,6 @@ class LoaderDataError(DataError):
         if message.startswith(f"Caught {cls.__name__} ") and header in message:
             message = message[message.rindex(header) + len(header) :].rstrip("\n")
         super().__init__(message)
-
-
-def decode_reason(err: BaseException, path: str) -> str:
-    """The error's message without the leading '<path>: ' readers put there, on one line."""
-    text = str(err)
-    if text.startswith(f"{path}: "):
-        text = text[len(path) + 2 :]
-    return _one_field(text)
 
 
 def _one_field(text: str) -> str:
@@ -155,14 +149,14 @@ class BrokenVideoTracker:
 
 
 class _Probe(Dataset):
-    """Opens one record per item, decodes the frames `frames(num_frames)` names (if given), and
-    reports (row, error or "")."""
+    """Checks one record per item with `probe.check_decodes` (decoding the frames
+    `frames(num_frames)` names) and reports (row, error or "")."""
 
     def __init__(
         self,
         records: Sequence[VideoRecord],
         opener: Callable[[VideoRecord], VideoFile],
-        frames: Callable[[int], Sequence[int]] | None = None,
+        frames: Callable[[int], Sequence[int]] = probe.first_and_last,
     ) -> None:
         self.records = records
         self.opener = opener
@@ -172,18 +166,10 @@ class _Probe(Dataset):
         return len(self.records)
 
     def __getitem__(self, row: int) -> tuple[int, str]:
-        record = self.records[row]
         try:
-            with self.opener(record) as video:  # opening reads the header and frame count
-                if video.num_frames < 1:
-                    return row, "no frames"
-                if self.frames is not None:
-                    video.read(self.frames(video.num_frames))
-        except VideoDecodeError as err:
-            return row, decode_reason(err, record.path)
+            return row, probe.check_decodes(self.records[row], self.opener, self.frames).error
         except UserInputError as err:  # a setting, not this video: keep the message clean
             raise LoaderDataError(str(err)) from err
-        return row, ""
 
 
 def _keep(item: tuple[int, str]) -> tuple[int, str]:
@@ -194,12 +180,12 @@ def probe_records(
     records: Sequence[VideoRecord],
     opener: Callable[[VideoRecord], VideoFile],
     *,
-    frames: Callable[[int], Sequence[int]] | None = None,
+    frames: Callable[[int], Sequence[int]] = probe.first_and_last,
     num_workers: int = 0,
     desc: str = "Checking videos",
 ) -> list[tuple[int, str]]:
-    """Open every record and decode the frames `frames(num_frames)` lists (None: header and
-    frame count only) -> [(row, error)] of those that fail, in list order.
+    """Open every record and decode the frames `frames(num_frames)` lists -> [(row, error)]
+    of those that fail, in list order.
 
     Runs in DataLoader workers when `num_workers` > 0, so the main process never holds a
     reader when the training workers fork; lists of `PROGRESS_FROM` or more show a bar.

@@ -2,8 +2,9 @@
 
     python -m videomae_ssl.data.scan train.csv --root /data/kinetics400/videos
 
-Each listed video is opened in a pool of worker processes (each opens its own readers) and
-given one status:
+Each listed video is opened in a pool of worker processes (each opens its own readers),
+checked by `videomae_ssl.data.probe.check_decodes` (the evaluation check before a run uses the
+same function) and given one status:
 
 - `ok`: it opens and its first and last frames decode;
 - `missing`: the file (or frame folder) does not exist;
@@ -34,17 +35,18 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import astuple, dataclass, fields
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
 
+from videomae_ssl.data import probe
 from videomae_ssl.data.annotations import FORMAT_KEY, VideoRecord, read_annotations
 from videomae_ssl.data.readers import FRAME_TEMPLATE, open_record, resolve_backend
-from videomae_ssl.errors import ConfigError, DataError, UserInputError
+from videomae_ssl.errors import UserInputError
 
 STATUSES = ("ok", "missing", "unreadable", "too_short")
 DEFAULT_MIN_FRAMES = 16
-SMALL_FILE_BYTES = 10 * 1024  # a file that fails to decode and is smaller says so
 MAX_PROBLEMS_SHOWN = 10
 READERS_MODULE = "videomae_ssl.data.readers"
 
@@ -66,7 +68,7 @@ class ScanResult:
     bytes: int | None = None
 
 
-def _probe(path: str) -> dict:
+def _container_info(path: str) -> dict:
     """Container metadata of a video file from PyAV; an empty dict when it cannot be read."""
     import av
 
@@ -82,21 +84,6 @@ def _probe(path: str) -> dict:
             }
     except Exception:  # any failure only means the metadata stays unknown
         return {}
-
-
-def _one_line(message: str, path: str) -> str:
-    """A reason fit for one TSV cell: without the leading path (the row has it), on one line."""
-    prefix = f"{path}: "
-    if message.startswith(prefix):
-        message = message[len(prefix) :]
-    return " ".join(message.split())
-
-
-def with_size_hint(reason: str, size: int | None) -> str:
-    """A decode failure's reason, with the file's size when it is small enough to explain it."""
-    if size is None or size >= SMALL_FILE_BYTES:
-        return reason
-    return f"{reason} (the file is only {size} bytes)"
 
 
 def scan_record(
@@ -119,28 +106,17 @@ def scan_record(
         if not os.path.isfile(path):
             return ScanResult(line, path, "missing", "no such file")
         meta = {"bytes": os.path.getsize(path)}
-        meta.update(_probe(path))
+        meta.update(_container_info(path))
 
-    try:
-        with open_record(record, backend, frame_template=frame_template) as video:
-            num_frames = video.num_frames
-            meta["frames"] = num_frames
-            ends = video.read([0, num_frames - 1])  # (2, H, W, 3)
-    except ConfigError:
-        raise  # a bad option, not a bad video
-    except DataError as err:
-        reason = with_size_hint(_one_line(str(err), path), meta.get("bytes"))
-        return ScanResult(line, path, "unreadable", reason, **meta)
-    except Exception as err:  # a decoder failing in a way the reader did not expect
-        first = (str(err).strip().splitlines() or [""])[0]
-        reason = with_size_hint(
-            _one_line(f"{type(err).__name__}: {first}", path), meta.get("bytes")
-        )
-        return ScanResult(line, path, "unreadable", reason, **meta)
-    meta["height"], meta["width"] = int(ends.shape[1]), int(ends.shape[2])
+    opener = partial(open_record, backend=backend, frame_template=frame_template)
+    check = probe.check_decodes(record, opener, probe.first_and_last)
+    meta["frames"] = check.frames
+    if check.error:
+        return ScanResult(line, path, "unreadable", check.error, **meta)
+    meta["height"], meta["width"] = check.height, check.width
 
-    if num_frames < min_frames:
-        reason = f"{num_frames} frames < --min-frames {min_frames}"
+    if check.frames < min_frames:
+        reason = f"{check.frames} frames < --min-frames {min_frames}"
         return ScanResult(line, path, "too_short", reason, **meta)
     return ScanResult(line, path, "ok", **meta)
 
@@ -353,7 +329,7 @@ class _Removed(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         parser.error(
             f"{option_string} was removed: a file that decodes is never excluded for its size "
-            f"(a file under {SMALL_FILE_BYTES} bytes that fails to decode says so in its reason)"
+            f"(a file under {probe.SMALL_FILE_BYTES} bytes that fails to decode says so in its reason)"
         )
 
 
