@@ -4,6 +4,7 @@ of a transformers model, which also gives the expected outputs."""
 import argparse
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -150,6 +151,33 @@ def test_round_trip_ours_original_ours_is_exact(tiny, tmp_path, kind):
     assert all(torch.equal(new[k], state[k]) for k in state)
     assert type(back.pos_embed if kind != "pretrain" else back.encoder.pos_embed) is type(
         ours.pos_embed if kind != "pretrain" else ours.encoder.pos_embed)
+
+
+def test_a_model_built_from_numpy_numbers_writes_a_checkpoint_that_loads(tiny, tmp_path):
+    ours = tiny.ours_classifier(num_classes=np.int64(5), img_size=np.int64(32))
+    back = build_model(load_checkpoint(export_original(ours, tmp_path / "numpy.pth")))
+    assert back.config == ours.config
+
+
+# net_config exactly as checkpoints stored it when the model captured its arguments.
+OLD_ENCODER = dict(img_size=32, patch_size=8, num_frames=4, tubelet_size=2, in_chans=3,
+                   embed_dim=48, depth=2, num_heads=4, mlp_ratio=4.0, qkv_bias=True)
+OLD_NET_CONFIGS = {
+    "pretrain": {**OLD_ENCODER, "decoder_embed_dim": 32, "decoder_depth": 2,
+                 "decoder_num_heads": 2, "drop_path_rate": 0.0},
+    "classifier": {"num_classes": 5, **OLD_ENCODER, "drop_rate": 0.0, "attn_drop_rate": 0.0,
+                   "drop_path_rate": 0.1, "fc_drop_rate": 0.0, "init_scale": 0.001},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["pretrain", "classifier"])
+def test_net_config_of_earlier_checkpoints_still_rebuilds_the_model(tiny, tmp_path, kind):
+    ours = tiny.ours_pretrain() if kind == "pretrain" else tiny.ours_classifier()
+    meta = {"kind": kind, "net_config": OLD_NET_CONFIGS[kind]}
+    torch.save({"model": ours.state_dict(), "videomae_ssl": meta}, tmp_path / "old.pth")
+    back = build_model(load_checkpoint(tmp_path / "old.pth"))
+    assert back.config == ours.config
+    assert all(torch.equal(v, back.state_dict()[k]) for k, v in ours.state_dict().items())
 
 
 def test_original_checkpoint_initialises_finetuning(tiny, tmp_path):

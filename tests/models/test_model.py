@@ -1,5 +1,7 @@
+import inspect
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,6 +10,7 @@ from videomae_ssl.masking import tube_mask
 from videomae_ssl.models import (
     SIZES,
     VideoMAEClassifier,
+    VideoMAEPretrainModel,
     get_size,
     videomae_classifier,
     videomae_pretrain,
@@ -122,3 +125,24 @@ def test_wrong_input_size_is_a_clear_error():
     model = videomae_pretrain("tiny", **TINY)
     with pytest.raises(ValueError, match="built for 32 "):
         model.encoder(torch.randn(1, 3, 4, 48, 48))
+
+
+@pytest.mark.parametrize("cls", [VideoMAEPretrainModel, VideoMAEClassifier])
+def test_config_names_every_argument_as_plain_values_and_rebuilds_the_model(cls):
+    # Numbers from numpy (a computed class count, a sweep) must not reach the checkpoint's
+    # net_config as numpy objects: a weights-only load refuses them.
+    kw = {k: v for k, v in TINY.items() if cls is VideoMAEPretrainModel or not k.startswith("decoder")}
+    kw = {**kw, "img_size": np.int64(32), "mlp_ratio": np.float64(4.0), "drop_path_rate": np.float32(0.1)}
+    if cls is VideoMAEClassifier:
+        kw["num_classes"] = np.int64(5)
+    model = cls(**kw)
+    arguments = set(inspect.signature(cls).parameters)
+    assert set(model.config) == arguments
+    assert all(type(v) in (int, float, bool) for v in model.config.values()), model.config
+    assert model.config["img_size"] == 32 and model.config["drop_path_rate"] == pytest.approx(0.1)
+    rebuilt = cls(**model.config)
+    assert rebuilt.config == model.config
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in model.state_dict().items()
+    }
+

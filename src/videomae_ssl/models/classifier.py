@@ -6,10 +6,13 @@ Parameter names follow the released fine-tuned checkpoints (`patch_embed`, `bloc
 
 from __future__ import annotations
 
+import operator
+from typing import Any
+
 import torch
 from torch import nn
 
-from videomae_ssl.models.encoder import VideoMAEEncoder
+from videomae_ssl.models.encoder import VideoMAEEncoder, encoder_config
 from videomae_ssl.models.layers import LayerNorm
 
 
@@ -49,8 +52,18 @@ class VideoMAEClassifier(VideoMAEEncoder):
             drop_path_rate,
             final_norm=False,
         )
-        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        self.num_classes = num_classes
+        # Every constructor argument by name: checkpoints store it to rebuild the model.
+        self.config: dict[str, Any] = {
+            "num_classes": operator.index(num_classes),
+            **encoder_config(img_size, patch_size, num_frames, tubelet_size, in_chans,
+                             embed_dim, depth, num_heads, mlp_ratio, qkv_bias),
+            "drop_rate": float(drop_rate),
+            "attn_drop_rate": float(attn_drop_rate),
+            "drop_path_rate": float(drop_path_rate),
+            "fc_drop_rate": float(fc_drop_rate),
+            "init_scale": float(init_scale),
+        }  # fmt: skip
+        self.num_classes = self.config["num_classes"]
         self.fc_norm = LayerNorm(embed_dim)
         self.fc_dropout = nn.Dropout(fc_drop_rate)
         self.head = nn.Linear(embed_dim, num_classes)

@@ -6,6 +6,9 @@ a boolean-mask reshape) so every shape is static.
 
 from __future__ import annotations
 
+import operator
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -24,6 +27,38 @@ def token_grid(
             f"img_size={img_size} a multiple of patch_size={patch_size}"
         )
     return num_frames // tubelet_size, img_size // patch_size, img_size // patch_size
+
+
+def encoder_config(
+    img_size: int,
+    patch_size: int,
+    num_frames: int,
+    tubelet_size: int,
+    in_chans: int,
+    embed_dim: int,
+    depth: int,
+    num_heads: int,
+    mlp_ratio: float,
+    qkv_bias: bool,
+) -> dict[str, Any]:
+    """The encoder's architecture as plain Python numbers, by constructor argument name.
+
+    The models record it (plus their own fields) as `config`, which checkpoints store as
+    `net_config`. Plain values matter: a weights-only load refuses numpy scalars, and
+    `operator.index` refuses a fractional size instead of truncating it.
+    """
+    return {
+        "img_size": operator.index(img_size),
+        "patch_size": operator.index(patch_size),
+        "num_frames": operator.index(num_frames),
+        "tubelet_size": operator.index(tubelet_size),
+        "in_chans": operator.index(in_chans),
+        "embed_dim": operator.index(embed_dim),
+        "depth": operator.index(depth),
+        "num_heads": operator.index(num_heads),
+        "mlp_ratio": float(mlp_ratio),
+        "qkv_bias": bool(qkv_bias),
+    }
 
 
 class VideoMAEEncoder(nn.Module):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import operator
+from typing import Any
+
 import torch
 from torch import nn
 
 from videomae_ssl.masking.indexing import gather_tokens, mask_to_indices
-from videomae_ssl.models.encoder import VideoMAEEncoder
+from videomae_ssl.models.encoder import VideoMAEEncoder, encoder_config
 from videomae_ssl.models.layers import Block, LayerNorm
 from videomae_ssl.models.pos_embed import sinusoid_table
 
@@ -63,8 +66,15 @@ class VideoMAEPretrainModel(nn.Module):
         drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        # Kept so that a checkpoint can rebuild the model without Hydra.
-        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        # Every constructor argument by name: checkpoints store it to rebuild the model.
+        self.config: dict[str, Any] = {
+            **encoder_config(img_size, patch_size, num_frames, tubelet_size, in_chans,
+                             embed_dim, depth, num_heads, mlp_ratio, qkv_bias),
+            "decoder_embed_dim": operator.index(decoder_embed_dim),
+            "decoder_depth": operator.index(decoder_depth),
+            "decoder_num_heads": operator.index(decoder_num_heads),
+            "drop_path_rate": float(drop_path_rate),
+        }  # fmt: skip
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
         self.encoder = VideoMAEEncoder(
