@@ -68,9 +68,10 @@ def hf_outputs(hf: torch.nn.Module, video: torch.Tensor, mask: torch.Tensor | No
 def tiny() -> SimpleNamespace:
     """Builders for tiny random models (ours and transformers'), inputs and outputs."""
 
-    def hf_pretrain(norm_pix_loss: bool = True, seed: int = 0):
+    def hf_pretrain(norm_pix_loss: bool = True, seed: int = 0, mean_pooling: bool = False):
+        """`mean_pooling=True` (transformers' default) drops the encoder's final LayerNorm."""
         transformers = pytest.importorskip("transformers")
-        config = transformers.VideoMAEConfig(**HF_CFG, use_mean_pooling=False,
+        config = transformers.VideoMAEConfig(**HF_CFG, use_mean_pooling=mean_pooling,
                                              norm_pix_loss=norm_pix_loss)
         return randomize(transformers.VideoMAEForPreTraining(config), seed)
 

@@ -119,3 +119,29 @@ def test_hf_classifier_without_mean_pooling_is_refused_but_initialises(tiny, tmp
     report = load_pretrained_encoder(tiny.ours_classifier(), tmp_path, log=None)
     assert "blocks.1.attn.qkv.weight" in report.loaded
     assert any(d.startswith("norm") for d in report.dropped)
+
+
+def test_hf_pretraining_saved_with_default_mean_pooling_loads_and_exports_back(tiny, tmp_path):
+    # transformers' default config (use_mean_pooling=True) builds no final encoder LayerNorm.
+    hf = tiny.hf_pretrain(mean_pooling=True)
+    assert not any(k.startswith("videomae.layernorm") for k in hf.state_dict())
+    hf.save_pretrained(tmp_path / "hf")
+    loaded = load_checkpoint(tmp_path / "hf")
+    assert loaded.config["final_norm"] is False
+    ours = build_model(loaded)
+    assert isinstance(ours.encoder.norm, torch.nn.Identity) and ours.config["final_norm"] is False
+    video, mask = tiny.clip_and_mask()
+    pred, loss = tiny.our_outputs(ours, video, mask)
+    ref_pred, ref_loss = tiny.hf_outputs(hf, video, mask)
+    torch.testing.assert_close(pred, ref_pred, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(loss, ref_loss, atol=1e-5, rtol=1e-5)
+
+    export_hf(ours, tmp_path / "back")
+    assert json.loads((tmp_path / "back" / "config.json").read_text())["use_mean_pooling"] is True
+    back, info = transformers.VideoMAEForPreTraining.from_pretrained(
+        tmp_path / "back", output_loading_info=True
+    )
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    assert back.config.use_mean_pooling and back.videomae.layernorm is None
+    again, _ = tiny.hf_outputs(back.eval(), video, mask)
+    torch.testing.assert_close(again, ref_pred, atol=1e-5, rtol=1e-5)

@@ -107,9 +107,10 @@ def hf_config_for(
         "layer_norm_eps": OUR_LAYER_NORM_EPS,
         "qkv_bias": config["qkv_bias"],
         "qv_bias": config["qkv_bias"],
-        # Pretraining keeps the encoder's final LayerNorm (`videomae.layernorm`); classifiers
-        # mean-pool into fc_norm instead.
-        "use_mean_pooling": kind != "pretrain",
+        # transformers ties two things to this flag: without it the encoder ends in a
+        # LayerNorm (`videomae.layernorm`), with it classifiers mean-pool into fc_norm. Our
+        # classifiers mean-pool; a pretraining model has the norm unless built without it.
+        "use_mean_pooling": kind != "pretrain" or not config.get("final_norm", True),
         "norm_pix_loss": norm_pix_loss,
         "torch_dtype": "float32",
     }

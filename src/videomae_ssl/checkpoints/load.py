@@ -263,6 +263,7 @@ def _interpret(
         config = infer_encoder(state, "encoder." if kind == "pretrain" else "")
         if kind == "pretrain":
             config.update(infer_decoder(state))
+            config["final_norm"] = "encoder.norm.weight" in state
         if kind == "classifier":
             config["num_classes"] = state["head.weight"].shape[0]
     loaded = LoadedCheckpoint(path, fmt, kind, {}, config, notes=notes)
@@ -280,6 +281,9 @@ def _interpret(
     _fill_heads(loaded, num_heads, decoder_num_heads)
     if fmt == "original" and not ours:
         loaded.format = _original_flavour(loaded.config, prefixes, side.get("args") or {})
+    if kind == "pretrain" and not loaded.config.get("final_norm", True):
+        loaded.notes.append("no final encoder LayerNorm (transformers' use_mean_pooling=True): "
+                            "the encoder's last block feeds the decoder directly")  # fmt: skip
     if kind == "classifier" and "fc_norm.weight" not in state and "norm.weight" in state:
         loaded.mean_pooling = False
         loaded.notes.append("trained without mean pooling: it has norm.* but no fc_norm.* "

@@ -45,7 +45,8 @@ class VideoMAEPretrainModel(nn.Module):
 
     `forward(video, mask)` returns the predicted pixels of the masked tokens, in ascending token
     order, as (B, N_masked, tubelet * patch**2 * C). The caller draws the mask; the model never
-    does.
+    does. `final_norm=False` leaves out the encoder's last LayerNorm, as transformers'
+    pretraining model does with its default `use_mean_pooling=True`.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class VideoMAEPretrainModel(nn.Module):
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
         drop_path_rate: float = 0.0,
+        final_norm: bool = True,
     ) -> None:
         super().__init__()
         # Every constructor argument by name: checkpoints store it to rebuild the model.
@@ -74,6 +76,7 @@ class VideoMAEPretrainModel(nn.Module):
             "decoder_depth": operator.index(decoder_depth),
             "decoder_num_heads": operator.index(decoder_num_heads),
             "drop_path_rate": float(drop_path_rate),
+            "final_norm": bool(final_norm),
         }  # fmt: skip
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
@@ -89,6 +92,7 @@ class VideoMAEPretrainModel(nn.Module):
             mlp_ratio,
             qkv_bias,
             drop_path_rate=drop_path_rate,
+            final_norm=final_norm,
         )
         self.encoder_to_decoder = nn.Linear(embed_dim, decoder_embed_dim, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
