@@ -11,12 +11,13 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from torch.utils.data import DataLoader
 
 from videomae_ssl.data.annotations import ANNOTATION_FORMATS, VideoRecord, read_annotations
 from videomae_ssl.data.clip_dataset import collate_views
 from videomae_ssl.data.pretrain import VideoPretrainDataset
+from videomae_ssl.data.probe import probe_records
 from videomae_ssl.data.quarantine import (
     EVAL_BROKEN_KEY,
     EVAL_BROKEN_MODES,
@@ -24,7 +25,6 @@ from videomae_ssl.data.quarantine import (
     MAX_BROKEN_KEY,
     BrokenVideoTracker,
     broken_list_message,
-    probe_records,
     record_broken,
 )
 from videomae_ssl.data.readers import FRAME_TEMPLATE, open_record, resolve_backend
@@ -228,6 +228,7 @@ class VideoDataModule(L.LightningDataModule):
             frames=frames,
             num_workers=self.num_workers,
             desc=f"Checking {os.path.basename(list_path)}",
+            progress=rank_zero_only.rank == 0,
         )
         if not bad:
             return records

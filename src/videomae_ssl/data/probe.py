@@ -1,6 +1,6 @@
-"""Does a listed video decode? The one check behind the dataset scan
-(`python -m videomae_ssl.data.scan`) and the evaluation check before a run
-(`VideoDataModule.validate_inputs`), so both judge a video the same way.
+"""Does a listed video decode? `check_decodes` is the one check behind the dataset scan
+(`python -m videomae_ssl.data.scan`) and the evaluation check before a run (`probe_records`,
+which `VideoDataModule.validate_inputs` runs), so both judge a video the same way.
 
 A video passes when it opens and the frames asked for decode. Its size never fails it: a static
 low-bitrate clip can be a few KB. Size is only a hint beside a failure: broken Kinetics
@@ -13,11 +13,16 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
 from videomae_ssl.data.annotations import VideoRecord
+from videomae_ssl.data.quarantine import LoaderDataError
 from videomae_ssl.data.readers import VideoDecodeError, VideoFile
 from videomae_ssl.errors import UserInputError
 
 SMALL_FILE_BYTES = 10 * 1024  # a failing file smaller than this has its size in the reason
+PROGRESS_FROM = 200  # evaluation lists at least this long show a progress bar
 
 
 @dataclass(frozen=True)
@@ -86,3 +91,64 @@ def check_decodes(
         reason = decode_reason(f"{type(err).__name__}: {first}", record.path)
         return DecodeCheck(_with_size_hint(reason, record), count)
     return DecodeCheck(frames=count, width=int(clip.shape[2]), height=int(clip.shape[1]))
+
+
+class _Probe(Dataset):
+    """Checks one record per item with `check_decodes` (decoding the frames
+    `frames(num_frames)` names) and reports (row, error or "")."""
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        opener: Callable[[VideoRecord], VideoFile],
+        frames: Callable[[int], Sequence[int]] = first_and_last,
+    ) -> None:
+        self.records = records
+        self.opener = opener
+        self.frames = frames
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, row: int) -> tuple[int, str]:
+        try:
+            return row, check_decodes(self.records[row], self.opener, self.frames).error
+        except UserInputError as err:  # a setting, not this video: keep the message clean
+            raise LoaderDataError(str(err)) from err
+
+
+def _keep(item: tuple[int, str]) -> tuple[int, str]:
+    return item
+
+
+def probe_records(
+    records: Sequence[VideoRecord],
+    opener: Callable[[VideoRecord], VideoFile],
+    *,
+    frames: Callable[[int], Sequence[int]] = first_and_last,
+    num_workers: int = 0,
+    desc: str = "Checking videos",
+    progress: bool = True,
+) -> list[tuple[int, str]]:
+    """Open every record and decode the frames `frames(num_frames)` lists -> [(row, error)]
+    of those that fail, in list order.
+
+    Runs in DataLoader workers when `num_workers` > 0, so the main process never holds a
+    reader when the training workers fork; with `progress`, lists of `PROGRESS_FROM` or more
+    show a bar (the caller turns it off on all but one process).
+    """
+    loader = DataLoader(
+        _Probe(records, opener, frames),
+        batch_size=None,
+        num_workers=min(num_workers, len(records)),
+        collate_fn=_keep,
+    )
+    show = progress and len(records) >= PROGRESS_FROM
+    bad = [
+        (row, error)
+        for row, error in tqdm(
+            loader, total=len(records), desc=desc, unit="video", disable=not show
+        )
+        if error
+    ]
+    return sorted(bad)

@@ -1,4 +1,5 @@
-"""Broken videos: the quarantine file, the training-time budget, and the evaluation probe.
+"""Broken videos: the quarantine file, the training-time budget, and the evaluation check's
+error.
 
 The original VideoMAE replaces a video it cannot decode with a random other one, silently and
 even at test time, which changes reported accuracy. Here:
@@ -6,7 +7,7 @@ even at test time, which changes reported accuracy. Here:
 - Training replaces it (deterministically, see `VideoPretrainDataset`), lists it once in the
   quarantine file and counts it; `BrokenVideoTracker` stops the run once more than
   `data.max_broken_fraction` of the training list is broken.
-- Evaluation never replaces a video: `probe_records` opens every listed video before
+- Evaluation never replaces a video: `probe.probe_records` opens every listed video before
   evaluation starts and decodes its clip (with `probe.check_decodes`, as the dataset scan
   does), and the data module either stops with the list of bad files or leaves
   them out (`data.eval_broken`).
@@ -15,30 +16,24 @@ The quarantine file is a TSV without header, one line per broken video: `path`, 
 split that met it (`train` or `eval`). DataLoader workers are separate processes that may meet
 the same video, so lines are appended under an exclusive `fcntl.flock`, and a path already
 listed for that split is not written again.
+
+Imported by the datasets in DataLoader workers: no Lightning here.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from lightning.pytorch.utilities import rank_zero_only
-from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
-
-from videomae_ssl.data import probe
-from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.readers import VideoFile
-from videomae_ssl.errors import DataError, UserInputError
+from videomae_ssl.errors import DataError
 
 MAX_BROKEN_KEY = "data.max_broken_fraction"
 EVAL_BROKEN_KEY = "data.eval_broken"
 EVAL_BROKEN_MODES = ("fail", "exclude")
 TRAIN_TAG = "train"
 EVAL_TAG = "eval"
-PROGRESS_FROM = 200  # probe lists at least this long show a progress bar
 
 
 class LoaderDataError(DataError):
@@ -146,65 +141,6 @@ class BrokenVideoTracker:
                 f"list, or raise {MAX_BROKEN_KEY}."
             )
         return self.count
-
-
-class _Probe(Dataset):
-    """Checks one record per item with `probe.check_decodes` (decoding the frames
-    `frames(num_frames)` names) and reports (row, error or "")."""
-
-    def __init__(
-        self,
-        records: Sequence[VideoRecord],
-        opener: Callable[[VideoRecord], VideoFile],
-        frames: Callable[[int], Sequence[int]] = probe.first_and_last,
-    ) -> None:
-        self.records = records
-        self.opener = opener
-        self.frames = frames
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, row: int) -> tuple[int, str]:
-        try:
-            return row, probe.check_decodes(self.records[row], self.opener, self.frames).error
-        except UserInputError as err:  # a setting, not this video: keep the message clean
-            raise LoaderDataError(str(err)) from err
-
-
-def _keep(item: tuple[int, str]) -> tuple[int, str]:
-    return item
-
-
-def probe_records(
-    records: Sequence[VideoRecord],
-    opener: Callable[[VideoRecord], VideoFile],
-    *,
-    frames: Callable[[int], Sequence[int]] = probe.first_and_last,
-    num_workers: int = 0,
-    desc: str = "Checking videos",
-) -> list[tuple[int, str]]:
-    """Open every record and decode the frames `frames(num_frames)` lists -> [(row, error)]
-    of those that fail, in list order.
-
-    Runs in DataLoader workers when `num_workers` > 0, so the main process never holds a
-    reader when the training workers fork; lists of `PROGRESS_FROM` or more show a bar.
-    """
-    loader = DataLoader(
-        _Probe(records, opener, frames),
-        batch_size=None,
-        num_workers=min(num_workers, len(records)),
-        collate_fn=_keep,
-    )
-    show = len(records) >= PROGRESS_FROM and rank_zero_only.rank == 0
-    bad = [
-        (row, error)
-        for row, error in tqdm(
-            loader, total=len(records), desc=desc, unit="video", disable=not show
-        )
-        if error
-    ]
-    return sorted(bad)
 
 
 def broken_list_message(
