@@ -2,7 +2,8 @@
 epoch-aware sampler, the datasets, the Lightning data modules and the embedded demo dataset.
 
 Names are imported on first use, so that `videomae_ssl.data.readers` (in DataLoader and scan
-workers) does not pull in Lightning through the data modules.
+workers) does not pull in Lightning through the data modules. The offline commands that prepare
+and scan a dataset live in `videomae_ssl.prep`, which this package never imports.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from videomae_ssl.errors import ConfigError, DataError
 
 
 def read_class_names(path: str, num_classes: int) -> list[str]:
-    """Line i of `path` names class i (the `classes.txt` that `data.prepare` writes)."""
+    """Line i of `path` names class i (the `classes.txt` that `videomae_ssl.prep.prepare`
+    writes)."""
     names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
     if len(names) != num_classes:
         raise DataError(
@@ -136,7 +137,7 @@ class FinetuneDataModule(VideoDataModule):
             if not os.path.isfile(self.class_names_file):
                 raise DataError(
                     f"data.class_names={self.class_names_file}: no such file; give the "
-                    f"classes.txt written by videomae_ssl.data.prepare, or null."
+                    f"classes.txt written by videomae_ssl.prep.prepare, or null."
                 )
             self.class_names = read_class_names(self.class_names_file, self.num_classes)
 

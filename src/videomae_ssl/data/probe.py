@@ -1,5 +1,5 @@
 """Does a listed video decode? `check_decodes` is the one check behind the dataset scan
-(`python -m videomae_ssl.data.scan`) and the evaluation check before a run (`probe_records`,
+(`python -m videomae_ssl.prep.scan`) and the evaluation check before a run (`probe_records`,
 which `VideoDataModule.validate_inputs` runs), so both judge a video the same way.
 
 A video passes when it opens and the frames asked for decode. Its size never fails it: a static

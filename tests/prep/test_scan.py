@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from videomae_ssl.data.annotations import VideoRecord, read_annotations
-from videomae_ssl.data.scan import ScanResult, main, run_pool, scan, scan_record
+from videomae_ssl.prep.scan import ScanResult, main, run_pool, scan, scan_record
 
 COLUMNS = ["line", "path", "status", "reason", "frames", "fps", "width", "height", "codec", "bytes"]
 

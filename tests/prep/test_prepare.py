@@ -1,4 +1,4 @@
-"""`python -m videomae_ssl.data.prepare` on small fake official layouts: annotation lines,
+"""`python -m videomae_ssl.prep.prepare` on small fake official layouts: annotation lines,
 class files, missing-video reports, exit codes and re-encoding."""
 
 import json
@@ -8,8 +8,8 @@ import av
 import pytest
 
 from videomae_ssl.data.annotations import read_annotations
-from videomae_ssl.data.prepare import main
-from videomae_ssl.data.reencode import even_scaled_size
+from videomae_ssl.prep.prepare import main
+from videomae_ssl.prep.reencode import even_scaled_size
 
 UCF_CLASSES = ["ApplyEyeMakeup", "Archery", "HandstandPushups"]
 UCF_TRAIN = [

@@ -1,6 +1,6 @@
 """Scan the videos of an annotation file before training and write a list of the good ones.
 
-    python -m videomae_ssl.data.scan train.csv --root /data/kinetics400/videos
+    python -m videomae_ssl.prep.scan train.csv --root /data/kinetics400/videos
 
 Each listed video is opened in a pool of worker processes (each opens its own readers),
 checked by `videomae_ssl.data.probe.check_decodes` (the evaluation check before a run uses the
@@ -335,7 +335,7 @@ class _Removed(argparse.Action):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m videomae_ssl.data.scan",
+        prog="python -m videomae_ssl.prep.scan",
         description="Open every video of an annotation file, report the broken ones and write "
         "a cleaned copy of the file that lists only the readable, long-enough ones.",
     )

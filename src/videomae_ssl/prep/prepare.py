@@ -1,6 +1,6 @@
 """Turn an official dataset layout into V1 annotation files.
 
-    python -m videomae_ssl.data.prepare {ucf101,hmdb51,ssv2,kinetics} --root DIR --out DIR
+    python -m videomae_ssl.prep.prepare {ucf101,hmdb51,ssv2,kinetics} --root DIR --out DIR
         [--videos DIR] [--split N] [--short-side PX] [--workers N]
 
 Layouts read from `--root` (videos from `--videos`, which defaults to the folder named last):
@@ -40,8 +40,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from videomae_ssl.data.reencode import reencode_all
 from videomae_ssl.errors import DataError, UserInputError
+from videomae_ssl.prep.reencode import reencode_all
 
 DATASETS = ("ucf101", "hmdb51", "ssv2", "kinetics")
 DEFAULT_VIDEOS = {
@@ -402,7 +402,7 @@ def _even(text: str) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m videomae_ssl.data.prepare",
+        prog="python -m videomae_ssl.prep.prepare",
         description="Write V1 annotation files (train.csv, val.csv, test.csv, classes.txt) "
         "from an official dataset layout, optionally re-encoding the videos smaller.",
     )

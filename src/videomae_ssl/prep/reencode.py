@@ -1,6 +1,6 @@
 """Re-encode videos to a given short side (H.264, yuv420p, same frame rate, no audio), in
 parallel and resumable: each file is written under a temporary name and renamed once complete.
-Used by `python -m videomae_ssl.data.prepare --short-side PX`."""
+Used by `python -m videomae_ssl.prep.prepare --short-side PX`."""
 
 from __future__ import annotations
 
