@@ -3,15 +3,18 @@
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import hydra
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
 from videomae_ssl.errors import ConfigError, DataError
+from videomae_ssl.model_sizes import SIZES, get_size
 from videomae_ssl.train import CONFIG_DIR, check_config
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
@@ -187,3 +190,34 @@ def test_usual_trainer_limits_are_overridable_without_plus(tmp_path):
                                       precision="32-true", logger=False)
     assert trainer.max_steps == 5 and trainer.limit_train_batches == 3
     assert trainer.limit_test_batches == 2 and trainer.val_check_interval == 0.5
+
+
+def built_on_meta(net_cfg):
+    """The network a config builds, on the meta device: shapes and arguments, no memory."""
+    with torch.device("meta"):
+        return hydra.utils.instantiate(net_cfg)
+
+
+@pytest.mark.parametrize("experiment", ["k400_pretrain", "k400_finetune"])
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_the_size_decides_the_architecture(experiment, size, tmp_path):
+    cfg = compose_cfg([f"experiment={experiment}", f"model.net.size={size}"], tmp_path)
+    net = built_on_meta(cfg.model.net)
+    expected = asdict(get_size(size))
+    if experiment.endswith("finetune"):  # a classifier has no decoder
+        expected = {k: v for k, v in expected.items() if not k.startswith("decoder")}
+    assert {k: net.config[k] for k in expected} == expected
+    patch = expected["patch_size"]
+    encoder = net if experiment.endswith("finetune") else net.encoder
+    assert encoder.patch_embed.proj.kernel_size == (2, patch, patch)
+    if "patch_size" in cfg.data:  # pretraining data draws masks on the model's token grid
+        assert cfg.data.patch_size == patch
+
+
+def test_giant_has_patch_14_unless_the_patch_is_set(tmp_path):
+    cfg = compose_cfg(["experiment=k400_pretrain", "model.net.size=giant"], tmp_path)
+    assert built_on_meta(cfg.model.net).config["patch_size"] == 14
+    assert cfg.data.patch_size == 14
+    cfg = compose_cfg(["experiment=k400_pretrain", "model.net.size=giant", "model.net.patch_size=16"], tmp_path)
+    assert built_on_meta(cfg.model.net).config["patch_size"] == 16
+    assert cfg.data.patch_size == 16

@@ -107,4 +107,5 @@ class TubeletEmbed(nn.Module):
 
 def stochastic_depth(drop_path_rate: float, depth: int) -> list[float]:
     """Drop-path rate of each block, rising linearly from 0 to `drop_path_rate`."""
-    return [x.item() for x in torch.linspace(0, drop_path_rate, depth)]
+    # On the CPU whatever the default device, so that models also build on the meta device.
+    return torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()
