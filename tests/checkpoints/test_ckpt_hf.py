@@ -1,6 +1,8 @@
 """Hugging Face directories and state dicts in and out, checked against transformers itself."""
 
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -145,3 +147,58 @@ def test_hf_pretraining_saved_with_default_mean_pooling_loads_and_exports_back(t
     assert back.config.use_mean_pooling and back.videomae.layernorm is None
     again, _ = tiny.hf_outputs(back.eval(), video, mask)
     torch.testing.assert_close(again, ref_pred, atol=1e-5, rtol=1e-5)
+
+
+def write_clip(path, frames):
+    """A lossless video (PNG frames in a .mov) of `frames` (T, H, W, 3) uint8."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("png", rate=4)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "rgb24"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+
+
+@pytest.mark.parametrize("kind", ["pretrain", "classifier"])
+def test_export_writes_the_processor_config_of_our_inputs(tiny, tmp_path, kind):
+    ours = tiny.ours_pretrain() if kind == "pretrain" else tiny.ours_classifier()
+    export_hf(ours, tmp_path)
+    processor = transformers.AutoImageProcessor.from_pretrained(tmp_path)
+    assert type(processor).__name__.startswith("VideoMAEImageProcessor")
+    assert processor.size == {"shortest_edge": 32}
+    assert processor.crop_size == {"height": 32, "width": 32}
+    frames = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    got = processor(list(frames.numpy()), return_tensors="pt")["pixel_values"]  # (1, T, C, H, W)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    expected = ((frames.float() / 255 - mean) / std).permute(0, 3, 1, 2)[None]
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_video_classification_pipeline_runs_on_an_export(tiny, tmp_path):
+    names = {0: "archery", 1: "bowling", 2: "diving", 3: "fencing", 4: "rowing"}
+    ours = tiny.ours_classifier()
+    export_hf(ours, tmp_path / "hf", id2label=names)
+    frames = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    write_clip(tmp_path / "clip.mov", frames.numpy())
+    classify = transformers.pipeline("video-classification", model=str(tmp_path / "hf"))
+    scores = {r["label"]: r["score"] for r in classify(str(tmp_path / "clip.mov"), top_k=5)}
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1, 1)
+    video = (frames.permute(3, 0, 1, 2).float() / 255 - mean) / std  # (C, T, H, W)
+    probs = tiny.our_outputs(ours, video[None])[0].softmax(-1)[0]
+    assert scores.keys() == set(names.values())
+    torch.testing.assert_close(torch.tensor([scores[names[i]] for i in range(5)]), probs, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_exported_files_get_the_mode_of_new_files(tiny, tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        export_hf(tiny.ours_classifier(), tmp_path / "hf")
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "hf").iterdir()}
+    assert {"config.json", "model.safetensors", "preprocessor_config.json"} <= modes.keys()
+    assert set(modes.values()) == {0o666 & ~umask}, modes

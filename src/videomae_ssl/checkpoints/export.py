@@ -9,13 +9,16 @@ which the original scripts ignore.
 from __future__ import annotations
 
 import json
+import os
+import stat
+import threading
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from videomae_ssl.checkpoints.hf_config import hf_config_for
+from videomae_ssl.checkpoints.hf_config import hf_config_for, hf_processor_config
 from videomae_ssl.checkpoints.hf_keys import to_hf
 from videomae_ssl.checkpoints.reading import CheckpointError
 from videomae_ssl.models import VideoMAEClassifier, VideoMAEPretrainModel
@@ -58,17 +61,33 @@ def _cpu_state(model: Model) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
 
 
+def _new_file_mode(directory: Path) -> int:
+    """The permissions a file created in `directory` gets (0666 less the umask, or what the
+    directory's default ACL gives), read off a fresh file: reading the umask means setting it,
+    which other threads would see."""
+    probe = directory / f".mode-probe-{os.getpid()}-{threading.get_ident()}"
+    fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+    try:
+        return stat.S_IMODE(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+        probe.unlink()
+
+
 def export_hf(
     model: Model,
     out_dir: str | Path,
     id2label: dict[int, str] | None = None,
     norm_pix_loss: bool = True,
 ) -> Path:
-    """Write `model` as a transformers directory: config.json + model.safetensors.
+    """Write `model` as a transformers directory: config.json, model.safetensors and
+    preprocessor_config.json, with the permissions of any new file (0644 under umask 022).
 
     `VideoMAEForPreTraining` / `VideoMAEForVideoClassification.from_pretrained(out_dir)` load it
     (transformers 4 and 5: the q and v biases keep their version 4 names, which version 5
-    renames on load). `norm_pix_loss` goes into the config for the pretraining loss.
+    renames on load); `AutoImageProcessor` and the `video-classification` pipeline find the
+    input processing (resize, crop, normalisation) in preprocessor_config.json.
+    `norm_pix_loss` goes into the config for the pretraining loss.
     """
     from safetensors.torch import save_file
 
@@ -85,7 +104,12 @@ def export_hf(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    processor = hf_processor_config(model.config["img_size"])
+    (out / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n")
+    weights = out / "model.safetensors"
+    save_file(state, str(weights), metadata={"format": "pt"})
+    # safetensors writes through a private temporary file and renames it: mode 0600.
+    weights.chmod(_new_file_mode(out))
     return out
 
 

@@ -1,4 +1,5 @@
-"""`config.json` of transformers' VideoMAE <-> our constructor arguments.
+"""`config.json` of transformers' VideoMAE <-> our constructor arguments, and the
+`preprocessor_config.json` of our inputs.
 
 Written by hand (no transformers import) so that reading and exporting work without it.
 Field names and defaults follow `transformers.VideoMAEConfig`; `qkv_bias` (version 4) and
@@ -11,6 +12,7 @@ from typing import Any
 
 from videomae_ssl.checkpoints.layouts import mlp_ratio_for
 from videomae_ssl.checkpoints.reading import CheckpointError
+from videomae_ssl.loss.targets import IMAGENET_MEAN, IMAGENET_STD
 
 # transformers field -> our constructor argument
 _ENCODER_FIELDS = {
@@ -127,3 +129,26 @@ def hf_config_for(
         out["id2label"] = {str(k): v for k, v in sorted(labels.items())}
         out["label2id"] = {v: k for k, v in sorted(labels.items())}
     return out
+
+
+def hf_processor_config(img_size: int) -> dict[str, Any]:
+    """preprocessor_config.json for `transformers.VideoMAEImageProcessor`: our evaluation input.
+
+    Frames are resized (bilinear) to short side `img_size`, centre-cropped to a square, scaled
+    to [0, 1] and normalised with the ImageNet mean and std, as our test views are (one crop
+    instead of three). `AutoImageProcessor` and the `video-classification` pipeline read it;
+    the frame count comes from config.json.
+    """
+    return {
+        "image_processor_type": "VideoMAEImageProcessor",
+        "do_resize": True,
+        "size": {"shortest_edge": img_size},
+        "resample": 2,  # PIL.Image.BILINEAR
+        "do_center_crop": True,
+        "crop_size": {"height": img_size, "width": img_size},
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": list(IMAGENET_MEAN),
+        "image_std": list(IMAGENET_STD),
+    }
