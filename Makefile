@@ -9,9 +9,12 @@ endif
 
 .PHONY: setup demo test lint
 
+# decord's wheel declares CPython 3.6 inside (its WHEEL file), which makes uv reinstall it on
+# every `uv run`; tools/repair_wheel_tags.py writes the tag of the wheel uv installed.
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --locked
+	@$(UV) run --locked --no-sync python tools/repair_wheel_tags.py
 
 demo: setup
 	$(UV) run --locked python -m videomae_ssl.train experiment=demo

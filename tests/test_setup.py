@@ -1,0 +1,56 @@
+"""`make setup` leaves an environment that `uv run --locked` accepts as it is: every installed
+package's WHEEL tags fit this interpreter, or uv reinstalls that package on every run (decord
+0.6.0's WHEEL file names CPython 3.6; see tools/repair_wheel_tags.py)."""
+
+import importlib.util
+from importlib import metadata
+from pathlib import Path
+
+from packaging.tags import Tag, sys_tags
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("repair_wheel_tags", ROOT / "tools" / "repair_wheel_tags.py")
+repair_wheel_tags = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(repair_wheel_tags)
+
+DECORD_LOCK = (
+    '[[package]]\nname = "decord"\nversion = "0.6.0"\nwheels = [\n    { url = "https://files.example/'
+    'decord-0.6.0-py3-none-manylinux2010_x86_64.whl", hash = "sha256:00" },\n]\n'
+)
+
+
+def test_installed_packages_wheel_tags_fit_this_interpreter():
+    supported = set(sys_tags())
+    unfit = []
+    for dist in metadata.distributions():
+        text = dist.read_text("WHEEL")
+        tags = repair_wheel_tags.wheel_tags(text or "")
+        if tags and not tags & supported:
+            unfit.append(f"{dist.metadata['Name']} {dist.version}: {sorted(map(str, tags))}")
+    assert not unfit, f"uv reinstalls these on every run; `make setup` repairs them: {unfit}"
+
+
+def test_repair_writes_the_locked_wheels_tag_and_its_record_hash(tmp_path):
+    dist_info = tmp_path / "decord-0.6.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "WHEEL").write_text(
+        "Wheel-Version: 1.0\nGenerator: bdist_wheel (0.36.2)\nRoot-Is-Purelib: false\n"
+        "Tag: cp36-cp36m-manylinux2010_x86_64\n\n"
+    )
+    (dist_info / "RECORD").write_text(
+        "decord/__init__.py,sha256=abc,10\ndecord-0.6.0.dist-info/WHEEL,sha256=old,112\n"
+    )
+    tags = {Tag("py3", "none", "manylinux2010_x86_64")}  # a machine that takes the wheel
+    tag = repair_wheel_tags.locked_wheel_tags(DECORD_LOCK, "decord", "0.6.0", tags)
+    assert tag == ["py3", "none", "manylinux2010_x86_64"]
+    assert repair_wheel_tags.locked_wheel_tags(DECORD_LOCK, "decord", "0.6.1", tags) == []
+    repair_wheel_tags.repair(dist_info, tag)
+    wheel = (dist_info / "WHEEL").read_bytes()
+    assert wheel.decode().splitlines() == [
+        "Wheel-Version: 1.0", "Generator: bdist_wheel (0.36.2)", "Root-Is-Purelib: false",
+        "Tag: py3-none-manylinux2010_x86_64",
+    ]
+    record = (dist_info / "RECORD").read_text().splitlines()
+    assert record[0] == "decord/__init__.py,sha256=abc,10"
+    assert record[1].startswith("decord-0.6.0.dist-info/WHEEL,sha256=")
+    assert record[1].endswith(f",{len(wheel)}") and "old" not in record[1]
