@@ -60,6 +60,40 @@ def test_demo_writes_checkpoint_picture_and_metrics(demo_run):
     assert (run_dir / ".hydra" / "config.yaml").is_file()
 
 
+def test_summary_names_metrics_and_config_and_train_log_keeps_the_run(demo_run):
+    _, run_dir, out = demo_run
+    assert f"metrics: {run_dir / 'csv' / 'metrics.csv'}" in out.stdout
+    assert f"config: {run_dir / '.hydra' / 'config.yaml'}" in out.stdout
+    log = (run_dir / "train.log").read_text()
+    # Lightning's lines, the project's own and the summary, each once.
+    for line in ("Effective batch 8 videos", f"Run folder: {run_dir}", "epoch 2/2  train/loss",
+                 f"checkpoint: {run_dir / 'checkpoints' / 'last.ckpt'}",
+                 f"metrics: {run_dir / 'csv' / 'metrics.csv'}"):
+        assert log.count(line) == 1, line
+    assert "Effective batch 8 videos" in out.stdout and out.stdout.count("epoch 2/2") == 1
+
+
+def test_fast_dev_run_writes_no_checkpoint_pictures_or_metrics(demo_run):
+    tmp, _, _ = demo_run
+    run_dir = tmp / "fdr"
+    out = train(f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={run_dir}", "debug=fdr", cwd=tmp)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "Logging and checkpointing is suppressed" in out.stdout + out.stderr
+    assert sorted(p.name for p in run_dir.iterdir()) == [".hydra", "train.log"]
+    summary = out.stdout.split("Run summary")[1]
+    assert "checkpoint:" not in summary and "reconstructions:" not in summary
+    assert "metrics:" not in summary
+    assert f"config: {run_dir / '.hydra' / 'config.yaml'}" in summary
+
+
+def test_the_pretraining_module_takes_its_batch_from_the_data_config():
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["experiment=demo_pretrain",
+                                                      "data.batch_size=6", "data.num_sample=2"])
+    module = build_module(cfg)
+    assert (module.hparams.batch_size, module.hparams.views_per_video) == (6, 2)
+
+
 def test_demo_resumes_from_its_checkpoint(demo_run):
     tmp, run_dir, _ = demo_run
     ckpt = run_dir / "checkpoints" / "last.ckpt"

@@ -1,4 +1,7 @@
-"""What the project's commands share: user errors as one line and exit status 2."""
+"""What the project's commands share: user errors as one line and exit status 2.
+
+Imports nothing heavy: the training command uses this before Lightning is loaded.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,9 @@ from collections.abc import Callable
 
 from videomae_ssl.errors import UserInputError
 
+# Exit status of every command for an error in the user's input.
+INPUT_ERROR_STATUS = 2
+
 
 def run_command(work: Callable[[], list[str]]) -> int:
     """Run `work`, print the lines it returns; a UserInputError prints `error: <message>` to
@@ -14,7 +20,64 @@ def run_command(work: Callable[[], list[str]]) -> int:
     try:
         lines = work()
     except UserInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        report_input_error(str(err))
+        return INPUT_ERROR_STATUS
     print("\n".join(lines), flush=True)
     return 0
+
+
+def report_input_error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def one_line(text: str) -> str:
+    """`text` with its lines joined by spaces: messages from Hydra and OmegaConf span lines."""
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def is_lightning_misconfiguration(err: BaseException) -> bool:
+    """Whether `err` is Lightning's MisconfigurationException (e.g. a GPU asked for and absent).
+    Looked up among loaded modules: where Lightning was never imported, it raised nothing."""
+    module = sys.modules.get("lightning.fabric.utilities.exceptions")
+    return module is not None and isinstance(err, module.MisconfigurationException)
+
+
+def input_error(err: BaseException) -> str | None:
+    """The one-line message for an error in the user's input, or None for any other error (a bug,
+    which keeps its traceback).
+
+    Input errors are the project's UserInputError, Hydra's errors in composing the config (an
+    override it cannot parse, a key the config lacks, a config group option that does not exist),
+    OmegaConf's (e.g. an interpolation of a missing key) and Lightning's
+    MisconfigurationException.
+    """
+    from hydra.errors import (
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+    )
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(err, UserInputError):
+        return str(err)
+    if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
+        group, _, name = err.missing_cfg_file.rpartition("/")
+        if group:
+            return (
+                f"{group.replace('/', '.')}={name}: no such option; choose one of "
+                f"{', '.join(err.options)}."
+            )
+    if isinstance(err, OverrideParseException):
+        detail = " ".join(
+            line.strip()
+            for line in err.message.splitlines()
+            if line.strip() and not line.startswith("Error parsing override")
+        )
+        return f"cannot parse the override {err.override!r}: {detail}"
+    if isinstance(err, ConfigCompositionException):
+        cause = err.__cause__
+        reason = f" ({str(cause).splitlines()[0]})" if cause is not None and str(cause) else ""
+        return one_line(str(err)) + reason
+    if isinstance(err, OmegaConfBaseException) or is_lightning_misconfiguration(err):
+        return one_line(str(err))
+    return None

@@ -6,31 +6,43 @@
     python -m videomae_ssl.train experiment=ucf101_finetune stage=test ckpt_path=<classifier>
     python -m videomae_ssl.train experiment=ucf101_pipeline
 
-Composes configs/ with Hydra, checks the inputs before any work, then builds the data module,
-the LightningModule, loggers, callbacks and the Trainer, and fits and/or tests; pipeline
-experiments run several such stages in turn. This is the only module that reads a DictConfig:
-everything below it takes built objects and plain values.
+Composes configs/ with Hydra, checks the inputs before any work, then builds the Trainer (with
+its loggers and callbacks), the data module and the LightningModule, and fits and/or tests;
+pipeline experiments run several such stages in turn. This is the only module that reads a
+DictConfig: everything below it takes built objects and plain values. Every error in the input
+ends the command with one line `error: ...` on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import hydra
-import lightning as L
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.utilities import rank_zero_info
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-from torch import nn
 
-from videomae_ssl.checkpoints import build_model, load_checkpoint, load_pretrained_encoder
-from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
-from videomae_ssl.errors import ConfigError, UserInputError
-from videomae_ssl.models.sizes import get_size
+from videomae_ssl.cli import (
+    INPUT_ERROR_STATUS,
+    input_error,
+    is_lightning_misconfiguration,
+    one_line,
+    report_input_error,
+)
+from videomae_ssl.console import LOG, say
+from videomae_ssl.errors import ConfigError, DataError, UserInputError
+
+if TYPE_CHECKING:
+    import lightning as L
+    from torch import nn
+
+# Torch, Lightning and timm are imported inside the functions that build things: `--help`,
+# `--cfg job` and the input checks answer in a second or two instead of half a minute.
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 
@@ -39,22 +51,76 @@ STAGES = ("fit", "test")
 _ABSENT = object()
 
 
+class Number(NamedTuple):
+    """A config key that a constructor receives as a number."""
+
+    key: str
+    integer: bool
+    minimum: float | None
+    expected: str
+    nullable: bool = False
+
+
+# Checked by type before anything is built, so that a typo names the key rather than the class
+# it reached (`mask_ratio=abc` used to fail inside TubeMaskGenerator). The mask ratio's range
+# depends on the token grid and is checked with it, in check_config.
+NUMBERS = (
+    Number("mask_ratio", False, None, "a number in (0, 1)"),
+    Number("seed", True, 0, "an integer >= 0"),
+    Number("split", True, 1, "an integer >= 1"),
+    Number("optim.base_lr", False, 0, "a number >= 0"),
+    Number("optim.min_lr", False, 0, "a number >= 0"),
+    Number("optim.warmup_lr", False, 0, "a number >= 0"),
+    Number("optim.warmup_epochs", False, 0, "a number >= 0"),
+    Number("optim.weight_decay", False, 0, "a number >= 0"),
+    Number("optim.layer_decay", False, 0, "a number >= 0"),
+    Number("trainer.max_epochs", True, -1, "an integer, -1 for no limit", nullable=True),
+    Number("trainer.max_steps", True, -1, "an integer, -1 for no limit"),
+    Number("trainer.accumulate_grad_batches", True, 1, "an integer >= 1"),
+    Number("trainer.num_nodes", True, 1, "an integer >= 1"),
+    Number("data.num_workers", True, 0, "an integer >= 0"),
+    Number("data.num_sample", True, 1, "an integer >= 1"),
+)
+
+
+def _check_number(cfg: DictConfig, spec: Number) -> None:
+    value = OmegaConf.select(cfg, spec.key, default=_ABSENT)
+    if value is _ABSENT or (value is None and spec.nullable):
+        return
+    kinds = (int,) if spec.integer else (int, float)
+    wrong_kind = isinstance(value, bool) or not isinstance(value, kinds)
+    if wrong_kind or (spec.minimum is not None and value < spec.minimum):
+        raise ConfigError(f"{spec.key}={value!r}: expected {spec.expected}.")
+
+
 def _patch_and_tubelet(cfg: DictConfig) -> tuple[int, int]:
     """The model's patch and tubelet sizes: set in the model config, else the size's own."""
     net = cfg.model.net
-    patch = net.get("patch_size") or get_size(net.get("size", "base")).patch_size
+    patch = net.get("patch_size")
+    if not patch:
+        from videomae_ssl.models.sizes import get_size
+
+        patch = get_size(net.get("size", "base")).patch_size
     return int(patch), int(net.get("tubelet_size") or 2)
 
 
+def _testing(cfg: DictConfig) -> bool:
+    return cfg.get("stage", "fit") == "test" or bool(cfg.get("test_after_fit", False))
+
+
 def check_config(cfg: DictConfig) -> None:
-    """Reject impossible values before anything is built, naming the key at fault."""
+    """Reject impossible values before anything is built, naming the key at fault. The cheap
+    checks come first: those on the token grid import torch (and timm, to read a model size)."""
     if cfg.get("stage", "fit") not in STAGES:
         raise ConfigError(f"stage={cfg.stage}: choose fit (train) or test (evaluate ckpt_path).")
+    for spec in NUMBERS:
+        _check_number(cfg, spec)
     data = cfg.data
     for key in ("num_frames", "input_size", "batch_size"):
         value = data.get(key)
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"data.{key}={value} must be a positive integer.")
+    _check_checkpoint_keys(cfg)
     patch_size, tubelet_size = _patch_and_tubelet(cfg)
     if data.num_frames % tubelet_size:
         raise ConfigError(
@@ -72,8 +138,23 @@ def check_config(cfg: DictConfig) -> None:
             data.input_size // patch_size,
             data.input_size // patch_size,
         )
-        hydra.utils.instantiate(cfg.masking).check(grid)
-    _check_checkpoint_keys(cfg)
+        instantiate(cfg.masking, "masking").check(grid)
+
+
+def check_lists_exist(cfg: DictConfig) -> None:
+    """A missing annotation file of the stage, named with its key, before anything is imported
+    or built; the data module checks the files' contents later (see `validate_inputs`)."""
+    keys = ["data.train_list", "data.val_list"] if cfg.get("stage", "fit") == "fit" else []
+    if _testing(cfg):
+        keys.append("data.test_list")
+    for key in keys:
+        path = OmegaConf.select(cfg, key)
+        if path and not os.path.exists(path):
+            fmt = cfg.data.get("annotation_format", "v1")
+            raise DataError(
+                f"{key}={path}: no such file; set {key} to an annotation file in the {fmt} "
+                f"format (see the README's Data section)."
+            )
 
 
 def _check_checkpoint_keys(cfg: DictConfig) -> None:
@@ -105,6 +186,32 @@ def _check_checkpoint_keys(cfg: DictConfig) -> None:
         )
 
 
+def instantiate(node: DictConfig, key: str, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate(node)`, with a bad argument reported as a ConfigError naming
+    `key`, the node's place in the config, instead of Hydra's "Error in call to target"."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, UserInputError):
+            raise cause from None
+        # TypeError: an argument the class does not take (`+model.foo=1`), ValueError: a value
+        # it refuses, ImportError: a `_target_` that does not exist; anything else is a bug.
+        if cause is None or isinstance(cause, ImportError):
+            raise ConfigError(f"{key}: {one_line(str(err))}") from err
+        if isinstance(cause, (TypeError, ValueError)) or is_lightning_misconfiguration(cause):
+            raise ConfigError(f"{key}: {one_line(str(cause))}") from err
+        raise
+
+
+def _batch_arguments(cfg: DictConfig) -> dict[str, Any]:
+    """Videos per device and views per video for a module whose config does not set them (the
+    pretraining module), from the data config: the module scales its learning rate with them."""
+    if "batch_size" in cfg.model:
+        return {}
+    return {"batch_size": cfg.data.batch_size, "views_per_video": cfg.data.get("num_sample", 1)}
+
+
 def build_module(
     cfg: DictConfig, datamodule: L.LightningDataModule | None = None, **built: Any
 ) -> L.LightningModule:
@@ -112,6 +219,12 @@ def build_module(
     (any supported format; the decoder keeps its initialisation, see docs/checkpoints.md).
     A fine-tuning module also gets the data module's class names and test views; `built`
     replaces config nodes with objects (e.g. `net=` a classifier read from a checkpoint)."""
+    from lightning.pytorch.utilities import rank_zero_info
+
+    from videomae_ssl.checkpoints import load_pretrained_encoder
+    from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
+
+    built = {**_batch_arguments(cfg), **built}
     if isinstance(datamodule, FinetuneDataModule):
         built = {
             "class_names": datamodule.class_names,
@@ -119,7 +232,7 @@ def build_module(
             "eval_settings": datamodule.eval_settings(),
             **built,
         }
-    module = hydra.utils.instantiate(cfg.model, **built)
+    module = instantiate(cfg.model, "model", **built)
     if cfg.get("pretrained"):
         load_pretrained_encoder(module.encoder, cfg.pretrained, log=rank_zero_info)
     return module
@@ -128,6 +241,8 @@ def build_module(
 def classifier_from_checkpoint(cfg: DictConfig) -> tuple[nn.Module, list[str] | None]:
     """The classifier in `ckpt_path` (any supported format) and its class names, checked
     against the data settings it will be tested with."""
+    from videomae_ssl.checkpoints import build_model, load_checkpoint
+
     loaded = load_checkpoint(cfg.ckpt_path)
     if loaded.kind != "classifier":
         raise ConfigError(
@@ -151,18 +266,42 @@ def classifier_from_checkpoint(cfg: DictConfig) -> tuple[nn.Module, list[str] | 
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
-    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    """The Trainer with the configured callbacks and loggers; a callback or logger set to null
+    (as `debug=fdr` does for those that write files) is left out."""
+    groups = {"callbacks": [], "logger": []}
+    for group, built in groups.items():
+        for name, node in (cfg.get(group) or {}).items():
+            if node is not None:
+                built.append(instantiate(node, f"{group}.{name}"))
+    return instantiate(
+        cfg.trainer, "trainer", callbacks=groups["callbacks"], logger=groups["logger"] or False
+    )
+
+
+def _lightning_logs_to_the_run_log() -> None:
+    """Lightning gives its `lightning` logger a stderr handler of its own when imported. Where
+    the command's logging is set up (configs/hydra/default.yaml: the terminal and train.log),
+    its records reach both through the root logger, and that handler would print them twice."""
+    if logging.getLogger().hasHandlers():
+        logging.getLogger("lightning").handlers.clear()
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """One stage: fit (then test when `test_after_fit`), or test `ckpt_path`. Returns the test
     metrics (empty without a test) and, after fitting, the last checkpoint's path."""
+    check_lists_exist(cfg)
     check_config(cfg)
+    import lightning as L
+
+    from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
+
+    _lightning_logs_to_the_run_log()
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = hydra.utils.instantiate(cfg.data)
-    testing = cfg.stage == "test" or cfg.get("test_after_fit", False)
+    # The Trainer first: a setting the machine cannot honour (trainer=gpu without a GPU) stops
+    # the run before the data is read.
+    trainer = build_trainer(cfg)
+    datamodule = instantiate(cfg.data, "data")
+    testing = _testing(cfg)
     if testing and not isinstance(datamodule, FinetuneDataModule):
         raise ConfigError(
             "testing needs a classifier and labelled data: use a fine-tuning experiment "
@@ -178,8 +317,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if datamodule.class_names is None and names is not None:
             datamodule.class_names = names
     module = build_module(cfg, datamodule, **built)
-    trainer = build_trainer(cfg)
-    print(f"Run folder: {cfg.paths.output_dir}", flush=True)
+    say(f"Run folder: {cfg.paths.output_dir}")
     result: dict[str, Any] = {}
     if cfg.stage == "fit":
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -223,9 +361,10 @@ def stage_overrides(experiment: str, overrides: list[str]) -> tuple[list[str], l
 
 def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Run `cfg.pipeline`'s stages in order, each composed from its own experiment plus the
-    command line's overrides, in `<run folder>/<stage name>/`; a stage with `init` starts
-    from that earlier stage's last checkpoint. Prints `<stage> top-1: <accuracy>` for every
-    stage that tested."""
+    command line's overrides, in `<run folder>/<stage name>/` (its composed config in
+    `.hydra/config.yaml` there); a stage with `init` starts from that earlier stage's last
+    checkpoint (under fast_dev_run, which writes none, from its own initialisation). Prints
+    `<stage> top-1: <accuracy>` for every stage that tested."""
     root = Path(cfg.paths.output_dir)
     results: dict[str, dict[str, Any]] = {}
     for stage in cfg.pipeline:
@@ -235,19 +374,25 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
             *kept,
             f"paths.output_dir={root / stage.name}",
         ]
+        say(f"\n=== Stage {stage.name}: experiment={stage.experiment} ===")
+        if skipped:
+            say(f"(not used by this stage: {' '.join(skipped)})")
         if stage.get("init"):
             source = results.get(stage.init, {}).get("checkpoint")
-            if not source:
+            if source:
+                overrides.append(f"pretrained={source}")
+            elif cfg.trainer.get("fast_dev_run"):
+                say(f"(fast_dev_run wrote no checkpoint: {stage.name} starts without {stage.init})")
+            else:
                 raise ConfigError(
                     f"pipeline stage {stage.name!r}: init={stage.init!r} names no earlier stage "
                     f"that wrote a checkpoint."
                 )
-            overrides.append(f"pretrained={source}")
-        print(f"\n=== Stage {stage.name}: experiment={stage.experiment} ===", flush=True)
-        if skipped:
-            print(f"(not used by this stage: {' '.join(skipped)})", flush=True)
         stage_cfg = compose(config_name="train", overrides=overrides)
         OmegaConf.resolve(stage_cfg)
+        saved = root / stage.name / ".hydra" / "config.yaml"
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(stage_cfg, saved)
         results[stage.name] = run(stage_cfg)
     lines = [
         f"{name} top-1: {100 * result['test/top1']:.1f}%"
@@ -255,24 +400,43 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         if "test/top1" in result
     ]
     if lines:
-        print("\n" + "\n".join(lines), flush=True)
+        say("\n" + "\n".join(lines))
     return results
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> None:
     try:
         OmegaConf.resolve(cfg)
         if cfg.get("pipeline"):
             run_pipeline(cfg)
         else:
             run(cfg)
-    except UserInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except OmegaConfBaseException as err:
-        print(f"config error: {err}", file=sys.stderr)
-        sys.exit(2)
+    except Exception as err:
+        # Caught here, inside the job: past this point Hydra logs "Error executing job" first.
+        message = input_error(err)
+        if message is None:
+            raise
+        LOG.error(f"error: {message}")  # to train.log
+        report_input_error(message)
+        sys.exit(INPUT_ERROR_STATUS)
+
+
+def main() -> None:
+    """The command: every error in the user's input, whoever finds it, ends the same way, with
+    `error: <message>` on stderr and exit status 2 (see `videomae_ssl.cli.input_error`)."""
+    # Hydra reports an error in composing the config (an override it cannot parse, an unknown
+    # key, a missing option) itself, with its own wording and exit status 1; with
+    # HYDRA_FULL_ERROR it raises it here instead.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        _hydra_main()
+    except Exception as err:
+        message = input_error(err)
+        if message is None:
+            raise
+        report_input_error(message)
+        sys.exit(INPUT_ERROR_STATUS)
 
 
 if __name__ == "__main__":

@@ -43,8 +43,8 @@ def make_trainer(tmp_path, **kw):
 
 
 def test_param_groups_and_scaled_lr(tmp_path):
-    module = VideoMAEPretrainModule(videomae_pretrain("tiny", **NET), base_lr=1.6e-3, min_lr=1.6e-4,
-                                    warmup_lr=0.0, warmup_epochs=1, weight_decay=0.05)
+    module = VideoMAEPretrainModule(videomae_pretrain("tiny", **NET), batch_size=4, base_lr=1.6e-3,
+                                    min_lr=1.6e-4, warmup_lr=0.0, warmup_epochs=1, weight_decay=0.05)
     trainer = make_trainer(tmp_path, max_epochs=3, accumulate_grad_batches=2)
     trainer.fit(module, datamodule=DataModule())
     opt = trainer.optimizers[0]
@@ -61,6 +61,17 @@ def test_param_groups_and_scaled_lr(tmp_path):
     assert sched.base_lrs[0] == pytest.approx(5e-5)
     # 2 batches per epoch / 2 accumulation = 1 step per epoch; 3 steps in all, 1 of warmup.
     assert trainer.global_step == 3
+
+
+def test_lr_scales_with_the_modules_own_batch_size_without_a_datamodule(tmp_path):
+    module = VideoMAEPretrainModule(videomae_pretrain("tiny", **NET), batch_size=4, views_per_video=2,
+                                    base_lr=1.6e-3, warmup_epochs=1)
+    trainer = make_trainer(tmp_path, max_epochs=1, accumulate_grad_batches=2)
+    trainer.fit(module, train_dataloaders=DataLoader(Clips(), batch_size=4))
+    # 4 videos per device x 1 device x 2 accumulation = 8, as with a data module: 5e-5. The
+    # views per video make more clips per step, not a larger lr.
+    assert trainer.lr_scheduler_configs[0].scheduler.base_lrs[0] == pytest.approx(5e-5)
+    assert module.effective_batch() == 8
 
 
 def test_loss_falls_when_overfitting(tmp_path):

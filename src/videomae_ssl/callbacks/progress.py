@@ -7,6 +7,8 @@ import time
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from videomae_ssl.console import say
+
 # Metrics shown when logged, in this order.
 SHOWN = ("train/loss_epoch", "val/loss", "val/top1", "val/top5", "val/top1_ema", "val/psnr_masked")
 
@@ -14,7 +16,7 @@ SHOWN = ("train/loss_epoch", "val/loss", "val/top1", "val/top5", "val/top1_ema",
 class EpochLine(L.Callback):
     """Prints `epoch 3/12  train/loss_epoch 0.1234  val/loss 0.1200  (14 s)` after each
     training epoch (rank 0), flushed, so runs whose output goes to a file (nohup, SLURM) show
-    progress while they run, not only at the end."""
+    progress while they run, not only at the end; the run's train.log gets it too."""
 
     def __init__(self) -> None:
         self._start = 0.0
@@ -37,4 +39,4 @@ class EpochLine(L.Callback):
                     shown = f"{value:.4f}"
                 parts.append(f"{key.replace('_epoch', '')} {shown}")
         parts.append(f"({time.monotonic() - self._start:.0f} s)")
-        print("  ".join(parts), flush=True)
+        say("  ".join(parts))

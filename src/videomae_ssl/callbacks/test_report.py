@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from videomae_ssl.console import say
 from videomae_ssl.evaluation.report import confusion_matrix_png, format_result, write_predictions
 
 
@@ -45,7 +46,4 @@ class TestReport(L.Callback):
         self.line = format_result(result, "test", num_clips=dm.test_clips, num_crops=dm.test_crops)
         if "top1_ema" in result:
             self.line += f"; EMA weights: top-1 {100 * result['top1_ema']:.2f}%"
-        print(
-            f"{self.line}\n  predictions: {self.predictions}\n  confusion matrix: {self.confusion}",
-            flush=True,
-        )
+        say(f"{self.line}\n  predictions: {self.predictions}\n  confusion matrix: {self.confusion}")

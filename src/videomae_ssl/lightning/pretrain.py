@@ -32,14 +32,17 @@ class VideoMAEPretrainModule(L.LightningModule):
     Batches are dicts from the data module: `video` (B, C, T, H, W) normalised, `mask` Bool[B, N]
     with True = hidden, and optionally `broken_total`, the number of distinct broken training
     videos met so far, logged as `data/broken`. Learning rates are given per 256 videos and
-    scaled by the effective batch of videos: with repeated sampling (`num_sample` views per
-    video) the step sees more clips but the same lr, as in VideoMAE V2.
+    scaled by the effective batch of videos, `batch_size` (videos per device) x devices x nodes
+    x accumulation, as the original; with repeated sampling (`views_per_video` clips per video)
+    the step sees more clips but the same lr, as in VideoMAE V2.
     """
 
     def __init__(
         self,
         net: VideoMAEPretrainModel,
         optimizer: OptimizerFactory = ADAMW_PRETRAIN,
+        batch_size: int = 32,
+        views_per_video: int = 1,
         base_lr: float = 1.5e-4,
         min_lr: float = 1e-5,
         warmup_lr: float = 1e-6,
@@ -82,12 +85,8 @@ class VideoMAEPretrainModule(L.LightningModule):
 
     def effective_batch(self) -> int:
         """Videos per optimizer step over all devices and nodes, with gradient accumulation."""
-        per_device = self.trainer.datamodule.batch_size
-        return per_device * self.trainer.world_size * self.trainer.accumulate_grad_batches
-
-    def views_per_video(self) -> int:
-        """Clips the data module makes from each decoded video (repeated sampling)."""
-        return int(getattr(self.trainer.datamodule, "num_sample", 1))
+        t = self.trainer
+        return self.hparams.batch_size * t.world_size * t.accumulate_grad_batches
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
@@ -99,10 +98,10 @@ class VideoMAEPretrainModule(L.LightningModule):
         )
         warmup_steps = min(int(hp.warmup_epochs * steps_per_epoch), total_steps)
         t = self.trainer
-        views = self.views_per_video()
+        views = hp.views_per_video
         clips = f" ({batch * views} clips: {views} views per video)" if views > 1 else ""
         rank_zero_info(
-            f"Effective batch {batch} videos{clips} = {t.datamodule.batch_size} per device x "
+            f"Effective batch {batch} videos{clips} = {hp.batch_size} per device x "
             f"{t.num_devices} devices x {t.num_nodes} nodes x {t.accumulate_grad_batches} "
             f"accumulation; lr {lr:.3g} = base_lr {hp.base_lr:g} x {batch} / 256 (min_lr "
             f"{min_lr:.3g}); {total_steps} steps, {warmup_steps} warmup."

@@ -1,0 +1,20 @@
+"""Lines a run prints for people (a line per epoch, the run summary, the test result), also kept
+in the run's log file."""
+
+from __future__ import annotations
+
+import logging
+
+# configs/hydra/default.yaml sends this logger to the run's train.log only, not to the console:
+# the line is already on stdout. Without that setup (a script, a notebook, a test) the record
+# goes wherever logging is configured, or nowhere.
+LOG = logging.getLogger("videomae_ssl.console")
+
+
+def say(text: str) -> None:
+    """Print `text` (flushed, so that runs whose output goes to a file show progress while they
+    run) and log it to the run's log file."""
+    print(text, flush=True)
+    for line in text.splitlines():
+        if line.strip():
+            LOG.info(line)

@@ -1,0 +1,101 @@
+"""The training command's input errors: one line `error: ...` on stderr and exit status 2, with
+no traceback or Hydra banner, whoever catches them (Hydra, OmegaConf, Lightning or the project);
+and the answers that need no training (help, the composed config, a missing file) come without
+importing Lightning."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf, open_dict
+
+from videomae_ssl.errors import ConfigError
+from videomae_ssl.train import CONFIG_DIR, check_config
+
+
+def train_cli(*args, cwd):
+    """The training command with `-X importtime`, which lists every module it imports on stderr."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "videomae_ssl.train", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+def imported(stderr):
+    """Top-level packages named in `-X importtime` lines."""
+    return {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def messages(stderr):
+    """stderr without the `-X importtime` lines."""
+    return [line for line in stderr.splitlines() if not line.startswith("import time:")]
+
+
+@pytest.mark.parametrize("args, start", [
+    (["mask_ratio=["], "error: cannot parse the override 'mask_ratio=['"),
+    (["foo=1"], "error: Could not override 'foo'. To append to your config use +foo=1"),
+    (["experiment=nope"], "error: experiment=nope: no such option; choose one of demo, "),
+    (["experiment=demo_pretrain", "mask_ratio=abc"],
+     "error: mask_ratio='abc': expected a number in (0, 1)"),
+    (["experiment=k400_pretrain", "data.train_list=/nonexistent/train.csv"],
+     "error: data.train_list=/nonexistent/train.csv: no such file"),
+])
+def test_input_errors_are_one_line_with_status_2_before_lightning(args, start, tmp_path):
+    out = train_cli(*args, f"paths.cache_dir={tmp_path / 'cache'}", cwd=tmp_path)
+    lines = messages(out.stderr)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith(start), lines
+    assert "Error executing job" not in out.stdout + out.stderr
+    assert "lightning" not in imported(out.stderr)
+
+
+def test_a_lightning_misconfiguration_is_one_line_with_status_2(tmp_path):
+    out = train_cli("experiment=demo_pretrain", "trainer.devices=0",
+                    f"paths.cache_dir={tmp_path / 'cache'}", cwd=tmp_path)
+    lines = messages(out.stderr)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert lines[-1].startswith("error: trainer: `Trainer(devices=0)` value is not a valid input")
+    assert "Traceback" not in out.stderr and "Error executing job" not in out.stdout + out.stderr
+    assert not (tmp_path / "cache").exists()  # the Trainer is checked before data is made
+
+
+@pytest.mark.parametrize("args", [["--help"], ["experiment=k400_pretrain", "--cfg", "job"]])
+def test_help_and_composed_config_do_not_import_lightning(args, tmp_path):
+    out = train_cli(*args, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert not {"lightning", "torch", "timm"} & imported(out.stderr)
+
+
+def composed(overrides, tmp_path):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.root_dir = str(tmp_path)
+        cfg.paths.output_dir = str(tmp_path / "out")
+        cfg.paths.cache_dir = str(tmp_path / "cache")
+        del cfg["hydra"]
+    OmegaConf.resolve(cfg)
+    return cfg
+
+
+@pytest.mark.parametrize("override, message", [
+    ("mask_ratio=abc", "mask_ratio='abc': expected a number in (0, 1)"),
+    ("mask_ratio=true", "mask_ratio=True: expected a number in (0, 1)"),
+    ("trainer.max_epochs=ten", "trainer.max_epochs='ten': expected an integer, -1 for no limit"),
+    ("optim.base_lr=-1e-3", "optim.base_lr=-0.001: expected a number >= 0"),
+    ("trainer.accumulate_grad_batches=0.5", "trainer.accumulate_grad_batches=0.5: expected an integer >= 1"),
+])
+def test_numeric_keys_are_checked_before_anything_is_built(override, message, tmp_path):
+    cfg = composed(["experiment=demo_pretrain", override], tmp_path)
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert str(err.value) == message + "."
