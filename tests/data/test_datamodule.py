@@ -88,7 +88,8 @@ def test_loaders(dataset_dir):
 
 def test_train_sampler_uses_the_trainer_rank(dataset_dir):
     dm = module(dataset_dir, batch_size=1)
-    dm.trainer = SimpleNamespace(global_rank=1, world_size=2)
+    strategy = SimpleNamespace(broadcast=lambda obj, src=0: obj)
+    dm.trainer = SimpleNamespace(global_rank=1, world_size=2, strategy=strategy)
     dm.setup("fit")
     sampler = dm.train_dataloader().sampler
     assert (sampler.rank, sampler.num_replicas, len(sampler)) == (1, 2, 2)
@@ -98,7 +99,10 @@ def test_train_sampler_uses_the_trainer_rank(dataset_dir):
 def test_lightning_resharding_is_refused(dataset_dir):
     dm = module(dataset_dir, batch_size=1)
     connector = SimpleNamespace(use_distributed_sampler=True)
-    dm.trainer = SimpleNamespace(global_rank=0, world_size=2, _accelerator_connector=connector)
+    strategy = SimpleNamespace(broadcast=lambda obj, src=0: obj)
+    dm.trainer = SimpleNamespace(
+        global_rank=0, world_size=2, strategy=strategy, _accelerator_connector=connector
+    )
     dm.setup("fit")
     with pytest.raises(ConfigError, match="trainer.use_distributed_sampler must be false"):
         dm.train_dataloader()

@@ -102,6 +102,10 @@ class VideoDataModule(L.LightningDataModule):
         self.val_records: list[VideoRecord] | None = None
         self.test_records: list[VideoRecord] | None = None
         self.excluded_eval: list[tuple[str, str]] = []
+        # Per evaluation mode ("val", "test"): every listed record, and the rows the probe left
+        # out (None where this process did not probe: ranks other than 0).
+        self.listed_eval: dict[str, list[VideoRecord]] = {}
+        self.excluded_rows: dict[str, list[int] | None] = {}
         self.train_dataset: Any = None
         self.val_dataset: Any = None
         self.test_dataset: Any = None
@@ -188,10 +192,11 @@ class VideoDataModule(L.LightningDataModule):
             records = self._read(path)
             if key == "data.train_list":
                 self.train_records = records
-            elif key == "data.val_list":
-                self.val_records = self._probe_eval(records, path, self.eval_frames("val"))
             else:
-                self.test_records = self._probe_eval(records, path, self.eval_frames("test"))
+                mode = "val" if key == "data.val_list" else "test"
+                self.listed_eval[mode] = records
+                kept = self._probe_eval(records, path, self.eval_frames(mode), mode)
+                setattr(self, f"{mode}_records", kept)
 
     def eval_frames(self, mode: str) -> Callable[[int], list[int]]:
         """The frames the `mode` ("val" or "test") evaluation reads from a video of a given
@@ -216,11 +221,23 @@ class VideoDataModule(L.LightningDataModule):
         )
 
     def _probe_eval(
-        self, records: list[VideoRecord], list_path: str, frames: Callable[[int], list[int]]
+        self,
+        records: list[VideoRecord],
+        list_path: str,
+        frames: Callable[[int], list[int]],
+        mode: str,
     ) -> list[VideoRecord]:
         """Open every evaluation video once and decode its validation clip: stop on bad ones
         ("fail") or drop them ("exclude", printed once and listed in the quarantine file under
-        "eval")."""
+        "eval").
+
+        Only rank 0 (by the launcher's environment) probes: the other ranks would decode the
+        same list again. They keep every record until `setup`, where rank 0's verdict reaches
+        them (`_agree_on_eval_records`); where rank 0 stops, the launcher ends the others.
+        """
+        self.excluded_rows[mode] = None
+        if rank_zero_only.rank != 0:
+            return records
         bad = probe_records(
             records,
             self._opener(),
@@ -230,6 +247,7 @@ class VideoDataModule(L.LightningDataModule):
             desc=f"Checking {os.path.basename(list_path)}",
             progress=rank_zero_only.rank == 0,
         )
+        self.excluded_rows[mode] = [row for row, _ in bad]
         if not bad:
             return records
         named = [(records[row].path, error) for row, error in bad]
@@ -258,6 +276,8 @@ class VideoDataModule(L.LightningDataModule):
         records = self.test_records if stage == "test" else self.train_records
         if records is None:
             self.validate_inputs(stage)
+        for mode in ("val",) if stage == "fit" else ("test",):
+            self._agree_on_eval_records(mode)
         if stage == "fit":
             self.train_dataset = self.build_dataset("train", self.train_records)
             self.broken_tracker = BrokenVideoTracker(
@@ -270,6 +290,19 @@ class VideoDataModule(L.LightningDataModule):
                 self.val_dataset = self.build_dataset("val", self.val_records)
         else:
             self.test_dataset = self.build_dataset("test", self.test_records)
+
+    def _agree_on_eval_records(self, mode: str) -> None:
+        """Under DDP, every rank keeps the evaluation records that rank 0's probe kept."""
+        trainer = self.trainer
+        if mode not in self.listed_eval or trainer is None or trainer.world_size == 1:
+            return
+        excluded = trainer.strategy.broadcast(self.excluded_rows.get(mode), src=0)
+        if excluded is None:
+            return  # rank 0 did not probe either (a list set after validate_inputs)
+        self.excluded_rows[mode] = excluded
+        dropped = set(excluded)
+        kept = [r for row, r in enumerate(self.listed_eval[mode]) if row not in dropped]
+        setattr(self, f"{mode}_records", kept)
 
     def build_dataset(self, mode: str, records: list[VideoRecord]) -> Any:
         """The dataset for `mode` ("train", "val" or "test") over `records`."""
@@ -296,8 +329,36 @@ class VideoDataModule(L.LightningDataModule):
             and (self.trainer is None or self.trainer.training)
         ):
             rows = batch["requested"][batch["broken"] > 0].tolist()
-            batch["broken_total"] = torch.tensor(self.broken_tracker.update(rows))
+            if self.trainer is not None and self.trainer.world_size > 1:
+                total = self._count_broken_over_ranks(rows)
+            else:
+                total = self.broken_tracker.update(rows)
+            batch["broken_total"] = torch.tensor(total)
         return batch
+
+    def _count_broken_over_ranks(self, rows: list[int]) -> int:
+        """The tracker's count over all ranks, the same on every rank.
+
+        Every rank takes part in the same collectives at every training batch (one all-reduce,
+        plus a gather and another all-reduce at batches where some rank met a new broken video),
+        so the budget is checked against the videos of every shard and, when it is exceeded,
+        every rank raises at the same step instead of one raising and the others waiting in
+        the next collective until the timeout.
+        """
+        strategy, tracker = self.trainer.strategy, self.broken_tracker
+        device = strategy.root_device
+        most = int(strategy.reduce(torch.tensor(len(rows), device=device), reduce_op="max"))
+        if most == 0:
+            return tracker.count
+        padded = torch.full((most,), -1, dtype=torch.long, device=device)
+        padded[: len(rows)] = torch.tensor(rows, dtype=torch.long)
+        gathered = strategy.all_gather(padded)  # (world, most), -1 = no row
+        tracker.add(gathered[gathered >= 0].tolist())
+        # The quarantine file grows while the ranks read it: agree on the largest count.
+        total = torch.tensor(tracker.total(), device=device)
+        count = int(strategy.reduce(total, reduce_op="max"))
+        tracker.check(count)
+        return count
 
     def _rank_and_world(self) -> tuple[int, int]:
         trainer = self.trainer

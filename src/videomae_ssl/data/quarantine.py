@@ -99,8 +99,10 @@ class BrokenVideoTracker:
 
     `update` takes the rows that training batches flagged as replaced. The count is the union
     of those rows' paths and the `train` lines of the quarantine file, which also holds what
-    other ranks and substitute draws found. It raises a DataError once the count exceeds
+    substitute draws (and other ranks) found. It raises a DataError once the count exceeds
     `max_fraction` of the list: raised here rather than in a worker, the message stays clean.
+    Under DDP the data module calls `add`, `total` and `check` itself, with the rows and counts
+    of every rank, so that all ranks see the same count and stop at the same step.
     """
 
     def __init__(
@@ -118,28 +120,39 @@ class BrokenVideoTracker:
         self.seen: set[str] = set()
         self.count = 0
 
-    def update(self, rows: Iterable[int]) -> int:
-        """Add the broken `rows`; return the number of distinct broken videos so far."""
+    def add(self, rows: Iterable[int]) -> bool:
+        """Add the broken `rows`; return whether any was new."""
         new = {self.paths[r] for r in rows} - self.seen
-        if not new:
-            return self.count
         self.seen |= new
+        return bool(new)
+
+    def total(self) -> int:
+        """Distinct broken videos: those added here and the quarantine file's `train` lines."""
         listed = set()
         if self.quarantine_file is not None:
             listed = set(read_quarantine(self.quarantine_file, TRAIN_TAG))
-        self.count = len(self.seen | listed)
-        if self.count > self.max_fraction * len(self.paths):
+        return len(self.seen | listed)
+
+    def check(self, count: int) -> None:
+        """Record `count` as the number of broken videos; DataError past `max_fraction`."""
+        self.count = count
+        if count > self.max_fraction * len(self.paths):
             where = (
                 f"they are listed in {self.quarantine_file}"
                 if self.quarantine_file is not None
                 else "set data.quarantine_file to list them"
             )
             raise DataError(
-                f"{self.count} of {len(self.paths)} videos in {self.list_name} "
-                f"({self.count / len(self.paths):.2%}) could not be decoded, more than "
+                f"{count} of {len(self.paths)} videos in {self.list_name} "
+                f"({count / len(self.paths):.2%}) could not be decoded, more than "
                 f"{MAX_BROKEN_KEY}={self.max_fraction}; {where}. Repair or remove them from the "
                 f"list, or raise {MAX_BROKEN_KEY}."
             )
+
+    def update(self, rows: Iterable[int]) -> int:
+        """Add the broken `rows` and check the budget (one process); return the count so far."""
+        if self.add(rows):
+            self.check(self.total())
         return self.count
 
 

@@ -71,16 +71,36 @@ class VideoMAEPretrainModule(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, _ = self.shared_step(batch)
         bs = batch["video"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=bs)
-        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=bs)
+        # Averaged over ranks: the logs and the run summary show the whole batch's loss.
+        self.log(
+            "train/loss",
+            loss,
+            prog_bar=True,
+            on_step=True,
+            on_epoch=False,
+            sync_dist=True,
+            batch_size=bs,
+        )
+        self.log(
+            "train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=bs
+        )
         self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, batch_size=bs)
         if "broken_total" in batch:
-            self.log("data/broken", batch["broken_total"].float(), batch_size=bs)
+            # Counted over all ranks by the data module; the largest is the latest.
+            self.log(
+                "data/broken",
+                batch["broken_total"].float(),
+                sync_dist=True,
+                reduce_fx="max",
+                batch_size=bs,
+            )
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, _ = self.shared_step(batch)
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["video"].shape[0])
+        self.log(
+            "val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["video"].shape[0]
+        )
         return loss
 
     def effective_batch(self) -> int:
@@ -116,7 +136,10 @@ class VideoMAEPretrainModule(L.LightningModule):
         scheduler = warmup_cosine_scheduler(
             optimizer, total_steps, warmup_steps, lr, min_lr, warmup_lr
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Enough to rebuild the network without Hydra (see videomae_ssl.checkpoints).
