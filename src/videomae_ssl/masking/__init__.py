@@ -1,16 +1,37 @@
 """Masks over the token grid: Bool[N], True = hidden from the encoder."""
 
-from videomae_ssl.masking.functional import check_ratio, random_mask, tube_mask
-from videomae_ssl.masking.generators import MaskGenerator, RandomMaskGenerator, TubeMaskGenerator
-from videomae_ssl.masking.indexing import gather_tokens, mask_to_indices
+from videomae_ssl.masking.functional import (
+    check_decoder_ratio,
+    check_ratio,
+    random_mask,
+    running_cell_mask,
+    tube_mask,
+)
+from videomae_ssl.masking.generators import (
+    MaskGenerator,
+    RandomMaskGenerator,
+    RunningCellMaskGenerator,
+    TubeMaskGenerator,
+)
+from videomae_ssl.masking.indexing import (
+    TokenIndices,
+    gather_tokens,
+    mask_to_indices,
+    token_indices,
+)
 
 __all__ = [
     "MaskGenerator",
     "RandomMaskGenerator",
+    "RunningCellMaskGenerator",
+    "TokenIndices",
     "TubeMaskGenerator",
+    "check_decoder_ratio",
     "check_ratio",
     "gather_tokens",
     "mask_to_indices",
     "random_mask",
+    "running_cell_mask",
+    "token_indices",
     "tube_mask",
 ]

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from videomae_ssl.masking.functional import Grid, check_ratio, random_mask, tube_mask
+from videomae_ssl.masking.functional import (
+    CELL,
+    Grid,
+    check_decoder_ratio,
+    check_ratio,
+    random_mask,
+    running_cell_mask,
+    tube_mask,
+)
 
 
 class MaskGenerator:
@@ -42,3 +50,19 @@ class RandomMaskGenerator(MaskGenerator):
 
     def __call__(self, grid: Grid, generator: torch.Generator) -> torch.Tensor:
         return random_mask(grid, self.ratio, generator)
+
+
+class RunningCellMaskGenerator(MaskGenerator):
+    """Decoder masking of VideoMAE V2 (ratio 0.5 there): the running-cell mask with a random
+    phase. Its masks say which tokens the decoder does *not* reconstruct; it never touches the
+    encoder's mask."""
+
+    tube = False
+
+    def check(self, grid: Grid) -> None:
+        """Raise ConfigError naming `decoder_mask_ratio` if the ratio cannot work on this grid."""
+        check_decoder_ratio(self.ratio, grid)
+
+    def __call__(self, grid: Grid, generator: torch.Generator | None = None) -> torch.Tensor:
+        phase = int(torch.randint(CELL, (), generator=generator))
+        return running_cell_mask(grid, self.ratio, phase)
