@@ -5,20 +5,31 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from videomae_ssl.masking.indexing import gather_tokens, mask_to_indices
+from videomae_ssl.masking.indexing import TokenIndices, gather_tokens, token_indices
 
 
-def masked_targets(targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Keep the hidden tokens, in ascending order. targets: (B, N, P), mask: Bool[B, N] ->
-    (B, N_masked, P), aligned with the model's predictions."""
-    _, ids_masked = mask_to_indices(mask)
-    return gather_tokens(targets, ids_masked)
+def masked_targets(targets: torch.Tensor, mask: torch.Tensor | TokenIndices) -> torch.Tensor:
+    """Keep the tokens the model predicts, in ascending order, aligned with its predictions.
+
+    targets: (B, N, P); mask: Bool[B, N] (True = hidden: the hidden tokens are kept) or the
+    step's `TokenIndices` (its decoded tokens are kept) -> (B, K, P).
+    """
+    ids = token_indices(mask) if isinstance(mask, torch.Tensor) else mask
+    return gather_tokens(targets, ids.decoded)
 
 
-def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def reconstruction_loss(
+    pred: torch.Tensor, target: torch.Tensor, loss_mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean squared error over the masked tokens, in float32.
 
-    pred, target: (B, N_masked, P). Visible tokens never enter: the model predicts only masked
-    ones and `masked_targets` selects the same tokens.
+    pred, target: (B, K, P). Visible tokens never enter: the model predicts only masked ones
+    and `masked_targets` selects the same tokens. With VideoMAE V2's decoder masking the decoded
+    tokens include encoder-visible ones; `loss_mask` Bool[B, K] (`TokenIndices.loss_mask`) then
+    keeps the hidden ones: the mean over P of each kept token, averaged over the kept tokens.
     """
-    return F.mse_loss(pred.float(), target.float())
+    if loss_mask is None:
+        return F.mse_loss(pred.float(), target.float())
+    per_token = (pred.float() - target.float()).pow(2).mean(dim=-1)  # (B, K)
+    weight = loss_mask.to(per_token.dtype)  # (B, K)
+    return (per_token * weight).sum() / weight.sum()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from videomae_ssl.masking.indexing import token_coords
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -22,17 +24,28 @@ def unnormalize(
     return video * s + m
 
 
-def tubelets(video: torch.Tensor, patch_size: int = 16, tubelet_size: int = 2) -> torch.Tensor:
-    """Group pixels by token. video: (B, C, T, H, W) -> (B, N, tubelet * p * p, C).
+def tubelets(
+    video: torch.Tensor,
+    patch_size: int = 16,
+    tubelet_size: int = 2,
+    ids: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Group pixels by token. video: (B, C, T, H, W) -> (B, N, tubelet * p * p, C), or with
+    `ids` (B, K) only those tokens, (B, K, tubelet * p * p, C), copying nothing else.
 
     Tokens are in (t, h, w) raster order, the same order as the tubelet embedding; within a token
     the pixels are in (t, h, w) order.
     """
     b, c, t, h, w = video.shape
     p, q = patch_size, tubelet_size
-    x = video.reshape(b, c, t // q, q, h // p, p, w // p, p)  # (B, C, T', q, H', p, W', p)
+    grid = (t // q, h // p, w // p)
+    x = video.reshape(b, c, grid[0], q, grid[1], p, grid[2], p)  # (B, C, T', q, H', p, W', p)
     x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # (B, T', H', W', q, p, p, C)
-    return x.reshape(b, (t // q) * (h // p) * (w // p), q * p * p, c)  # (B, N, q*p*p, C)
+    if ids is None:
+        return x.reshape(b, grid[0] * grid[1] * grid[2], q * p * p, c)  # (B, N, q*p*p, C)
+    rows = torch.arange(b, device=ids.device).unsqueeze(1)  # (B, 1)
+    x = x[(rows, *token_coords(ids, grid))]  # (B, K, q, p, p, C)
+    return x.reshape(b, ids.shape[1], q * p * p, c)  # (B, K, q*p*p, C)
 
 
 @torch.no_grad()
@@ -44,17 +57,22 @@ def pixel_targets(
     eps: float = 1e-6,
     mean: tuple[float, ...] = IMAGENET_MEAN,
     std: tuple[float, ...] = IMAGENET_STD,
+    ids: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Targets for every token. video: normalised (B, C, T, H, W) -> (B, N, q * p * p * C).
+    """Targets for every token. video: normalised (B, C, T, H, W) -> (B, N, q * p * p * C); with
+    `ids` (B, K), e.g. `TokenIndices.decoded`, only for those tokens (B, K, q * p * p * C), the
+    others are never computed.
 
     With norm_pix, each token is standardised per channel over its q*p*p pixels with the unbiased
     std and eps added to the std, as the original VideoMAE does (MAE on images differs: it
     normalises all channels jointly and adds eps to the variance). The channel index is fastest
     in the flattened output.
     """
-    x = tubelets(unnormalize(video.float(), mean, std), patch_size, tubelet_size)  # (B,N,P,C)
+    x = tubelets(video.float(), patch_size, tubelet_size, ids)  # (B, N|K, P, C)
+    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device)  # (C,)
+    s = torch.as_tensor(std, dtype=x.dtype, device=x.device)  # (C,)
+    x = x * s + m  # undo the input normalisation, per channel (the last dim)
     if norm_pix:
-        mu = x.mean(dim=-2, keepdim=True)
-        sigma = x.var(dim=-2, unbiased=True, keepdim=True).sqrt()
-        x = (x - mu) / (sigma + eps)
-    return x.flatten(2)  # (B, N, P * C), channel fastest
+        sigma, mu = torch.var_mean(x, dim=-2, unbiased=True, keepdim=True)  # (B, N|K, 1, C)
+        x = (x - mu) / (sigma.sqrt() + eps)
+    return x.flatten(2)  # (B, N|K, P * C), channel fastest
