@@ -1,7 +1,8 @@
 """The VideoMAE encoder: tubelet tokens + fixed sinusoid positions + pre-norm ViT blocks.
 
-During pretraining the encoder sees only the visible tokens; they are gathered by index (not by
-a boolean-mask reshape) so every shape is static.
+During pretraining the encoder sees only the visible tokens; they are picked by index (not by
+a boolean-mask reshape) so every shape is static, and before the embedding, so the masked ones
+cost nothing.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import operator
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from videomae_ssl.masking.indexing import gather_tokens
 from videomae_ssl.models.layers import Block, LayerNorm, TubeletEmbed, stochastic_depth
 from videomae_ssl.models.pos_embed import sinusoid_table
 
@@ -119,24 +120,27 @@ class VideoMAEEncoder(nn.Module):
         else:
             self.register_buffer("pos_embed", table, persistent=True)
 
-    def embed(self, video: torch.Tensor) -> torch.Tensor:
-        """video: (B, C, T, H, W) -> tokens with positions added (B, N, D)."""
-        x = self.patch_embed(video)  # (B, N, D)
-        if x.shape[1] != self.num_tokens:
+    def embed(self, video: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """video: (B, C, T, H, W) -> tokens with positions added (B, N, D); with `ids` (B, K),
+        only those tokens (B, K, D), the others are never computed."""
+        grid = self.patch_embed.grid(video)
+        if grid != self.grid:
             raise ValueError(
-                f"input gives {x.shape[1]} tokens but the model was built for {self.num_tokens} "
-                f"({self.num_frames} frames at {self.img_size}px); video shape {tuple(video.shape)}"
+                f"input gives {grid[0] * grid[1] * grid[2]} tokens but the model was built for "
+                f"{self.num_tokens} ({self.num_frames} frames at {self.img_size}px); video shape "
+                f"{tuple(video.shape)}"
             )
-        return x + self.pos_embed.to(x.dtype)
+        x = self.patch_embed(video, ids)  # (B, N or K, D)
+        pos = self.pos_embed if ids is None else F.embedding(ids, self.pos_embed)  # (B?, N/K, D)
+        return x + pos.to(x.dtype)
 
     def forward(self, video: torch.Tensor, ids_visible: torch.Tensor | None = None) -> torch.Tensor:
         """video: (B, C, T, H, W); ids_visible: (B, N_vis) or None for all tokens.
 
-        Returns the normalised tokens (B, N_vis, D); positions are added before the gather.
+        Returns the normalised tokens (B, N_vis, D). Only the visible tokens are embedded, each
+        with the position of its place in the full grid.
         """
-        x = self.embed(video)  # (B, N, D)
-        if ids_visible is not None:
-            x = gather_tokens(x, ids_visible)  # (B, N_vis, D)
+        x = self.embed(video, ids_visible)  # (B, N_vis, D)
         for block in self.blocks:
             x = block(x)
         return self.norm(x)

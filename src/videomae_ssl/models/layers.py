@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from timm.layers import DropPath, Mlp
 from torch import nn
 
+from videomae_ssl.masking.indexing import token_coords
+
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
 
 
@@ -89,7 +91,13 @@ class Block(nn.Module):
 
 
 class TubeletEmbed(nn.Module):
-    """Video to tokens: Conv3d with kernel = stride = (tubelet, patch, patch)."""
+    """Video to tokens: a Conv3d with kernel = stride = (tubelet, patch, patch).
+
+    The convolution's weights are applied as one matrix product over the tubelets, which also
+    lets the pretraining encoder embed only its visible tokens (the masked ones would be thrown
+    away after the embedding). The parameters stay those of the Conv3d (`proj.weight`,
+    `proj.bias`) so checkpoints keep their layout.
+    """
 
     def __init__(
         self, patch_size: int = 16, tubelet_size: int = 2, in_chans: int = 3, embed_dim: int = 768
@@ -100,9 +108,29 @@ class TubeletEmbed(nn.Module):
         kernel = (tubelet_size, patch_size, patch_size)
         self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=kernel, stride=kernel)
 
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        """video: (B, C, T, H, W) -> tokens (B, T' * H' * W', D) in (t, h, w) order, w fastest."""
-        return self.proj(video).flatten(2).transpose(1, 2)
+    def grid(self, video: torch.Tensor) -> tuple[int, int, int]:
+        """(T', H', W') of a (B, C, T, H, W) video; the tubelets must tile it exactly."""
+        *_, t, h, w = video.shape
+        q, p = self.tubelet_size, self.patch_size
+        if t % q or h % p or w % p:
+            raise ValueError(
+                f"video shape {tuple(video.shape)} is not tiled by {q}x{p}x{p} tubelets"
+            )
+        return t // q, h // p, w // p
+
+    def forward(self, video: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """video: (B, C, T, H, W) -> tokens (B, T' * H' * W', D) in (t, h, w) order, w fastest;
+        with `ids` (B, K), only those tokens (B, K, D)."""
+        b, c = video.shape[:2]
+        (t, h, w), q, p = self.grid(video), self.tubelet_size, self.patch_size
+        x = video.reshape(b, c, t, q, h, p, w, p).permute(0, 2, 4, 6, 1, 3, 5, 7)
+        # x: (B, T', H', W', C, q, p, p), a view; each tubelet in the Conv3d weight's order.
+        if ids is None:
+            x = x.reshape(b, t * h * w, -1)  # (B, N, C*q*p*p)
+        else:
+            rows = torch.arange(b, device=ids.device).unsqueeze(1)  # (B, 1)
+            x = x[(rows, *token_coords(ids, (t, h, w)))].flatten(2)  # (B, K, C*q*p*p)
+        return F.linear(x, self.proj.weight.flatten(1), self.proj.bias)  # (B, K, D)
 
 
 def stochastic_depth(drop_path_rate: float, depth: int) -> list[float]:

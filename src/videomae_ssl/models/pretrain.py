@@ -6,9 +6,10 @@ import operator
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from videomae_ssl.masking.indexing import gather_tokens, mask_to_indices
+from videomae_ssl.masking.indexing import TokenIndices, token_indices
 from videomae_ssl.models.encoder import VideoMAEEncoder, encoder_config
 from videomae_ssl.models.layers import Block, LayerNorm
 from videomae_ssl.models.pos_embed import sinusoid_table
@@ -45,7 +46,8 @@ class VideoMAEPretrainModel(nn.Module):
 
     `forward(video, mask)` returns the predicted pixels of the masked tokens, in ascending token
     order, as (B, N_masked, tubelet * patch**2 * C). The caller draws the mask; the model never
-    does. `final_norm=False` leaves out the encoder's last LayerNorm, as transformers'
+    does. With VideoMAE V2's decoder masking (a `TokenIndices` built with a decoder mask) the
+    decoder gets mask tokens only at the positions the decoder mask keeps and predicts those. `final_norm=False` leaves out the encoder's last LayerNorm, as transformers'
     pretraining model does with its default `use_mean_pooling=True`.
     """
 
@@ -127,14 +129,21 @@ class VideoMAEPretrainModel(nn.Module):
         """Parameters that skip weight decay besides biases and norms (timm's convention)."""
         return {"mask_token"}
 
-    def forward(self, video: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """video: (B, C, T, H, W), mask: Bool[B, N] (True = hidden) -> (B, N_masked, P)."""
-        ids_visible, ids_masked = mask_to_indices(mask)
-        x = self.encoder(video, ids_visible)  # (B, N_vis, D_enc)
+    def forward(self, video: torch.Tensor, mask: torch.Tensor | TokenIndices) -> torch.Tensor:
+        """video: (B, C, T, H, W); mask: Bool[B, N] (True = hidden) or its `TokenIndices`
+        -> predictions for the decoded tokens (B, K, P), K = N_masked without decoder masking.
+
+        Pass `TokenIndices` (from `token_indices`, computed once per step on the host) for the
+        path without host syncs, which `torch.compile` traces as one graph; a boolean mask is
+        turned into indices here, reading its token count back from the device.
+        """
+        ids = token_indices(mask) if isinstance(mask, torch.Tensor) else mask
+        x = self.encoder(video, ids.visible)  # (B, N_vis, D_enc)
         x = self.encoder_to_decoder(x)  # (B, N_vis, D_dec)
-        b = x.shape[0]
-        pos = self.decoder_pos_embed.to(x.dtype).expand(b, -1, -1)  # (B, N, D_dec)
-        pos_visible = gather_tokens(pos, ids_visible)  # (B, N_vis, D_dec)
-        pos_masked = gather_tokens(pos, ids_masked)  # (B, N_mask, D_dec)
-        x = torch.cat([x + pos_visible, self.mask_token.to(x.dtype) + pos_masked], dim=1)
-        return self.decoder(x, num_predicted=ids_masked.shape[1])  # (B, N_mask, P)
+        pos_visible = F.embedding(ids.visible, self.decoder_pos_embed)  # (B, N_vis, D_dec)
+        pos_decoded = F.embedding(ids.decoded, self.decoder_pos_embed)  # (B, K, D_dec)
+        x = torch.cat(
+            [x + pos_visible.to(x.dtype), self.mask_token.to(x.dtype) + pos_decoded.to(x.dtype)],
+            dim=1,
+        )  # (B, N_vis + K, D_dec)
+        return self.decoder(x, num_predicted=ids.decoded.shape[1])  # (B, K, P)
