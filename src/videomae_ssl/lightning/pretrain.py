@@ -11,7 +11,13 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
-from videomae_ssl.loss import masked_targets, pixel_targets, reconstruction_loss
+from videomae_ssl.loss import pixel_targets, reconstruction_loss
+from videomae_ssl.masking import (
+    RunningCellMaskGenerator,
+    TokenIndices,
+    check_decoder_ratio,
+    token_indices,
+)
 from videomae_ssl.models import VideoMAEPretrainModel
 from videomae_ssl.optim.param_groups import weight_decay_groups
 from videomae_ssl.optim.schedules import scale_lr, warmup_cosine_scheduler
@@ -35,6 +41,11 @@ class VideoMAEPretrainModule(L.LightningModule):
     scaled by the effective batch of videos, `batch_size` (videos per device) x devices x nodes
     x accumulation, as the original; with repeated sampling (`views_per_video` clips per video)
     the step sees more clips but the same lr, as in VideoMAE V2.
+
+    `decoder_mask_ratio` > 0 turns on VideoMAE V2's decoder masking in training: a running-cell
+    mask (random phase per clip, from the global RNG that `seed_everything` seeds) picks the
+    tokens the decoder reconstructs and the loss covers the encoder-masked ones among them.
+    Validation always reconstructs every masked token, so its loss compares across settings.
     """
 
     def __init__(
@@ -49,24 +60,42 @@ class VideoMAEPretrainModule(L.LightningModule):
         warmup_epochs: float = 40,
         weight_decay: float = 0.05,
         norm_pix_loss: bool = True,
+        decoder_mask_ratio: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "optimizer"])
         self.net = net
         self.optimizer_factory = optimizer
+        check_decoder_ratio(decoder_mask_ratio, net.grid, key="model.decoder_mask_ratio")
+        self.decoder_masking = (
+            RunningCellMaskGenerator(decoder_mask_ratio) if decoder_mask_ratio else None
+        )
 
     @property
     def encoder(self) -> torch.nn.Module:
         """What `pretrained=<checkpoint>` initialises: the encoder (the decoder starts fresh)."""
         return self.net.encoder
 
+    def token_indices(self, mask: torch.Tensor) -> TokenIndices:
+        """The step's token indices from its mask Bool[B, N] (with a decoder mask in training)."""
+        decoder_mask = None
+        if self.decoder_masking is not None and self.training:
+            grid = self.net.grid
+            decoder_mask = torch.stack([self.decoder_masking(grid) for _ in range(len(mask))])
+        return token_indices(mask, None if decoder_mask is None else decoder_mask.to(mask.device))
+
     def shared_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        video, mask = batch["video"], batch["mask"]
-        pred = self.net(video, mask)  # (B, N_mask, P)
+        video = batch["video"]
+        ids = self.token_indices(batch["mask"])  # once per step: the model and target share it
+        pred = self.net(video, ids)  # (B, K, P)
         target = pixel_targets(
-            video, self.net.patch_size, self.net.tubelet_size, self.hparams.norm_pix_loss
-        )  # (B, N, P)
-        return reconstruction_loss(pred, masked_targets(target, mask)), pred
+            video,
+            self.net.patch_size,
+            self.net.tubelet_size,
+            self.hparams.norm_pix_loss,
+            ids=ids.decoded,
+        )  # (B, K, P)
+        return reconstruction_loss(pred, target, ids.loss_mask), pred
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, _ = self.shared_step(batch)
