@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
@@ -99,3 +100,19 @@ def test_numeric_keys_are_checked_before_anything_is_built(override, message, tm
     with pytest.raises(ConfigError) as err:
         check_config(cfg)
     assert str(err.value) == message + "."
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_a_gpu_experiment_without_a_gpu_says_to_add_trainer_cpu(tmp_path):
+    for name in ("train.csv", "val.csv"):
+        (tmp_path / name).write_text("a.mp4 0\n")
+    out = train_cli("experiment=k400_pretrain", f"data.train_list={tmp_path / 'train.csv'}",
+                    f"data.val_list={tmp_path / 'val.csv'}", cwd=tmp_path)
+    lines = messages(out.stderr)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert lines == [
+        "error: trainer.accelerator=gpu: this machine has no usable GPU (CUDA); add trainer=cpu "
+        "to the command to run on the CPU (slow for the paper's models), or trainer=ddp_cpu for "
+        "two CPU processes."
+    ]
+    assert "lightning" not in imported(out.stderr)  # said before the Trainer is built

@@ -44,7 +44,17 @@ if TYPE_CHECKING:
 # Torch, Lightning and timm are imported inside the functions that build things: `--help`,
 # `--cfg job` and the input checks answer in a second or two instead of half a minute.
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+
+def config_dir() -> str:
+    """The configs: inside the installed package (a wheel ships configs/ as videomae_ssl/configs,
+    see pyproject.toml), else the source tree's top-level configs/ (a checkout or an editable
+    install)."""
+    package = Path(__file__).resolve().parent
+    shipped = package / "configs"
+    return str(shipped if shipped.is_dir() else package.parents[1] / "configs")
+
+
+CONFIG_DIR = config_dir()
 
 
 STAGES = ("fit", "test")
@@ -265,6 +275,40 @@ def classifier_from_checkpoint(cfg: DictConfig) -> tuple[nn.Module, list[str] | 
     return net, names
 
 
+GPU_ACCELERATORS = ("gpu", "cuda")
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    """A GPU trainer on a machine without one: say how to run on the CPU instead of Lightning's
+    "No supported gpu backend found!"."""
+    accelerator = cfg.trainer.get("accelerator")
+    if accelerator not in GPU_ACCELERATORS:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator}: this machine has no usable GPU (CUDA); add "
+            f"trainer=cpu to the command to run on the CPU (slow for the paper's models), or "
+            f"trainer=ddp_cpu for two CPU processes."
+        )
+
+
+def step_checkpoint(cfg: DictConfig) -> Any:
+    """With `checkpoint_every_n_steps=N`, a second ModelCheckpoint like `model_checkpoint` that
+    writes the same last.ckpt every N optimizer steps (the first keeps the epoch ends), so that
+    a job killed mid-epoch loses at most N steps."""
+    every = cfg.get("checkpoint_every_n_steps")
+    node = (cfg.get("callbacks") or {}).get("model_checkpoint")
+    if not every or node is None:
+        return None
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ConfigError(f"checkpoint_every_n_steps={every!r}: expected an integer >= 1 or null.")
+    fields = OmegaConf.to_container(node, resolve=True)
+    fields.update(every_n_train_steps=every, every_n_epochs=None)
+    return instantiate(OmegaConf.create(fields), "checkpoint_every_n_steps")
+
+
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     """The Trainer with the configured callbacks and loggers; a callback or logger set to null
     (as `debug=fdr` does for those that write files) is left out."""
@@ -273,9 +317,49 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         for name, node in (cfg.get(group) or {}).items():
             if node is not None:
                 built.append(instantiate(node, f"{group}.{name}"))
+    steps = step_checkpoint(cfg)
+    if steps is not None:
+        groups["callbacks"].append(steps)
     return instantiate(
         cfg.trainer, "trainer", callbacks=groups["callbacks"], logger=groups["logger"] or False
     )
+
+
+def resume_checkpoint(cfg: DictConfig) -> str | None:
+    """The checkpoint `fit` starts from: `ckpt_path`, or with `resume=auto` the run folder's
+    last.ckpt when there is one (a restarted job; `run_name` keeps the folder across restarts)."""
+    resume, ckpt_path = cfg.get("resume"), cfg.get("ckpt_path")
+    if resume is None:
+        return ckpt_path
+    if resume != "auto":
+        raise ConfigError(
+            f"resume={resume}: choose auto (continue from the run folder's last checkpoint "
+            f"when there is one) or null."
+        )
+    if ckpt_path:
+        raise ConfigError(
+            "resume=auto and ckpt_path are both set: resume=auto continues this run's own "
+            "folder; keep one of them."
+        )
+    node = (cfg.get("callbacks") or {}).get("model_checkpoint")
+    folder = Path(node.dirpath if node is not None else Path(cfg.paths.output_dir) / "checkpoints")
+    last = folder / "last.ckpt"
+    from lightning.pytorch.utilities import rank_zero_only
+
+    if not last.is_file():
+        if rank_zero_only.rank == 0:
+            say(f"resume=auto: no checkpoint in {folder} yet; starting from the beginning.")
+        return None
+    if rank_zero_only.rank == 0:
+        import torch
+
+        # Memory-mapped: only the two counters are read, whatever the checkpoint's size.
+        state = torch.load(last, map_location="cpu", mmap=True, weights_only=True)
+        say(
+            f"resume=auto: continuing from {last} (epoch {state['epoch']}, step "
+            f"{state['global_step']})."
+        )
+    return str(last)
 
 
 def _lightning_logs_to_the_run_log() -> None:
@@ -291,6 +375,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     metrics (empty without a test) and, after fitting, the last checkpoint's path."""
     check_lists_exist(cfg)
     check_config(cfg)
+    check_accelerator(cfg)
     import lightning as L
 
     from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
@@ -317,10 +402,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if datamodule.class_names is None and names is not None:
             datamodule.class_names = names
     module = build_module(cfg, datamodule, **built)
+    if cfg.get("compile"):
+        # In place: the parameter names (and so the checkpoints) stay those of the network.
+        module.net.compile()
     say(f"Run folder: {cfg.paths.output_dir}")
     result: dict[str, Any] = {}
     if cfg.stage == "fit":
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        ckpt_path = resume_checkpoint(cfg)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         result["checkpoint"] = getattr(trainer.checkpoint_callback, "last_model_path", "") or None
     if testing:
         trainer.test(module, datamodule=datamodule)

@@ -69,3 +69,28 @@ def test_without_padding_every_index_is_seen_exactly_once(shuffle):
 def test_invalid_rank(kwargs):
     with pytest.raises(ValueError):
         EpochSampler(10, **kwargs)
+
+
+def test_a_restored_sampler_continues_the_epoch_where_it_stopped():
+    sampler = EpochSampler(20, seed=2, num_replicas=2, rank=1, drop_last=True)
+    sampler.set_epoch(3)
+    full = list(sampler)
+    sampler.set_epoch(3)
+    for _ in iter(sampler):
+        break  # a worker may have prefetched more than the loop consumed
+    sampler.advance(4)
+    restored = EpochSampler(20, seed=2, num_replicas=2, rank=1, drop_last=True)
+    restored.load_state_dict(sampler.state_dict())
+    restored.set_epoch(3)  # as Lightning's fit loop does after loading
+    assert list(restored) == full[4:]
+    assert len(restored) == 10  # the epoch's length, for the loop's batch count
+    restored.set_epoch(4)  # the next epoch starts from its first sample
+    assert len(list(restored)) == 10
+
+
+def test_sampler_state_is_the_epoch_and_the_samples_consumed():
+    sampler = EpochSampler(10)
+    sampler.set_epoch(2)
+    list(sampler)
+    sampler.advance(3)
+    assert sampler.state_dict() == {"epoch": 2, "consumed": 3}

@@ -28,7 +28,7 @@ from videomae_ssl.data.quarantine import (
     record_broken,
 )
 from videomae_ssl.data.readers import FRAME_TEMPLATE, open_record, resolve_backend
-from videomae_ssl.data.sampler import EpochSampler
+from videomae_ssl.data.sampler import EpochSampler, ResumableDataLoader
 from videomae_ssl.data.sampling import center_indices
 from videomae_ssl.data.workers import worker_init
 from videomae_ssl.errors import ConfigError, DataError
@@ -110,6 +110,8 @@ class VideoDataModule(L.LightningDataModule):
         self.val_dataset: Any = None
         self.test_dataset: Any = None
         self.broken_tracker: BrokenVideoTracker | None = None
+        self.train_loader: ResumableDataLoader | None = None
+        self._sampler_state: dict[str, int] | None = None
 
     def _check_settings(self) -> None:
         """ConfigError naming the key for settings no file can fix."""
@@ -320,13 +322,17 @@ class VideoDataModule(L.LightningDataModule):
         return len(self.train_records)
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Count the training batch's replaced videos and add "broken_total" (a 0-dim tensor);
-        raises DataError past `max_broken_fraction`. Runs in the main process."""
+        """Count the training batch as consumed (its position is saved in checkpoints), count
+        its replaced videos and add "broken_total" (a 0-dim tensor); raises DataError past
+        `max_broken_fraction`. Runs in the main process, for the batches the loop trains on."""
+        training = self.trainer is None or self.trainer.training
+        if training and self.train_loader is not None:
+            self.train_loader.advance()
         if (
             isinstance(batch, dict)
             and "broken" in batch
             and self.broken_tracker is not None
-            and (self.trainer is None or self.trainer.training)
+            and training
         ):
             rows = batch["requested"][batch["broken"] > 0].tolist()
             if self.trainer is not None and self.trainer.world_size > 1:
@@ -360,6 +366,18 @@ class VideoDataModule(L.LightningDataModule):
         tracker.check(count)
         return count
 
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in checkpoints: where the training sampler is in its epoch (see EpochSampler)."""
+        if self.train_loader is None:
+            return {}
+        return {"train_sampler": self.train_loader.sampler.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # Applied when the training loader is built. Lightning also restores a stateful loader
+        # itself, but only one built after its loops are restored, and configure_optimizers
+        # (reading trainer.estimated_stepping_batches) builds it before.
+        self._sampler_state = state_dict.get("train_sampler")
+
     def _rank_and_world(self) -> tuple[int, int]:
         trainer = self.trainer
         if trainer is None:
@@ -379,8 +397,9 @@ class VideoDataModule(L.LightningDataModule):
         dataset: Any,
         sampler: EpochSampler,
         collate: Callable[[list[dict[str, Any]]], dict[str, Any]] = collate_views,
+        kind: type[DataLoader] = DataLoader,
     ) -> DataLoader:
-        return DataLoader(
+        return kind(
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
@@ -404,13 +423,20 @@ class VideoDataModule(L.LightningDataModule):
             num_replicas=world,
             rank=rank,
         )
+        if self._sampler_state is not None:
+            # A run restarted mid-epoch continues the epoch instead of replaying its start.
+            sampler.load_state_dict(self._sampler_state)
+            self._sampler_state = None
         if len(sampler) < self.batch_size:
             raise DataError(
                 f"{self.train_list}: {len(self.train_dataset)} clips give {len(sampler)} per "
                 f"device on {world} device(s), fewer than one batch of data.batch_size="
                 f"{self.batch_size}; lower data.batch_size or list more clips."
             )
-        return self._loader(self.train_dataset, sampler, self.train_collate())
+        self.train_loader = self._loader(
+            self.train_dataset, sampler, self.train_collate(), kind=ResumableDataLoader
+        )
+        return self.train_loader
 
     def _eval_loader(self, dataset: Any) -> DataLoader:
         rank, world = self._rank_and_world()

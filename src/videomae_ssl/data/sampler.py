@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 
 class EpochSampler(Sampler[tuple[int, int]]):
@@ -26,6 +27,11 @@ class EpochSampler(Sampler[tuple[int, int]]):
     then every sample is seen exactly once and ranks may get one sample fewer (evaluation,
     where a repeated sample would count twice). Call `set_epoch` before each epoch (Lightning's
     fit loop does) to reshuffle.
+
+    Its position in the epoch is a state: `advance(n)` counts samples the training loop has
+    consumed (not those DataLoader workers prefetched), `state_dict()` holds the epoch and that
+    count, and after `load_state_dict` the next iteration starts where the saved one stopped,
+    so a run restarted mid-epoch sees each of the epoch's samples once, in the same order.
     """
 
     def __init__(
@@ -51,6 +57,10 @@ class EpochSampler(Sampler[tuple[int, int]]):
         self.rank = rank
         self.epoch = 0
         self.pad = pad
+        # Samples of this rank's share to skip at the next iteration, and consumed so far in
+        # the current one.
+        self.start = 0
+        self.consumed = 0
         if drop_last:
             self.per_replica = num_samples // num_replicas
             self.total_size = self.per_replica * num_replicas
@@ -63,8 +73,22 @@ class EpochSampler(Sampler[tuple[int, int]]):
             self.total_size = num_samples
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the permutation (and the epoch sent to the dataset) for the next iteration."""
+        """Select the permutation (and the epoch sent to the dataset) for the next iteration;
+        a new epoch starts from its first sample."""
+        if epoch != self.epoch:
+            self.start = self.consumed = 0
         self.epoch = epoch
+
+    def advance(self, num_samples: int) -> None:
+        """Count `num_samples` of the current iteration as consumed."""
+        self.consumed += num_samples
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "consumed": self.consumed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch = int(state["epoch"])
+        self.start = self.consumed = int(state["consumed"])
 
     def order(self) -> list[int]:
         """This epoch's indices over all ranks, padded or truncated to `total_size`."""
@@ -81,8 +105,33 @@ class EpochSampler(Sampler[tuple[int, int]]):
         return indices[: self.total_size]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        for index in self.order()[self.rank : self.total_size : self.num_replicas]:
+        start, self.start = self.start, 0
+        self.consumed = start
+        share = self.order()[self.rank : self.total_size : self.num_replicas]
+        for index in share[start:]:
             yield index, self.epoch
 
     def __len__(self) -> int:
         return self.per_replica
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader whose `EpochSampler` position is saved in Lightning checkpoints.
+
+    Lightning's fit loop saves the `state_dict()` of a training loader that has one and loads
+    it back when it restarts mid-epoch (the data module also restores it, see its
+    `load_state_dict`; loading twice is harmless). Whoever consumes the batches calls
+    `advance()` once per batch (the data module does, in its main-process batch hook).
+    """
+
+    sampler: EpochSampler
+
+    def advance(self) -> None:
+        """Count one batch as consumed."""
+        self.sampler.advance(self.batch_size)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sampler.load_state_dict(state)

@@ -1,0 +1,41 @@
+"""A job killed mid-epoch and started again with `resume=auto` continues from its last
+checkpoint and ends with the weights of a run that was never interrupted."""
+
+import pytest
+import torch
+from tiny_runs import train, weights, write_clips
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_clips(tmp_path_factory.mktemp("clips"))
+
+
+def test_killed_mid_epoch_resume_auto_ends_as_an_uninterrupted_run(data, tmp_path):
+    # 8 clips in batches of 2: 4 steps per epoch, 2 epochs; last.ckpt every 2 steps.
+    common = ("trainer.max_epochs=2", "checkpoint_every_n_steps=2", "resume=auto")
+    whole = train(data, tmp_path / "whole", *common)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    assert "resume=auto: no checkpoint in" in whole.stdout
+
+    run = tmp_path / "outputs" / "job"
+    kill = ("+callbacks.kill._target_=tiny_runs.KillAtStep", "+callbacks.kill.step=3")
+    killed = train(data, run, *common, *kill)
+    assert killed.returncode == -9  # SIGKILL, at the start of the epoch's 4th batch
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert (state["epoch"], state["global_step"]) == (0, 2)
+
+    resumed = train(data, run, *common)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (
+        f"resume=auto: continuing from {run / 'checkpoints' / 'last.ckpt'} (epoch 0, step 2)"
+        in (resumed.stdout)
+    )
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 8
+    expected, got = weights(tmp_path / "whole"), weights(run)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6, msg=key)
