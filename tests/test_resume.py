@@ -3,7 +3,7 @@ checkpoint and ends with the weights of a run that was never interrupted."""
 
 import pytest
 import torch
-from tiny_runs import train, weights, write_clips
+from tiny_runs import train, train_here, weights, write_clips
 
 pytestmark = pytest.mark.slow
 
@@ -13,26 +13,22 @@ def data(tmp_path_factory):
     return write_clips(tmp_path_factory.mktemp("clips"))
 
 
-def test_killed_mid_epoch_resume_auto_ends_as_an_uninterrupted_run(data, tmp_path):
+def test_killed_mid_epoch_resume_auto_ends_as_an_uninterrupted_run(data, tmp_path, capsys):
     # 8 clips in batches of 2: 4 steps per epoch, 2 epochs; last.ckpt every 2 steps.
     common = ("trainer.max_epochs=2", "checkpoint_every_n_steps=2", "resume=auto")
-    whole = train(data, tmp_path / "whole", *common)
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    assert "resume=auto: no checkpoint in" in whole.stdout
+    train_here(data, tmp_path / "whole", *common)
 
     run = tmp_path / "outputs" / "job"
     kill = ("+callbacks.kill._target_=tiny_runs.KillAtStep", "+callbacks.kill.step=3")
     killed = train(data, run, *common, *kill)
     assert killed.returncode == -9  # SIGKILL, at the start of the epoch's 4th batch
+    assert "resume=auto: no checkpoint in" in killed.stdout
     state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert (state["epoch"], state["global_step"]) == (0, 2)
 
-    resumed = train(data, run, *common)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert (
-        f"resume=auto: continuing from {run / 'checkpoints' / 'last.ckpt'} (epoch 0, step 2)"
-        in (resumed.stdout)
-    )
+    train_here(data, run, *common)  # the job started again
+    last = run / "checkpoints" / "last.ckpt"
+    assert f"resume=auto: continuing from {last} (epoch 0, step 2)" in capsys.readouterr().out
     state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert state["global_step"] == 8
     expected, got = weights(tmp_path / "whole"), weights(run)

@@ -196,3 +196,11 @@ def test_stage_test_refuses_a_pretraining_checkpoint(pipeline_run):
     )
     assert out.returncode == 2
     assert f"ckpt_path={ckpt}: holds pretrain weights, not a classifier" in out.stderr
+
+
+def test_compile_compiles_the_network_in_place():
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["experiment=demo_pretrain", "compile=true"])
+    module = build_module(cfg)
+    assert module.net._compiled_call_impl is not None
+    assert all(not k.startswith("net._orig_mod") for k in module.state_dict())

@@ -103,3 +103,19 @@ class KillAtStep(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def train_here(data: Path, run_dir: Path, *extra: str) -> dict:
+    """The same run in this process (no Python start-up to pay): `videomae_ssl.train.run` on
+    the composed config, without Hydra's run folder and logging."""
+    from hydra import compose, initialize_config_dir
+
+    from videomae_ssl.train import CONFIG_DIR, run
+
+    args = [o for o in overrides(data, run_dir, *extra) if not o.startswith("hydra.")]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(
+            config_name="train",
+            overrides=[*args, f"paths.root_dir={run_dir.parent}", f"paths.output_dir={run_dir}"],
+        )
+    return run(cfg)

@@ -15,3 +15,8 @@ class ConfigError(UserInputError):
 
 class DataError(UserInputError):
     """A missing or malformed data file; the message names the file (and line if any)."""
+
+
+class TrainingError(UserInputError):
+    """Training cannot go on with these settings (e.g. the loss stays non-finite); the message
+    says what was kept and which keys to change."""

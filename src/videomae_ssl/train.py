@@ -228,7 +228,8 @@ def build_module(
     """The LightningModule, its encoder initialised from `cfg.pretrained` when that is set
     (any supported format; the decoder keeps its initialisation, see docs/checkpoints.md).
     A fine-tuning module also gets the data module's class names and test views; `built`
-    replaces config nodes with objects (e.g. `net=` a classifier read from a checkpoint)."""
+    replaces config nodes with objects (e.g. `net=` a classifier read from a checkpoint).
+    With `compile=true` the network is compiled with torch.compile."""
     from lightning.pytorch.utilities import rank_zero_info
 
     from videomae_ssl.checkpoints import load_pretrained_encoder
@@ -245,6 +246,9 @@ def build_module(
     module = instantiate(cfg.model, "model", **built)
     if cfg.get("pretrained"):
         load_pretrained_encoder(module.encoder, cfg.pretrained, log=rank_zero_info)
+    if cfg.get("compile"):
+        # In place: the parameter names (and so the checkpoints) stay those of the network.
+        module.net.compile()
     return module
 
 
@@ -402,9 +406,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if datamodule.class_names is None and names is not None:
             datamodule.class_names = names
     module = build_module(cfg, datamodule, **built)
-    if cfg.get("compile"):
-        # In place: the parameter names (and so the checkpoints) stay those of the network.
-        module.net.compile()
     say(f"Run folder: {cfg.paths.output_dir}")
     result: dict[str, Any] = {}
     if cfg.stage == "fit":

@@ -23,6 +23,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from videomae_ssl.evaluation import MultiViewAccuracy
+from videomae_ssl.lightning.guard import NonFiniteLoss
 from videomae_ssl.models import VideoMAEClassifier
 from videomae_ssl.optim.param_groups import layer_decay_groups
 from videomae_ssl.optim.schedules import scale_lr, warmup_cosine_scheduler
@@ -62,6 +63,7 @@ class VideoClassificationModule(L.LightningModule):
         weight_decay: float = 0.05,
         layer_decay: float = 0.75,
         ema_decay: float | None = None,
+        max_non_finite_steps: int = 10,
         test_views: int | None = None,
         class_names: Sequence[str] | None = None,
         eval_settings: dict[str, Any] | None = None,
@@ -71,6 +73,7 @@ class VideoClassificationModule(L.LightningModule):
         self.save_hyperparameters(ignore=["net", "optimizer", "class_names", "eval_settings"])
         self.net = net
         self.optimizer_factory = optimizer
+        self.non_finite = NonFiniteLoss(max_non_finite_steps)
         self.class_names = [str(n) for n in class_names] if class_names is not None else None
         self.eval_settings = {str(k): v for k, v in (eval_settings or {}).items()}
         self.ema = ModelEmaV3(net, decay=ema_decay) if ema_decay else None
@@ -104,13 +107,18 @@ class VideoClassificationModule(L.LightningModule):
             nets.append(("_ema", self.ema.module))
         return nets
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         logits = self.net(batch["video"])  # (B, num_classes)
         if "target" in batch:
             loss = self.soft_loss(logits.float(), batch["target"].float())
         else:
             loss = F.cross_entropy(logits.float(), batch["label"])
         bs = batch["video"].shape[0]
+        skip = self.non_finite.check(loss, self.trainer.strategy, self.global_step)
+        # The same on every rank (decided over all of them).
+        self.log("train/non_finite_steps", float(self.non_finite.skipped), batch_size=bs)
+        if skip:
+            return None  # no backward, no optimizer step
         # Averaged over ranks: the logs and the run summary show the whole batch's loss.
         self.log(
             "train/loss",

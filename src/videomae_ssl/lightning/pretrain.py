@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
+from videomae_ssl.lightning.guard import NonFiniteLoss
 from videomae_ssl.loss import pixel_targets, reconstruction_loss
 from videomae_ssl.masking import (
     RunningCellMaskGenerator,
@@ -61,11 +62,13 @@ class VideoMAEPretrainModule(L.LightningModule):
         weight_decay: float = 0.05,
         norm_pix_loss: bool = True,
         decoder_mask_ratio: float = 0.0,
+        max_non_finite_steps: int = 10,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "optimizer"])
         self.net = net
         self.optimizer_factory = optimizer
+        self.non_finite = NonFiniteLoss(max_non_finite_steps)
         check_decoder_ratio(decoder_mask_ratio, net.grid, key="model.decoder_mask_ratio")
         self.decoder_masking = (
             RunningCellMaskGenerator(decoder_mask_ratio) if decoder_mask_ratio else None
@@ -97,9 +100,14 @@ class VideoMAEPretrainModule(L.LightningModule):
         )  # (B, K, P)
         return reconstruction_loss(pred, target, ids.loss_mask), pred
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         loss, _ = self.shared_step(batch)
         bs = batch["video"].shape[0]
+        skip = self.non_finite.check(loss, self.trainer.strategy, self.global_step)
+        # The same on every rank (decided over all of them).
+        self.log("train/non_finite_steps", float(self.non_finite.skipped), batch_size=bs)
+        if skip:
+            return None  # no backward, no optimizer step
         # Averaged over ranks: the logs and the run summary show the whole batch's loss.
         self.log(
             "train/loss",
