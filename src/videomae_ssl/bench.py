@@ -109,9 +109,11 @@ def matmul_rate(device: torch.device, dtype: torch.dtype, n: int, repeats: int) 
 
 
 def adamw(model: nn.Module) -> torch.optim.Optimizer:
-    """The pretraining optimizer of both libraries: no decay on 1-D parameters and the mask token."""
+    """The pretraining optimizer of both libraries: AdamW with no decay on 1-D parameters and
+    the mask token, in torch's fused implementation (transformers' `Trainer` default and this
+    project's `optim` configs)."""
     groups = param_groups_weight_decay(model, 0.05, no_weight_decay_list={"mask_token"})
-    optimizer = torch.optim.AdamW(groups, lr=1.5e-4, betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(groups, lr=1.5e-4, betas=(0.9, 0.95), fused=True)
     # Create the optimizer state (a zero-lr step on zero gradients leaves the weights as they
     # are), so that the first measured step is already a steady-state one.
     for p in model.parameters():
@@ -251,20 +253,52 @@ def batch_masks(batch: int, grid: tuple[int, int, int], ratio: float, seed: int)
     return torch.stack([tube_mask(grid, ratio, g) for g in gens])
 
 
+@dataclass
+class Models:
+    """Ours and transformers' model of one size with their optimizers, built once per size."""
+
+    net: nn.Module
+    opt: torch.optim.Optimizer | None = None
+    hf: nn.Module | None = None
+    hf_opt: torch.optim.Optimizer | None = None
+
+
+def pretrain_models(
+    size: str, clip: tuple[int, int], device: torch.device, dtype: torch.dtype, with_hf: bool
+) -> Models:
+    torch.manual_seed(0)
+    net = videomae_pretrain(size, img_size=clip[1], num_frames=clip[0]).to(device, dtype)
+    models = Models(net.train(), adamw(net))
+    if with_hf:
+        models.hf = hf_model(net, "pretrain", device, dtype).train()
+        models.hf_opt = adamw(models.hf)
+    return models
+
+
+def classify_models(
+    size: str, clip: tuple[int, int], device: torch.device, dtype: torch.dtype, with_hf: bool
+) -> Models:
+    torch.manual_seed(0)
+    net = videomae_classifier(NUM_CLASSES, size, img_size=clip[1], num_frames=clip[0])
+    net = net.to(device, dtype).eval()
+    return Models(net, hf=hf_model(net, "classify", device, dtype).eval() if with_hf else None)
+
+
 def bench_pretrain(
+    models: Models,
     size: str,
-    clip: tuple[int, int],
     batch: int,
     mask_ratio: float,
     repeats: int,
     device: torch.device,
     dtype: torch.dtype,
     rate: float,
-    with_hf: bool,
 ) -> list[Row]:
+    net, opt, hf, hf_opt = models.net, models.opt, models.hf, models.hf_opt
+    if hf is not None:  # the same weights again after the steps of earlier rows
+        hf.load_state_dict(to_hf(net.state_dict()))
+    frames, px = net.encoder.num_frames, net.encoder.img_size
     torch.manual_seed(0)
-    frames, px = clip
-    net = videomae_pretrain(size, img_size=px, num_frames=frames).to(device, dtype)
     video = torch.randn(batch, 3, frames, px, px).to(device, dtype)
     mask = batch_masks(batch, net.grid, mask_ratio, seed=0)  # on the host, as from the loader
     decoder_masking = RunningCellMaskGenerator(DECODER_MASK_RATIO)
@@ -272,7 +306,7 @@ def bench_pretrain(
     decoder_mask = torch.stack([decoder_masking(net.grid, g) for _ in range(batch)])
     patch, tubelet = net.patch_size, net.tubelet_size
 
-    def our_step(net: nn.Module, opt: torch.optim.Optimizer, dmask: torch.Tensor | None) -> Step:
+    def our_step(dmask: torch.Tensor | None) -> Step:
         def step() -> torch.Tensor:
             ids = token_indices(mask, dmask)  # the step's one look at the masks, on the host
             ids = type(ids)(*(None if t is None else t.to(device) for t in ids))
@@ -286,13 +320,10 @@ def bench_pretrain(
 
         return step
 
-    opt = adamw(net)
-    variants = [Variant("ours", our_step(net, opt, None), (net, opt, video))]
-    variants.append(Variant("ours_dm", our_step(net, opt, decoder_mask), (net, opt, video)))
-    hf_video, hf_mask = video.transpose(1, 2), mask.to(device)  # transformers: (B, T, C, H, W)
-    if with_hf:
-        hf = hf_model(net, "pretrain", device, dtype).train()
-        hf_opt = adamw(hf)
+    variants = [Variant("ours", our_step(None), (net, opt, video))]
+    variants.append(Variant("ours_dm", our_step(decoder_mask), (net, opt, video)))
+    if hf is not None:
+        hf_video, hf_mask = video.transpose(1, 2), mask.to(device)  # theirs: (B, T, C, H, W)
 
         def hf_step() -> torch.Tensor:
             loss = hf(pixel_values=hf_video, bool_masked_pos=hf_mask).loss
@@ -305,7 +336,7 @@ def bench_pretrain(
     for v in variants:
         prepare(v, device)
     ours, dm = variants[0], variants[-1]
-    theirs = variants[1] if with_hf else None
+    theirs = variants[1] if hf is not None else None
     if theirs is not None:
         check_same(ours, theirs, f"{size} pretrain_step", tolerance(dtype))
     time_interleaved(variants, repeats, device)
@@ -350,20 +381,17 @@ def bench_pretrain(
 
 
 def bench_classify(
+    models: Models,
     size: str,
-    clip: tuple[int, int],
     batch: int,
     repeats: int,
     device: torch.device,
     dtype: torch.dtype,
     rate: float,
-    with_hf: bool,
 ) -> list[Row]:
+    net, hf = models.net, models.hf
     torch.manual_seed(0)
-    frames, px = clip
-    net = videomae_classifier(NUM_CLASSES, size, img_size=px, num_frames=frames)
-    net = net.to(device, dtype).eval()
-    video = torch.randn(batch, 3, frames, px, px).to(device, dtype)
+    video = torch.randn(batch, 3, net.num_frames, net.img_size, net.img_size).to(device, dtype)
 
     def inference(fn: Step) -> Step:
         def step() -> torch.Tensor:
@@ -373,8 +401,7 @@ def bench_classify(
         return step
 
     variants = [Variant("ours", inference(lambda: net(video)), (net, video))]
-    if with_hf:
-        hf = hf_model(net, "classify", device, dtype).eval()
+    if hf is not None:
         hf_video = video.transpose(1, 2)
         variants.append(
             Variant("hf", inference(lambda: hf(pixel_values=hf_video).logits), (hf, video))
@@ -382,7 +409,7 @@ def bench_classify(
     for v in variants:
         prepare(v, device)
     ours = variants[0]
-    theirs = variants[1] if with_hf else None
+    theirs = variants[1] if hf is not None else None
     if theirs is not None:
         check_same(ours, theirs, f"{size} classify", tolerance(dtype))
     time_interleaved(variants, repeats, device)
@@ -537,15 +564,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"matmul rate: {rate / 1e9:.1f} GFLOP/s ({args.dtype})", file=sys.stderr)
     rows: list[Row] = []
     for size in sizes:
+        models = pretrain_models(size, clip, device, dtype, with_hf)
         for batch in batches:
             for ratio in args.mask_ratios:
                 print(f"pretrain_step {size} batch {batch} mask {ratio}", file=sys.stderr)
-                rows += bench_pretrain(
-                    size, clip, batch, ratio, repeats, device, dtype, rate, with_hf
-                )
-            if not args.no_classify:
+                rows += bench_pretrain(models, size, batch, ratio, repeats, device, dtype, rate)
+        del models
+        if not args.no_classify:
+            models = classify_models(size, clip, device, dtype, with_hf)
+            for batch in batches:
                 print(f"classify {size} batch {batch}", file=sys.stderr)
-                rows += bench_classify(size, clip, batch, repeats, device, dtype, rate, with_hf)
+                rows += bench_classify(models, size, batch, repeats, device, dtype, rate)
+            del models
     return {
         "command": "python -m videomae_ssl.bench " + shlex.join(sys.argv[1:]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
