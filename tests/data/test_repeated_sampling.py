@@ -161,7 +161,7 @@ def test_training_sees_batch_times_views_clips_and_lr_scales_with_videos(folder,
         decoder_depth=1,
         decoder_num_heads=2,
     )
-    model = VideoMAEPretrainModule(net, base_lr=1.28e-3, warmup_epochs=0)
+    model = VideoMAEPretrainModule(net, batch_size=2, base_lr=1.28e-3, warmup_epochs=0)
     counter = ClipCounter()
     trainer = L.Trainer(
         accelerator="cpu",
