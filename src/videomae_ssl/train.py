@@ -214,14 +214,6 @@ def instantiate(node: DictConfig, key: str, **kwargs: Any) -> Any:
         raise
 
 
-def _batch_arguments(cfg: DictConfig) -> dict[str, Any]:
-    """Videos per device and views per video for a module whose config does not set them (the
-    pretraining module), from the data config: the module scales its learning rate with them."""
-    if "batch_size" in cfg.model:
-        return {}
-    return {"batch_size": cfg.data.batch_size, "views_per_video": cfg.data.get("num_sample", 1)}
-
-
 def build_module(
     cfg: DictConfig, datamodule: L.LightningDataModule | None = None, **built: Any
 ) -> L.LightningModule:
@@ -235,7 +227,6 @@ def build_module(
     from videomae_ssl.checkpoints import load_pretrained_encoder
     from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
 
-    built = {**_batch_arguments(cfg), **built}
     if isinstance(datamodule, FinetuneDataModule):
         built = {
             "class_names": datamodule.class_names,
