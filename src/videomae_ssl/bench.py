@@ -4,11 +4,11 @@
 
 Rows, for ViT-S and ViT-B at 16x224x224:
 
-- `pretrain_step`: one training step, forward, backward and AdamW step (betas 0.9/0.95, weight
-  decay 0.05 on the weight matrices), at encoder mask ratios 0.9 and 0.95, without and with
-  VideoMAE V2's decoder masking (0.5). Ours includes turning the masks into indices; theirs
-  (`VideoMAEForPreTraining`) computes its loss inside `forward`. Both compute the normalised
-  pixel target.
+- `pretrain_step`: one training step, forward, backward and AdamW step (torch's fused AdamW,
+  betas 0.9/0.95, weight decay 0.05 on the weight matrices), at mask ratios 0.9 and 0.95,
+  without and with VideoMAE V2's decoder masking (0.5). Ours includes turning the masks into
+  indices; theirs (`VideoMAEForPreTraining`) computes its loss inside `forward`. Both compute
+  the normalised pixel target.
 - `classify`: inference of the classifier (`VideoMAEForVideoClassification`), 400 classes.
 
 Both libraries build the same configuration with the same weights (ours converted with
@@ -16,13 +16,14 @@ Both libraries build the same configuration with the same weights (ours converte
 attention. The first step's losses (logits for `classify`) are compared before timing: equal
 math, not just equal shapes. Repeats are interleaved (ours, theirs, ours with decoder masking,
 in rotating order) and the median is reported; clips/s = batch / median step time (wall clock,
-with device synchronisation on CUDA). transformers has no decoder masking: those rows have
+with device synchronisation on CUDA; `--clock cpu`: the process's CPU time). transformers has no decoder masking: those rows have
 `hf_clips_per_s` null and their `ratio` is against transformers' step without it (the same
 encoder mask), the speed-up the option buys over it.
 
 Achieved FLOP/s use the analytic counts of `videomae_ssl.flops` (one count for both libraries:
 the model's matrix products) and are given as a fraction of the machine's matmul rate,
-measured at the start as the best of several square fp32 (or the chosen dtype) products.
+measured at the start and at the end as the best of several square products in the chosen
+dtype.
 Peak memory is that of the live tensors in a steady-state step: parameters, inputs and AdamW
 state plus the peak of what the step allocates (the torch profiler's memory events on the
 CPU, `max_memory_allocated` on CUDA); the allocator's caching is not included.
@@ -292,7 +293,6 @@ def bench_pretrain(
     repeats: int,
     device: torch.device,
     dtype: torch.dtype,
-    rate: float,
 ) -> list[Row]:
     net, opt, hf, hf_opt = models.net, models.opt, models.hf, models.hf_opt
     if hf is not None:  # the same weights again after the steps of earlier rows
@@ -359,10 +359,8 @@ def bench_pretrain(
                 ours_clips_per_s=speed,
                 hf_clips_per_s=hf_speed if dm_ratio == 0 else None,
                 ratio=speed / hf_speed if hf_speed else None,
-                flops_fraction=step_flops * speed / rate,
-                hf_flops_fraction=step_flops * hf_speed / rate
-                if hf_speed and not dm_ratio
-                else None,
+                flops_fraction=0.0,  # set by `set_fractions` once the rate is known
+                hf_flops_fraction=None,
                 gflop_per_clip=step_flops / 1e9,
                 ours_peak_mib=v.peak_bytes / 2**20,
                 hf_peak_mib=theirs.peak_bytes / 2**20 if theirs and not dm_ratio else None,
@@ -387,7 +385,6 @@ def bench_classify(
     repeats: int,
     device: torch.device,
     dtype: torch.dtype,
-    rate: float,
 ) -> list[Row]:
     net, hf = models.net, models.hf
     torch.manual_seed(0)
@@ -426,8 +423,8 @@ def bench_classify(
             ours_clips_per_s=speed,
             hf_clips_per_s=hf_speed,
             ratio=speed / hf_speed if hf_speed else None,
-            flops_fraction=fl * speed / rate,
-            hf_flops_fraction=fl * hf_speed / rate if hf_speed else None,
+            flops_fraction=0.0,
+            hf_flops_fraction=None,
             gflop_per_clip=fl / 1e9,
             ours_peak_mib=ours.peak_bytes / 2**20,
             hf_peak_mib=theirs.peak_bytes / 2**20 if theirs else None,
@@ -453,6 +450,12 @@ def machine(device: torch.device) -> dict[str, Any]:
         info["transformers"] = transformers.__version__
     except ImportError:
         info["transformers"] = None
+    try:
+        import timm
+
+        info["timm"] = timm.__version__
+    except ImportError:
+        info["timm"] = None
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     cpu = platform.processor() or ""
@@ -467,6 +470,14 @@ def machine(device: torch.device) -> dict[str, Any]:
         f"{cpu}, {os.cpu_count()} logical cores, {torch.backends.cpu.get_cpu_capability()}"
     )
     return info
+
+
+def set_fractions(rows: Sequence[Row], rate: float) -> None:
+    """Achieved FLOP/s (analytic FLOPs per clip x clips/s) as a fraction of `rate`."""
+    for r in rows:
+        r.flops_fraction = r.gflop_per_clip * 1e9 * r.ours_clips_per_s / rate
+        if r.hf_clips_per_s is not None:
+            r.hf_flops_fraction = r.gflop_per_clip * 1e9 * r.hf_clips_per_s / rate
 
 
 def load_average() -> list[float] | None:
@@ -559,23 +570,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             with_hf = False
 
     load_before = load_average()
+    cores = os.cpu_count() or 1
+    if load_before and load_before[0] > cores / 2 and not cuda and args.clock == "wall":
+        print(
+            f"note: load average {load_before[0]} on {cores} cores: other processes compete for "
+            "the CPU and wall-clock step times will swing; --threads 1 --clock cpu is steadier",
+            file=sys.stderr,
+        )
     started = time.perf_counter()
-    rate = matmul_rate(device, dtype, 4096 if cuda else 2048, 3 if args.quick else 5)
-    print(f"matmul rate: {rate / 1e9:.1f} GFLOP/s ({args.dtype})", file=sys.stderr)
+    n, k = (4096 if cuda else 2048), (5 if args.quick else 10)
+    rate_before = matmul_rate(device, dtype, n, k)
+    print(f"matmul rate: {rate_before / 1e9:.1f} GFLOP/s ({args.dtype})", file=sys.stderr)
     rows: list[Row] = []
     for size in sizes:
         models = pretrain_models(size, clip, device, dtype, with_hf)
         for batch in batches:
             for ratio in args.mask_ratios:
                 print(f"pretrain_step {size} batch {batch} mask {ratio}", file=sys.stderr)
-                rows += bench_pretrain(models, size, batch, ratio, repeats, device, dtype, rate)
+                rows += bench_pretrain(models, size, batch, ratio, repeats, device, dtype)
         del models
         if not args.no_classify:
             models = classify_models(size, clip, device, dtype, with_hf)
             for batch in batches:
                 print(f"classify {size} batch {batch}", file=sys.stderr)
-                rows += bench_classify(models, size, batch, repeats, device, dtype, rate)
+                rows += bench_classify(models, size, batch, repeats, device, dtype)
             del models
+    # Measured again at the end: the better of the two is the machine's rate, whatever else
+    # ran at the start.
+    rate_after = matmul_rate(device, dtype, n, k)
+    rate = max(rate_before, rate_after)
+    set_fractions(rows, rate)
     return {
         "command": "python -m videomae_ssl.bench " + shlex.join(sys.argv[1:]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -584,6 +608,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "dtype": args.dtype,
         "clock": args.clock,
         "matmul_gflops": rate / 1e9,
+        "matmul_gflops_start_end": [rate_before / 1e9, rate_after / 1e9],
         "repeats": repeats,
         "load_average_before": load_before,
         "load_average_after": load_average(),
