@@ -24,6 +24,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from videomae_ssl.evaluation import MultiViewAccuracy
 from videomae_ssl.lightning.guard import NonFiniteLoss
+from videomae_ssl.lightning.step_log import finish_training_step
 from videomae_ssl.models import VideoMAEClassifier
 from videomae_ssl.optim.param_groups import layer_decay_groups
 from videomae_ssl.optim.schedules import scale_lr, warmup_cosine_scheduler
@@ -113,36 +114,8 @@ class VideoClassificationModule(L.LightningModule):
             loss = self.soft_loss(logits.float(), batch["target"].float())
         else:
             loss = F.cross_entropy(logits.float(), batch["label"])
-        bs = batch["video"].shape[0]
-        skip = self.non_finite.check(loss, self.trainer.strategy, self.global_step)
-        # The same on every rank (decided over all of them).
-        self.log("train/non_finite_steps", float(self.non_finite.skipped), batch_size=bs)
-        if skip:
-            return None  # no backward, no optimizer step
-        # Averaged over ranks: the logs and the run summary show the whole batch's loss.
-        self.log(
-            "train/loss",
-            loss,
-            prog_bar=True,
-            on_step=True,
-            on_epoch=False,
-            sync_dist=True,
-            batch_size=bs,
-        )
-        self.log(
-            "train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=bs
-        )
-        self.log("lr", self.optimizers().param_groups[-1]["lr"], prog_bar=True, batch_size=bs)
-        if "broken_total" in batch:
-            # Counted over all ranks by the data module; the largest is the latest.
-            self.log(
-                "data/broken",
-                batch["broken_total"].float(),
-                sync_dist=True,
-                reduce_fx="max",
-                batch_size=bs,
-            )
-        return loss
+        lr = self.optimizers().param_groups[-1]["lr"]
+        return finish_training_step(self, self.non_finite, loss, batch, lr)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         # After each optimizer step (not each accumulated micro-batch), as the original.

@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from videomae_ssl.lightning.guard import NonFiniteLoss
+from videomae_ssl.lightning.step_log import finish_training_step
 from videomae_ssl.loss import pixel_targets, reconstruction_loss
 from videomae_ssl.masking import (
     RunningCellMaskGenerator,
@@ -102,36 +103,8 @@ class VideoMAEPretrainModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         loss, _ = self.shared_step(batch)
-        bs = batch["video"].shape[0]
-        skip = self.non_finite.check(loss, self.trainer.strategy, self.global_step)
-        # The same on every rank (decided over all of them).
-        self.log("train/non_finite_steps", float(self.non_finite.skipped), batch_size=bs)
-        if skip:
-            return None  # no backward, no optimizer step
-        # Averaged over ranks: the logs and the run summary show the whole batch's loss.
-        self.log(
-            "train/loss",
-            loss,
-            prog_bar=True,
-            on_step=True,
-            on_epoch=False,
-            sync_dist=True,
-            batch_size=bs,
-        )
-        self.log(
-            "train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=bs
-        )
-        self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, batch_size=bs)
-        if "broken_total" in batch:
-            # Counted over all ranks by the data module; the largest is the latest.
-            self.log(
-                "data/broken",
-                batch["broken_total"].float(),
-                sync_dist=True,
-                reduce_fx="max",
-                batch_size=bs,
-            )
-        return loss
+        lr = self.optimizers().param_groups[0]["lr"]
+        return finish_training_step(self, self.non_finite, loss, batch, lr)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, _ = self.shared_step(batch)
