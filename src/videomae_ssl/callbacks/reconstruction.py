@@ -1,5 +1,6 @@
-"""Saves a labelled PNG of original, masked and reconstructed frames for a few validation clips,
-and logs how well the hidden patches are reconstructed (PSNR)."""
+"""Saves a labelled PNG of original, masked and reconstructed frames for a few validation clips
+(also shown by wandb and TensorBoard when they log the run), and logs how well the hidden patches
+are reconstructed (PSNR)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,30 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
+from PIL import Image
 
 from videomae_ssl.visualize import frame_grid, masked_psnr, reconstruct
 
 
+def log_picture(trainer: L.Trainer, key: str, picture: Image.Image) -> None:
+    """Send `picture` to the run's loggers that show pictures (wandb, TensorBoard) at the
+    current step; the CSV logger keeps numbers only."""
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key=key, images=[picture], step=trainer.global_step)
+        elif isinstance(logger, TensorBoardLogger):
+            pixels = np.asarray(picture.convert("RGB"))  # (H, W, 3) uint8
+            logger.experiment.add_image(key, pixels, trainer.global_step, dataformats="HWC")
+
+
 class ReconstructionGrid(L.Callback):
     """After each validation epoch (rank 0), writes `<dirpath>/epoch_XXX.png` and a copy at
-    `<dirpath>/latest.png`, from the first validation batch with its fixed masks, and logs
+    `<dirpath>/latest.png`, from the first validation batch with its fixed masks, sends it to
+    the loggers as `val/reconstruction` (see `log_picture`), and logs
     `val/psnr_masked` and `val/psnr_mean_colour` on those clips (see `masked_psnr`)."""
 
     def __init__(self, dirpath: str, num_clips: int = 4, num_frames: int = 4) -> None:
@@ -57,4 +73,5 @@ class ReconstructionGrid(L.Callback):
         grid.save(self.dirpath / f"epoch_{trainer.current_epoch:03d}.png")
         grid.save(self.dirpath / "latest.png")
         self.latest = self.dirpath / "latest.png"
+        log_picture(trainer, "val/reconstruction", grid)
         self._batch = None
