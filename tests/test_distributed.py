@@ -1,16 +1,25 @@
 """trainer=ddp_cpu: two real CPU processes (gloo). Their pretraining run matches one process with
 the same effective batch, its logs hold both ranks' values, and a broken-video budget crossed
-on one rank stops both with the same clean error."""
+on one rank stops both with the same clean error. Two "nodes" launched with launch/torchrun.sh
+meet through torchrun's rendezvous on localhost."""
 
 import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
-from tiny_runs import train, train_here, weights, write_clips
+from tiny_runs import overrides, train, train_here, weights, write_clips
 
 from videomae_ssl.data.sampler import EpochSampler
 
 pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +60,55 @@ def test_a_budget_crossed_on_one_rank_stops_every_rank(data, tmp_path):
     assert out.returncode == 2, f"status {out.returncode}:\n{out.stderr[-3000:]}"
     assert "error: 1 of 8 videos in" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_meet_through_torchrun_on_localhost(tmp_path):
+    """launch/torchrun.sh once per "node" (one CPU process each), both on this machine, with
+    torchrun's static rendezvous at localhost; a shared run folder as on a shared filesystem."""
+    data = write_clips(tmp_path / "clips", count=4)
+    run_dir = tmp_path / "outputs" / "job"
+    args = [o for o in overrides(data, run_dir, "data.batch_size=1") if o != "trainer=cpu"]
+    args += ["trainer.accelerator=cpu", "trainer.precision=32-true", "trainer.max_steps=2"]
+    env = {
+        **os.environ, "PYTHONUNBUFFERED": "1", "NNODES": "2", "GPUS_PER_NODE": "1",
+        "MASTER_ADDR": "localhost", "MASTER_PORT": str(free_port()),
+        "TORCHRUN": f"{sys.executable} -m torch.distributed.run",
+    }  # fmt: skip
+    # Output to files, not pipes: a node blocked on a full pipe would hold the other in a collective.
+    files = [(tmp_path / f"node{rank}.out").open("w") for rank in (0, 1)]
+    nodes = [
+        subprocess.Popen(
+            ["bash", str(ROOT / "launch" / "torchrun.sh"), *args],
+            cwd=tmp_path,
+            env={**env, "NODE_RANK": str(rank)},
+            start_new_session=True,
+            stdout=file,
+            stderr=subprocess.STDOUT,
+        )
+        for rank, file in enumerate(files)
+    ]
+    try:
+        for node in nodes:
+            node.wait(timeout=180)
+    finally:
+        for node, file in zip(nodes, files, strict=True):
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGKILL)
+            file.close()
+    outputs = [(tmp_path / f"node{rank}.out").read_text() for rank in (0, 1)]
+    for node, out in zip(nodes, outputs, strict=True):
+        assert node.returncode == 0, out[-3000:]
+    assert "Effective batch 2 videos = 1 per device x 1 devices x 2 nodes" in outputs[0]
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in outputs[1]
+    assert "`Trainer.fit` stopped: `max_steps=2` reached." in outputs[0]
+    # One log file per rank in the shared folder: rank 0's is train.log.
+    log, log_1 = (run_dir / "train.log").read_text(), (run_dir / "train.rank1.log").read_text()
+    assert "GLOBAL_RANK: 0" in log and "GLOBAL_RANK: 1" not in log
+    assert "GLOBAL_RANK: 1" in log_1
+    assert weights(run_dir)  # rank 0 wrote the checkpoint
