@@ -357,6 +357,15 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
     return str(last)
 
 
+def say_on_rank_zero(text: str) -> None:
+    """`say` in the process of rank 0 only: with DDP every rank runs this command (Lightning's
+    launcher and torchrun start it once per process), and one copy of a line is enough."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    if rank_zero_only.rank == 0:
+        say(text)
+
+
 def _lightning_logs_to_the_run_log() -> None:
     """Lightning gives its `lightning` logger a stderr handler of its own when imported. Where
     the command's logging is set up (configs/hydra/default.yaml: the terminal and train.log),
@@ -397,7 +406,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if datamodule.class_names is None and names is not None:
             datamodule.class_names = names
     module = build_module(cfg, datamodule, **built)
-    say(f"Run folder: {cfg.paths.output_dir}")
+    say_on_rank_zero(f"Run folder: {cfg.paths.output_dir}")
     result: dict[str, Any] = {}
     if cfg.stage == "fit":
         ckpt_path = resume_checkpoint(cfg)
@@ -455,15 +464,17 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
             *kept,
             f"paths.output_dir={root / stage.name}",
         ]
-        say(f"\n=== Stage {stage.name}: experiment={stage.experiment} ===")
+        say_on_rank_zero(f"\n=== Stage {stage.name}: experiment={stage.experiment} ===")
         if skipped:
-            say(f"(not used by this stage: {' '.join(skipped)})")
+            say_on_rank_zero(f"(not used by this stage: {' '.join(skipped)})")
         if stage.get("init"):
             source = results.get(stage.init, {}).get("checkpoint")
             if source:
                 overrides.append(f"pretrained={source}")
             elif cfg.trainer.get("fast_dev_run"):
-                say(f"(fast_dev_run wrote no checkpoint: {stage.name} starts without {stage.init})")
+                say_on_rank_zero(
+                    f"(fast_dev_run wrote no checkpoint: {stage.name} starts without {stage.init})"
+                )
             else:
                 raise ConfigError(
                     f"pipeline stage {stage.name!r}: init={stage.init!r} names no earlier stage "
@@ -481,7 +492,7 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         if "test/top1" in result
     ]
     if lines:
-        say("\n" + "\n".join(lines))
+        say_on_rank_zero("\n" + "\n".join(lines))
     return results
 
 
