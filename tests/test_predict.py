@@ -12,6 +12,7 @@ from videomae_ssl.checkpoints import load_checkpoint
 from videomae_ssl.data.augment import finetune_eval_transform
 from videomae_ssl.data.readers import open_video
 from videomae_ssl.data.sampling import evaluation_clip_indices
+from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.models import videomae_classifier, videomae_pretrain
 from videomae_ssl.predict import EvalSettings, main, predict_video, resolve_settings
 
@@ -53,7 +54,7 @@ def expected_probs(model, video, num_clips=2, num_crops=3, num_frames=4, rate=2,
     views = [view for f in frames for view in finetune_eval_transform(f, size, num_crops)]
     assert len(views) == num_clips * num_crops
     with torch.no_grad():
-        per_view = [torch.softmax(model(view[None]).double(), dim=-1)[0] for view in views]
+        per_view = [torch.softmax(model(normalize_video(view[None])).double(), dim=-1)[0] for view in views]
     return sum(per_view) / len(per_view)
 
 

@@ -27,6 +27,7 @@ from videomae_ssl.convert import read_labels
 from videomae_ssl.data.augment import finetune_eval_transform
 from videomae_ssl.data.readers import open_video, resolve_backend
 from videomae_ssl.data.sampling import SAMPLINGS, evaluation_clip_indices
+from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.errors import ConfigError, DataError
 
 
@@ -112,8 +113,9 @@ def resolve_settings(
 def read_views(
     video_path: str | Path, settings: EvalSettings, backend: str = "auto"
 ) -> torch.Tensor:
-    """The test views of a video, normalised, clip-major (view v is clip v // crops, crop
-    v % crops): float32 (V, 3, T, S, S). Every frame any clip needs is decoded once."""
+    """The test views of a video, clip-major (view v is clip v // crops, crop v % crops):
+    uint8 (V, 3, T, S, S), normalised on the model's device by `view_probabilities`. Every
+    frame any clip needs is decoded once."""
     s = settings
     with open_video(str(video_path), backend) as video:
         clips = evaluation_clip_indices(
@@ -131,12 +133,13 @@ def read_views(
 
 @torch.inference_mode()
 def view_probabilities(model: nn.Module, views: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-    """Softmax of each view in fp32: (V, 3, T, S, S) -> (V, num_classes). Puts `model` in eval
-    mode and runs on its device, `batch_size` views at a time."""
+    """Softmax of each view in fp32: uint8 (or normalised float) (V, 3, T, S, S) ->
+    (V, num_classes). Puts `model` in eval mode and runs on its device, `batch_size` views at a
+    time, normalising them there."""
     model.eval()
     device = next(model.parameters()).device
     scores = [
-        model(chunk.to(device)).float().softmax(dim=-1).cpu()  # (b, num_classes)
+        model(normalize_video(chunk.to(device))).float().softmax(dim=-1).cpu()  # (b, classes)
         for chunk in views.split(batch_size)
     ]
     return torch.cat(scores)  # (V, num_classes)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -315,6 +316,11 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     steps = step_checkpoint(cfg)
     if steps is not None:
         groups["callbacks"].append(steps)
+    # The modules normalise the uint8 clips on the device in `on_after_batch_transfer`, by
+    # design, whatever data module feeds them; Lightning warns about any module hook there.
+    warnings.filterwarnings(
+        "ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`"
+    )
     return instantiate(
         cfg.trainer, "trainer", callbacks=groups["callbacks"], logger=groups["logger"] or False
     )

@@ -21,7 +21,7 @@ from videomae_ssl.data.augment import (
     random_resized_crop,
     random_resized_crop_box,
 )
-from videomae_ssl.data.transforms import normalize, resize
+from videomae_ssl.data.transforms import channels_first, normalize, normalize_video, resize
 from videomae_ssl.errors import ConfigError
 
 
@@ -254,12 +254,14 @@ def test_collate_batches_items_and_is_reproducible():
     a = collate([dict(x) for x in items])
     b = collate([dict(x) for x in items])
     assert a["video"].shape == (4, 3, 2, 8, 8) and a["target"].shape == (4, 4)
-    assert torch.equal(a["video"], b["video"]) and torch.equal(a["target"], b["target"])
+    # The clips travel unmixed; the plan is applied on the device (data.on_device).
+    assert torch.equal(a["video"], torch.stack([x["video"] for x in items]))
+    assert a["mix"] == b["mix"] and torch.equal(a["target"], b["target"])
     assert torch.equal(a["index"], torch.tensor([10, 11, 12, 13]))
     assert torch.equal(a["label"], torch.tensor([0, 1, 2, 3]))  # the hard labels are kept
     assert torch.allclose(a["target"].sum(1), torch.ones(4))
     other = MixupCutmixCollate(num_classes=4, seed=4)([dict(x) for x in items])
-    assert not torch.equal(a["video"], other["video"])
+    assert a["mix"] != other["mix"]
 
 
 def test_collates_flatten_repeated_views_and_smooth_labels():
@@ -294,22 +296,26 @@ def test_mixup_errors():
 def test_finetune_train_transform():
     clip = ramp_clip(4)
     transform = FinetuneTrainTransform(input_size=24)
-    out = transform(clip, gen(1))
-    assert out.shape == (3, 4, 24, 24) and out.dtype == torch.float32
-    assert torch.equal(out, transform(clip, gen(1)))
-    assert not torch.equal(out, transform(clip, gen(2)))
+    out, erase = transform(clip, gen(1))
+    assert out.shape == (3, 4, 24, 24) and out.dtype == torch.uint8
+    assert out.is_contiguous() and erase.mode == "pixel"
+    again, erase_again = transform(clip, gen(1))
+    assert torch.equal(out, again) and erase == erase_again
+    assert not torch.equal(out, transform(clip, gen(2))[0])
     plain = FinetuneTrainTransform(input_size=24, auto_augment=None, flip=False, reprob=0.0)
     top, left, h, w = random_resized_crop_box(32, 40, gen(1))
-    expected = normalize(resize(clip[..., top : top + h, left : left + w], (24, 24)))
-    assert torch.equal(plain(clip, gen(1)), expected)
+    expected = channels_first(resize(clip[..., top : top + h, left : left + w], (24, 24)))
+    video, erase = plain(clip, gen(1))
+    assert torch.equal(video, expected) and erase is None
 
 
 def test_finetune_eval_transform_views():
     clip = ramp_clip(2, 48, 64)
     (single,) = finetune_eval_transform(clip, 24)
     resized = resize(clip, 24)  # (2, 3, 24, 32)
-    assert torch.equal(single, normalize(resized[..., 4:28]))
+    assert single.dtype == torch.uint8  # normalised on the device
+    assert torch.equal(normalize_video(single), normalize(resized[..., 4:28]))
     views = finetune_eval_transform(clip, 24, num_crops=3)
     assert len(views) == 3 and all(v.shape == (3, 2, 24, 24) for v in views)
     for view, left in zip(views, (0, 4, 8), strict=True):
-        assert torch.equal(view, normalize(resized[..., left : left + 24]))
+        assert torch.equal(normalize_video(view), normalize(resized[..., left : left + 24]))

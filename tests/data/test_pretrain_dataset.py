@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.sampler import EpochSampler
+from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.masking import TubeMaskGenerator
 
@@ -42,17 +43,17 @@ def test_item_shapes_and_types(records, train):
     assert len(ds) == 3 and ds.grid == (4, 4, 4)
     for i in range(3):
         item = ds[(i, 1)]
-        assert item["video"].shape == (3, 8, 32, 32) and item["video"].dtype == torch.float32
+        # uint8 through the loader, normalised on the device.
+        assert item["video"].shape == (3, 8, 32, 32) and item["video"].dtype == torch.uint8
+        assert item["video"].is_contiguous()
         assert item["mask"].shape == (64,) and item["mask"].dtype == torch.bool
         assert item["mask"].sum() == 4 * 12  # tube: int(0.75 * 16) = 12 hidden per slice
         assert item["index"] == i and item["label"] == i
-        # Normalised ImageNet range: (0 - 0.485) / 0.229 ... (1 - 0.406) / 0.225.
-        assert item["video"].min() >= -2.2 and item["video"].max() <= 2.7
 
 
 def frame_numbers(video):
     """Which source frames a normalised clip shows: make_clip paints frame i blue 10 + 5 i."""
-    blue = video[2].mean(dim=(1, 2)) * 0.225 + 0.406  # (T,), back to [0, 1]
+    blue = normalize_video(video)[2].mean(dim=(1, 2)) * 0.225 + 0.406  # (T,), back to [0, 1]
     return torch.round((blue * 255 - 10) / 5).int().tolist()
 
 

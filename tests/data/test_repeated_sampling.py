@@ -10,6 +10,7 @@ import videomae_ssl.data.clip_dataset as clip_dataset
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.datamodule import PretrainDataModule
 from videomae_ssl.data.pretrain import collate_views
+from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.errors import ConfigError
 from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
 from videomae_ssl.masking import TubeMaskGenerator
@@ -38,7 +39,7 @@ def dataset(records, **kwargs):
 
 def frame_numbers(video):
     """Which source frames a normalised clip shows: make_clip paints frame i blue 10 + 5 i."""
-    blue = video[2].mean(dim=(1, 2)) * 0.225 + 0.406  # (T,), back to [0, 1]
+    blue = normalize_video(video)[2].mean(dim=(1, 2)) * 0.225 + 0.406  # (T,), back to [0, 1]
     return torch.round((blue * 255 - 10) / 5).int().tolist()
 
 

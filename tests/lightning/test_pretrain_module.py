@@ -3,6 +3,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from videomae_ssl.data.transforms import normalize
 from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
 from videomae_ssl.masking import tube_mask
 from videomae_ssl.models import videomae_pretrain
@@ -85,3 +86,13 @@ def test_loss_falls_when_overfitting(tmp_path):
     with torch.no_grad():
         after = module.shared_step(batch)[0].item()
     assert after < 0.7 * before, (before, after)
+
+
+def test_a_uint8_batch_normalised_on_the_device_gives_the_same_loss():
+    module = VideoMAEPretrainModule(videomae_pretrain("tiny", **NET))
+    video = torch.randint(0, 256, (2, 3, 4, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    mask = torch.stack([tube_mask((2, 4, 4), 0.75, torch.Generator().manual_seed(i)) for i in range(2)])
+    worker = {"video": torch.stack([normalize(v.permute(1, 0, 2, 3)) for v in video]), "mask": mask}
+    device = module.on_after_batch_transfer({"video": video, "mask": mask}, 0)
+    assert torch.equal(device["video"], worker["video"])
+    assert torch.equal(module.shared_step(device)[0], module.shared_step(worker)[0])

@@ -8,6 +8,13 @@ Mixup draw from Python's `random`, numpy's and torch's global generators instead
 seeded from the clip's generator around each call and then restored, so results are
 reproducible and the rest of the program sees untouched global streams.
 
+In a data loader, the steps on uint8 frames run in the workers, and the clips travel in uint8.
+Random erasing and Mixup/CutMix work on normalised floats, so the workers only draw them (an
+`ErasePlan` per clip, a `MixPlan` per batch, from the same streams and in the same order as
+applying them there would) and `on_device.prepare_batch` applies them after normalising the
+batch on the device: on the CPU the result is bit for bit the same as applying them in the
+worker, and on an accelerator only the erasing noise comes from its own generator.
+
 Deviations from the original: random erasing uses one box for the whole clip (the original
 erased an independent box in each frame), and the crop and flip run on uint8 frames before
 normalisation (the original normalised first; both are per-channel affine, so only rounding
@@ -20,17 +27,16 @@ import contextlib
 import math
 import random
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from PIL import Image
 from timm.data.auto_augment import rand_augment_transform
-from timm.data.mixup import Mixup, mixup_target
-from timm.data.random_erasing import RandomErasing
+from timm.data.mixup import Mixup, cutmix_bbox_and_lam, mixup_target
 
 from videomae_ssl.data.clip_dataset import collate_views
-from videomae_ssl.data.transforms import center_crop_resize, normalize, resize
+from videomae_ssl.data.transforms import center_crop_resize, channels_first, resize
 from videomae_ssl.data.views import short_side_resize, spatial_crops
 from videomae_ssl.errors import ConfigError
 
@@ -185,12 +191,54 @@ def horizontal_flip(
     return clip
 
 
+class ErasePlan(NamedTuple):
+    """Where to erase one clip and with which noise: boxes (top, left, height, width) on the
+    frame, none when the clip is left alone, and the seed of the noise generator."""
+
+    seed: int
+    mode: str
+    boxes: tuple[tuple[int, int, int, int], ...]
+
+
+def erasing_noise(
+    mode: str, shape: tuple[int, int, int], generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """The fill of one box as timm's RandomErasing draws it, from `generator`: per-pixel
+    standard normal noise ("pixel", `shape`), one normal value per channel ("rand", (C, 1, 1))
+    or zeros ("const")."""
+    if mode == "pixel":
+        return torch.empty(shape, device=device).normal_(generator=generator)
+    if mode == "rand":
+        return torch.empty((shape[0], 1, 1), device=device).normal_(generator=generator)
+    return torch.zeros((shape[0], 1, 1), device=device)
+
+
+def erase_clip(clip: torch.Tensor, plan: ErasePlan) -> torch.Tensor:
+    """Erase the plan's boxes in every channel of every frame, in place.
+
+    clip: float (3, T, H, W), normalised, contiguous, on any device -> the same tensor. The noise
+    comes from a generator on the clip's device seeded with `plan.seed`, one box after the other.
+    """
+    if not plan.boxes:
+        return clip
+    channels, frames, height, width = clip.shape
+    flat = clip.view(channels * frames, height, width)  # (3 * T, H, W)
+    generator = torch.Generator(device=clip.device).manual_seed(plan.seed)
+    for top, left, h, w in plan.boxes:
+        noise = erasing_noise(plan.mode, (channels * frames, h, w), generator, clip.device)
+        flat[:, top : top + h, left : left + w] = noise
+    return clip
+
+
 class ClipRandomErasing:
     """timm's RandomErasing with one box for the whole clip.
 
-    The normalised clip (3, T, H, W) is seen as one image of 3 * T channels, so timm draws a
-    single box and erases it in every channel of every frame; `mode="pixel"` fills it with
-    standard normal noise (independent per pixel, channel and frame). CPU tensors.
+    The normalised clip (3, T, H, W) is seen as one image of 3 * T channels, so one box is
+    drawn and erased in every channel of every frame; `mode="pixel"` fills it with standard
+    normal noise (independent per pixel, channel and frame). `plan` draws the boxes by timm's
+    rule from Python's `random` seeded by one seed from the clip's generator, and `erase_clip`
+    fills them from a torch generator with the same seed: what timm does with the global
+    generators seeded that way.
     """
 
     def __init__(
@@ -208,37 +256,85 @@ class ClipRandomErasing:
             )
         self.p = p
         self.mode = mode
-        self.eraser = RandomErasing(
-            probability=p,
-            min_area=min_area,
-            max_area=max_area,
-            min_aspect=min_aspect,
-            mode=mode,
-            max_count=max_count,
-            device="cpu",
-        )
+        self.min_area = min_area
+        self.max_area = max_area
+        self.log_aspect = (math.log(min_aspect), math.log(1 / min_aspect))
+        self.max_count = max_count
+
+    def plan(self, height: int, width: int, generator: torch.Generator | None) -> ErasePlan:
+        """The boxes for a frame of height x width, drawn as timm's `RandomErasing._erase`:
+        erase with probability p, a count in [1, max_count], then per box up to 10 tries of an
+        area and a log-uniform aspect until the box fits."""
+        seed = draw_seed(generator)
+        rng = random.Random(seed)
+        boxes: list[tuple[int, int, int, int]] = []
+        if rng.random() > self.p:
+            return ErasePlan(seed, self.mode, ())
+        count = 1 if self.max_count == 1 else rng.randint(1, self.max_count)
+        area = height * width
+        for _ in range(count):
+            for _attempt in range(10):
+                target_area = rng.uniform(self.min_area, self.max_area) * area / count
+                aspect = math.exp(rng.uniform(*self.log_aspect))
+                h = int(round(math.sqrt(target_area * aspect)))
+                w = int(round(math.sqrt(target_area / aspect)))
+                if w < width and h < height:
+                    top = rng.randint(0, height - h)
+                    left = rng.randint(0, width - w)
+                    boxes.append((top, left, h, w))
+                    break
+        return ErasePlan(seed, self.mode, tuple(boxes))
 
     def __call__(self, clip: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """float (3, T, H, W) -> float (3, T, H, W), erased in place when contiguous."""
-        channels, frames, height, width = clip.shape
-        flat = clip.reshape(channels * frames, height, width)  # (3 * T, H, W)
-        seed = draw_seed(generator)
-        with preserved_global_rngs():
-            seed_global_rngs(seed)
-            self.eraser(flat)
-        return flat.reshape(channels, frames, height, width)  # (3, T, H, W)
+        """float (3, T, H, W) -> float (3, T, H, W), erased in place (made contiguous first)."""
+        clip = clip.contiguous()
+        return erase_clip(clip, self.plan(*clip.shape[-2:], generator))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(p={self.p}, mode={self.mode!r})"
 
 
-class MixupCutmixCollate:
-    """A DataLoader collate_fn mixing video batches with timm's Mixup (batch mode).
+def erase_clips(video: torch.Tensor, plans: Sequence[ErasePlan | None]) -> torch.Tensor:
+    """Apply each clip's plan in place: video float (B, 3, T, H, W), contiguous, one plan (or
+    None, nothing to erase) per clip -> the same tensor."""
+    for clip, plan in zip(video, plans, strict=True):
+        if plan is not None:
+            erase_clip(clip, plan)
+    return video
 
-    Items are dicts with "video" float (3, T, H, W), "label" int and "index" (the dataset
-    row). The batch's "video" (B, 3, T, H, W) is mixed with its reversed self, and "label"
-    becomes smoothed soft targets (B, num_classes). CutMix cuts one box through every frame:
-    timm cuts the last two dims of a 4-D batch, so the batch is viewed as (B, 3 * T, H, W).
+
+class MixPlan(NamedTuple):
+    """How one batch is mixed with its reversed self: `lam`, the weight of each clip's own
+    video, and the CutMix box (top, bottom, left, right), or None for Mixup."""
+
+    lam: float
+    box: tuple[int, int, int, int] | None = None
+
+
+def mix_clips(video: torch.Tensor, plan: MixPlan) -> torch.Tensor:
+    """Mix a batch with its reversed self as timm's Mixup (batch mode) does, in place.
+
+    video: float (B, 3, T, H, W), contiguous -> the same tensor. CutMix pastes the box of clip
+    B - 1 - i into clip i through every channel and frame; Mixup blends the whole clips.
+    """
+    if plan.lam == 1.0:
+        return video
+    if plan.box is not None:
+        top, bottom, left, right = plan.box
+        video[..., top:bottom, left:right] = video.flip(0)[..., top:bottom, left:right]
+        return video
+    flipped = video.flip(0).mul_(1.0 - plan.lam)
+    return video.mul_(plan.lam).add_(flipped)
+
+
+class MixupCutmixCollate:
+    """A DataLoader collate_fn drawing Mixup/CutMix for video batches with timm's Mixup rules
+    (batch mode).
+
+    Items are dicts with "video" (3, T, H, W), "label" int and "index" (the dataset row). The
+    batch gets "target", the smoothed soft targets (B, num_classes) of the mixed clips, and
+    "mix", the `MixPlan` that `mix_clips` applies on the device once the batch is normalised:
+    each clip mixed with the batch's reversed self. CutMix cuts one box through every frame.
     With both alphas set, each batch is CutMix with probability `switch_prob`, else Mixup.
     The draws are a function of (`seed`, the batch's indices), whatever the worker.
     Mixup pairs sample i with B - 1 - i, so the batch size must be even.
@@ -273,16 +369,19 @@ class MixupCutmixCollate:
             num_classes=num_classes,
         )
 
-    def mix(
-        self, video: torch.Tensor, label: torch.Tensor, generator: torch.Generator | None
-    ) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """Mix a batch in place: video float (B, 3, T, H, W), label int (B,) ->
-        (mixed video (B, 3, T, H, W), soft targets float (B, num_classes), lambda).
+    def plan(
+        self,
+        shape: Sequence[int],
+        label: torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> tuple[MixPlan, torch.Tensor]:
+        """Draw the mixing of a batch of video shape (B, 3, T, H, W) with labels int (B,):
+        (the plan, soft targets float (B, num_classes)).
 
-        Lambda is the weight of each sample's own video and label; for CutMix it is corrected
-        to the uncut area fraction, as timm does.
+        The same draws as timm's `Mixup._mix_batch`; for CutMix, lambda is corrected to the
+        uncut area fraction, as timm does.
         """
-        batch = video.shape[0]
+        batch = shape[0]
         if batch % 2:
             raise ConfigError(
                 f"Mixup/CutMix needs an even batch size, got {batch}: set the per-device batch "
@@ -294,13 +393,29 @@ class MixupCutmixCollate:
                 f"labels {label.tolist()} fall outside 0..{self.num_classes - 1}: set "
                 f"num_classes to the dataset's number of classes."
             )
-        flat = video.reshape(batch, -1, *video.shape[-2:])  # (B, 3 * T, H, W)
         seed = draw_seed(generator)
+        box = None
         with preserved_global_rngs():
             seed_global_rngs(seed)
-            lam = float(self.mixup._mix_batch(flat))  # Mixup.__call__ does not return lambda
-        target = mixup_target(label, self.num_classes, lam, self.label_smoothing)
-        return flat.reshape(video.shape), target, lam  # (B, 3, T, H, W), (B, num_classes)
+            lam, use_cutmix = self.mixup._params_per_batch()
+            if lam != 1.0 and use_cutmix:
+                corners, lam = cutmix_bbox_and_lam(
+                    tuple(shape[-2:]),
+                    lam,
+                    ratio_minmax=self.mixup.cutmix_minmax,
+                    correct_lam=self.mixup.correct_lam,
+                )
+                box = tuple(int(x) for x in corners)
+        target = mixup_target(label, self.num_classes, float(lam), self.label_smoothing)
+        return MixPlan(float(lam), box), target  # target: (B, num_classes)
+
+    def mix(
+        self, video: torch.Tensor, label: torch.Tensor, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Draw and apply at once: video float (B, 3, T, H, W), label int (B,) ->
+        (mixed video (B, 3, T, H, W), soft targets float (B, num_classes), lambda)."""
+        plan, target = self.plan(video.shape, label, generator)
+        return mix_clips(video.contiguous(), plan), target, plan.lam
 
     def batch_generator(self, indices: Sequence[int]) -> torch.Generator:
         """The generator for a batch of these dataset rows."""
@@ -314,7 +429,7 @@ class MixupCutmixCollate:
         if "index" not in batch:
             raise ValueError('MixupCutmixCollate needs an "index" entry in every item.')
         generator = self.batch_generator(batch["index"].tolist())
-        batch["video"], batch["target"], _ = self.mix(batch["video"], batch["label"], generator)
+        batch["mix"], batch["target"] = self.plan(batch["video"].shape, batch["label"], generator)
         return batch
 
 
@@ -337,8 +452,10 @@ class FinetuneTrainTransform:
     """The fine-tuning clip augmentation: RandAugment -> random resized crop -> horizontal
     flip -> normalise -> random erasing, with the paper's defaults.
 
-    Called as `transform(clip, generator)`: uint8 (T, 3, H, W) -> float32 (3, T, S, S).
-    `flip=False` for SSv2; `auto_augment=None` or `reprob=0` turn those steps off.
+    Called as `transform(clip, generator)`: uint8 (T, 3, H, W) -> (uint8 (3, T, S, S), the
+    `ErasePlan` or None without erasing); normalising and erasing follow on the device
+    (`on_device.prepare_batch`). `flip=False` for SSv2; `auto_augment=None` or `reprob=0` turn
+    those steps off.
     """
 
     def __init__(
@@ -364,16 +481,18 @@ class FinetuneTrainTransform:
             ClipRandomErasing(reprob, mode=remode, max_count=recount) if reprob > 0 else None
         )
 
-    def __call__(self, clip: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def __call__(
+        self, clip: torch.Tensor, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, ErasePlan | None]:
         if self.rand_augment is not None:
             clip = self.rand_augment(clip, generator)  # (T, 3, H, W)
         clip = random_resized_crop(clip, self.input_size, generator, self.scale, self.ratio)
         if self.flip:
             clip = horizontal_flip(clip, generator)
-        video = normalize(clip)  # (3, T, S, S) float32
+        erase = None
         if self.erasing is not None:
-            video = self.erasing(video, generator)
-        return video
+            erase = self.erasing.plan(self.input_size, self.input_size, generator)
+        return channels_first(clip), erase  # (3, T, S, S) uint8
 
     def __repr__(self) -> str:
         return (
@@ -386,13 +505,13 @@ class FinetuneTrainTransform:
 def finetune_eval_transform(
     clip: torch.Tensor, input_size: int = 224, num_crops: int = 1
 ) -> list[torch.Tensor]:
-    """Evaluation views of one temporal clip, normalised: with `num_crops=1` (validation) the
-    short side resized to `input_size` and the central square; with 3 (test) the three crops
-    along the long side.
+    """Evaluation views of one temporal clip, still uint8 (normalised on the device): with
+    `num_crops=1` (validation) the short side resized to `input_size` and the central square;
+    with 3 (test) the three crops along the long side.
 
-    clip: uint8 (T, 3, H, W) -> `num_crops` float32 (3, T, input_size, input_size).
+    clip: uint8 (T, 3, H, W) -> `num_crops` uint8 (3, T, input_size, input_size).
     """
     if num_crops == 1:
-        return [normalize(center_crop_resize(clip, input_size))]
+        return [channels_first(center_crop_resize(clip, input_size))]
     clip = short_side_resize(clip, input_size)  # (T, 3, H', W'), short side input_size
-    return [normalize(crop) for crop in spatial_crops(clip, input_size, num_crops)]
+    return [channels_first(crop) for crop in spatial_crops(clip, input_size, num_crops)]

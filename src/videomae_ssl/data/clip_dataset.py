@@ -28,6 +28,9 @@ STREAM_SUBSTITUTE = 3
 VIDEO_FIELDS = ("index", "label", "broken", "requested", "video_id")
 # Item fields with one entry per view; `collate_views` flattens them like the clips.
 VIEW_FIELDS = ("mask", "view_id")
+# Item fields that stay plain Python objects (per clip, or a list per view), so that the main
+# process reads them without a copy back from the device; `collate_views` lists them per clip.
+HOST_FIELDS = ("erase",)
 
 # Frame choice: the video's frame count (and the sample's frames stream, None at evaluation)
 # -> the frame indices to read.
@@ -148,11 +151,14 @@ def collate_views(items: list[dict[str, Any]]) -> dict[str, Any]:
     "video" (B, V, 3, T, S, S) -> (B*V, 3, T, S, S), and the per-view fields ("mask"
     (B, V, N), "view_id" (B, V)) likewise, the views of one item adjacent; the per-video
     fields ("index", "label", ...) are repeated V times, so that row i of every field
-    describes clip i.
+    describes clip i. Host fields ("erase") become a list with one entry per clip.
     """
-    batch = default_collate(items)
+    host = {key: [item[key] for item in items] for key in HOST_FIELDS if key in items[0]}
+    batch = default_collate([{k: v for k, v in it.items() if k not in host} for it in items])
     video = batch["video"]
     if video.dim() == 6:
+        for key, values in host.items():
+            host[key] = [entry for per_view in values for entry in per_view]
         views = video.shape[1]
         batch["video"] = video.flatten(0, 1)  # (B*V, 3, T, S, S)
         for key in VIEW_FIELDS:
@@ -161,4 +167,4 @@ def collate_views(items: list[dict[str, Any]]) -> dict[str, Any]:
         for key in VIDEO_FIELDS:
             if key in batch:
                 batch[key] = batch[key].repeat_interleave(views)  # (B*V,)
-    return batch
+    return {**batch, **host}

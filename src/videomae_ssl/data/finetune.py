@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.augment import finetune_eval_transform
+from videomae_ssl.data.augment import ErasePlan, finetune_eval_transform
 from videomae_ssl.data.clip_dataset import VideoListDataset
 from videomae_ssl.data.readers import FRAME_TEMPLATE
 from videomae_ssl.data.sampling import SAMPLINGS, evaluation_clip_indices, finetune_clip_indices
@@ -31,17 +31,20 @@ from videomae_ssl.seeding import STREAM_CROP, sample_generator
 
 MODES = ("train", "val", "test")
 
-# A training clip transform: uint8 (T, 3, H, W) and the view's generator -> float (3, T, S, S).
-ClipTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+# A training clip transform: uint8 (T, 3, H, W) and the view's generator -> uint8 (3, T, S, S)
+# and the random erasing drawn for it (None: no erasing), applied on the device.
+ClipTransform = Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, ErasePlan | None]]
 
 
 class VideoClassificationDataset(VideoListDataset):
     """Labelled clips for fine-tuning and evaluation (see the module docstring for the modes).
 
-    Items are dicts: "video" float32 normalised, (3, T, S, S) or (V, 3, T, S, S) for V views
-    (train with `num_sample` > 1, test with its crops), "label" the class id, "index" the row
-    of the video shown; train items add "requested" and "broken" (as in pretraining), val and
-    test items "video_id" (the row) and "view_id" (0 for val; (V,) for test).
+    Items are dicts: "video" uint8, not yet normalised (the Lightning module normalises the
+    batch on the device), (3, T, S, S) or (V, 3, T, S, S) for V views (train with `num_sample`
+    > 1, test with its crops), "label" the class id, "index" the row of the video shown; train
+    items add "requested", "broken" (as in pretraining) and, with random erasing, "erase" (the
+    `ErasePlan` of the clip, or a list of one per view); val and test items add "video_id" (the
+    row) and "view_id" (0 for val; (V,) for test).
     Index with an int or an `(index, epoch)` pair as `EpochSampler` yields.
     """
 
@@ -140,15 +143,23 @@ class VideoClassificationDataset(VideoListDataset):
     def _train_item(self, index: int, epoch: int) -> dict[str, Any]:
         row, broken, frames = self.decode_train(index, epoch)
         clip = frames.permute(0, 3, 1, 2)  # (T, 3, H, W)
-        views = [
-            self.transform(
-                clip, sample_generator(self.seed, epoch, index, view=view, stream=STREAM_CROP)
-            )  # (3, T, S, S)
-            for view in range(self.num_sample)
-        ]
-        video = views[0] if self.num_sample == 1 else torch.stack(views)
+        views, plans = zip(
+            *(
+                self.transform(
+                    clip, sample_generator(self.seed, epoch, index, view=view, stream=STREAM_CROP)
+                )  # (3, T, S, S) uint8, ErasePlan | None
+                for view in range(self.num_sample)
+            ),
+            strict=True,
+        )
         item = {"label": self.records[row].label, "index": row, "requested": index}
-        return {**item, "broken": broken, "video": video}
+        if self.num_sample == 1:
+            item.update(video=views[0], erase=plans[0])
+        else:
+            item.update(video=torch.stack(views), erase=list(plans))
+        if all(plan is None for plan in plans):
+            del item["erase"]
+        return {**item, "broken": broken}
 
 
 def _fixed_clip(

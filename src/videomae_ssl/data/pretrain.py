@@ -1,4 +1,4 @@
-"""The pretraining dataset: decode a clip, crop it, normalise it and draw its mask.
+"""The pretraining dataset: decode a clip, crop it and draw its mask (normalised on the device).
 
 Every random choice (clip start, crop, mask, which video replaces a broken one) comes from a
 generator seeded by (seed, epoch, index), so a sample is the same whatever the worker count,
@@ -21,7 +21,7 @@ from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.clip_dataset import VideoListDataset, collate_views
 from videomae_ssl.data.readers import FRAME_TEMPLATE
 from videomae_ssl.data.sampling import center_indices, pretrain_indices
-from videomae_ssl.data.transforms import MultiScaleCrop, center_crop_resize, normalize
+from videomae_ssl.data.transforms import MultiScaleCrop, center_crop_resize, channels_first
 from videomae_ssl.errors import ConfigError
 from videomae_ssl.masking import MaskGenerator
 from videomae_ssl.seeding import STREAM_CROP, STREAM_MASK, sample_generator
@@ -32,7 +32,8 @@ __all__ = ["VideoPretrainDataset", "collate_views"]
 class VideoPretrainDataset(VideoListDataset):
     """Clips and masks for masked video modelling.
 
-    Items are dicts: "video" float32 (3, T, S, S) normalised with ImageNet statistics,
+    Items are dicts: "video" uint8 (3, T, S, S), not yet normalised (the Lightning module
+    normalises the batch on the device, `normalize_video`),
     "mask" Bool[N] over the (T', H', W') token grid (True = hidden from the encoder),
     "index" the row in `records` of the video shown, "label" its class id, "requested" the row
     asked for, and "broken" how many broken videos were met before one decoded (0: the
@@ -115,7 +116,7 @@ class VideoPretrainDataset(VideoListDataset):
                 crop = self.crop(clip, stream(STREAM_CROP, view))  # (T, 3, S, S)
             else:
                 crop = center_crop_resize(clip, self.input_size)  # (T, 3, S, S)
-            videos.append(normalize(crop))  # (3, T, S, S) float32
+            videos.append(channels_first(crop))  # (3, T, S, S) uint8
             masks.append(self.mask_generator(self.grid, stream(STREAM_MASK, view)))  # (N,) bool
         item = {
             "index": row,

@@ -4,7 +4,11 @@ Clips are whole `uint8` tensors laid out `(T, 3, H, W)`, frames first and channe
 layout torch's resize kernels take. A reader's `(T, H, W, 3)` output becomes this layout with
 `frames.permute(0, 3, 1, 2)`, a free view (and channels-last in memory, which the uint8 resize
 kernels prefer). Every frame of a clip gets the same crop, so motion is not distorted.
-`normalize` is the last step and returns the model's `float32 (3, T, H, W)` layout.
+
+Workers hand clips over still in uint8, in the model's `(3, T, H, W)` layout (`channels_first`):
+a quarter of the bytes of float32 through pinned memory and the bus. The batch is normalised
+on the device (`normalize_video`, called by the Lightning modules); `normalize` does the same
+for one clip where no data loader is involved (prediction, pictures).
 """
 
 from __future__ import annotations
@@ -128,6 +132,33 @@ def _affine(mean: Sequence[float], std: Sequence[float]) -> tuple[torch.Tensor, 
 
 
 _SCALE, _SHIFT = _affine(IMAGENET_MEAN, IMAGENET_STD)
+_AFFINE_ON: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _affine_on(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The constants on `device`, copied there once per process (not once per batch)."""
+    if device not in _AFFINE_ON:
+        _AFFINE_ON[device] = (_SCALE.to(device), _SHIFT.to(device))
+    return _AFFINE_ON[device]
+
+
+def channels_first(clip: torch.Tensor) -> torch.Tensor:
+    """uint8 (T, 3, H, W) -> uint8 (3, T, H, W), contiguous: what workers hand over."""
+    return clip.permute(1, 0, 2, 3).contiguous()  # (3, T, H, W)
+
+
+def normalize_video(video: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., 3, T, H, W) -> float32, same shape: /255, then ImageNet mean and std per
+    channel, on the tensor's device. A floating-point video is taken as already normalised and
+    returned unchanged.
+
+    One conversion, then one multiply-add applies /255, mean and std together; the result is
+    bit for bit what `normalize` gives for the same clip, wherever it runs.
+    """
+    if video.is_floating_point():
+        return video
+    scale, shift = _affine_on(video.device)
+    return video.to(torch.float32).mul_(scale).add_(shift)
 
 
 def normalize(clip: torch.Tensor) -> torch.Tensor:

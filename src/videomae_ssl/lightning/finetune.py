@@ -2,8 +2,9 @@
 
 Glue only: the classifier (`models.classifier`), timm's layer-decay parameter groups, soft-target
 cross entropy and EMA, the warmup-cosine schedule (`optim.schedules`) and the multi-view metric
-(`evaluation.multiview`). Mixup/CutMix and label smoothing happen in the data loader's collate,
-which puts soft targets in the batch's "target".
+(`evaluation.multiview`). Clips arrive in uint8 and are normalised on the device; random
+erasing and Mixup/CutMix, drawn in the data loader with the soft targets ("target"), are
+applied there too (`data.on_device`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from timm.utils import ModelEmaV3
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from videomae_ssl.data.on_device import prepare_batch
 from videomae_ssl.evaluation import MultiViewAccuracy
 from videomae_ssl.lightning.guard import NonFiniteLoss
 from videomae_ssl.lightning.step_log import finish_training_step
@@ -107,6 +109,10 @@ class VideoClassificationModule(L.LightningModule):
         if self.ema is not None:
             nets.append(("_ema", self.ema.module))
         return nets
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # uint8 clips travel to the device; they are normalised (and augmented) there.
+        return prepare_batch(batch) if isinstance(batch, dict) and "video" in batch else batch
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         logits = self.net(batch["video"])  # (B, num_classes)

@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
+from videomae_ssl.data.on_device import prepare_batch
 from videomae_ssl.lightning.guard import NonFiniteLoss
 from videomae_ssl.lightning.step_log import finish_training_step
 from videomae_ssl.loss import pixel_targets, reconstruction_loss
@@ -37,8 +38,9 @@ ADAMW_PRETRAIN: OptimizerFactory = partial(torch.optim.AdamW, betas=(0.9, 0.95))
 class VideoMAEPretrainModule(L.LightningModule):
     """Masked video pretraining.
 
-    Batches are dicts from the data module: `video` (B, C, T, H, W) normalised, `mask` Bool[B, N]
-    with True = hidden, and optionally `broken_total`, the number of distinct broken training
+    Batches are dicts from the data module: `video` (B, C, T, H, W) uint8, normalised on the
+    device once transferred (a float video is taken as normalised), `mask` Bool[B, N] with
+    True = hidden, and optionally `broken_total`, the number of distinct broken training
     videos met so far, logged as `data/broken`. Learning rates are given per 256 videos and
     scaled by the effective batch of videos, `batch_size` (videos per device) x devices x nodes
     x accumulation, as the original; with repeated sampling (`views_per_video` clips per video)
@@ -87,6 +89,10 @@ class VideoMAEPretrainModule(L.LightningModule):
             grid = self.net.grid
             decoder_mask = torch.stack([self.decoder_masking(grid) for _ in range(len(mask))])
         return token_indices(mask, None if decoder_mask is None else decoder_mask.to(mask.device))
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # uint8 clips travel to the device; they are normalised (and augmented) there.
+        return prepare_batch(batch) if isinstance(batch, dict) and "video" in batch else batch
 
     def shared_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         video = batch["video"]

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from videomae_ssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from videomae_ssl.masking.indexing import token_coords
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def unnormalize(
