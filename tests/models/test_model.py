@@ -136,7 +136,8 @@ def test_config_names_every_argument_as_plain_values_and_rebuilds_the_model(cls)
     if cls is VideoMAEClassifier:
         kw["num_classes"] = np.int64(5)
     model = cls(**kw)
-    arguments = set(inspect.signature(cls).parameters)
+    # Every argument but grad_checkpointing, a memory setting that does not change the model.
+    arguments = set(inspect.signature(cls).parameters) - {"grad_checkpointing"}
     assert set(model.config) == arguments
     assert all(type(v) in (int, float, bool) for v in model.config.values()), model.config
     assert model.config["img_size"] == 32 and model.config["drop_path_rate"] == pytest.approx(0.1)
@@ -146,3 +147,39 @@ def test_config_names_every_argument_as_plain_values_and_rebuilds_the_model(cls)
         k: v.shape for k, v in model.state_dict().items()
     }
 
+
+def loss_and_grads(model, video, target):
+    """One seeded forward and backward: (loss, {name: grad})."""
+    torch.manual_seed(1)  # the same drop-path draws for both models
+    model.zero_grad()
+    out = model(*video) if isinstance(video, tuple) else model(video)
+    loss = F.mse_loss(out, target)
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("kind", ["pretrain", "classifier"])
+def test_grad_checkpointing_gives_the_plain_loss_and_gradients(kind, monkeypatch):
+    calls = []
+    checkpoint = torch.utils.checkpoint.checkpoint
+    monkeypatch.setattr(
+        torch.utils.checkpoint, "checkpoint", lambda *a, **kw: calls.append(kw) or checkpoint(*a, **kw)
+    )
+    video = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    if kind == "pretrain":
+        build = lambda **kw: videomae_pretrain("tiny", **TINY, drop_path_rate=0.2, **kw)  # noqa: E731
+        inputs, target = (video, batch_masks((2, 4, 4), 0.75, 2)), torch.randn(2, 24, 384)
+    else:
+        net = {k: v for k, v in TINY.items() if not k.startswith("decoder")}
+        build = lambda **kw: videomae_classifier(3, "tiny", **net, drop_path_rate=0.2, **kw)  # noqa: E731
+        inputs, target = video, torch.randn(2, 3)
+    plain, checkpointed = build(), build(grad_checkpointing=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    loss, grads = loss_and_grads(plain, inputs, target)
+    loss_ckpt, grads_ckpt = loss_and_grads(checkpointed, inputs, target)
+    blocks = 3 if kind == "pretrain" else 2  # encoder depth 2 (+ decoder depth 1)
+    assert calls == [{"use_reentrant": False}] * blocks
+    assert torch.equal(loss, loss_ckpt)
+    for name, grad in grads.items():
+        torch.testing.assert_close(grads_ckpt[name], grad, rtol=1e-6, atol=1e-7, msg=name)
+    assert "grad_checkpointing" not in checkpointed.config  # a memory setting, not architecture

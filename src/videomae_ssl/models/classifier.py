@@ -17,6 +17,8 @@ from videomae_ssl.models.layers import LayerNorm
 
 
 class VideoMAEClassifier(VideoMAEEncoder):
+    """The encoder with a classification head; `grad_checkpointing` as in `VideoMAEEncoder`."""
+
     def __init__(
         self,
         num_classes: int,
@@ -35,6 +37,7 @@ class VideoMAEClassifier(VideoMAEEncoder):
         drop_path_rate: float = 0.1,
         fc_drop_rate: float = 0.0,
         init_scale: float = 0.001,
+        grad_checkpointing: bool = False,
     ) -> None:
         super().__init__(
             img_size,
@@ -51,6 +54,7 @@ class VideoMAEClassifier(VideoMAEEncoder):
             attn_drop_rate,
             drop_path_rate,
             final_norm=False,
+            grad_checkpointing=grad_checkpointing,
         )
         # Every constructor argument by name: checkpoints store it to rebuild the model.
         self.config: dict[str, Any] = {

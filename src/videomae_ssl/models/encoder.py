@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from videomae_ssl.models.layers import Block, LayerNorm, TubeletEmbed, stochastic_depth
+from videomae_ssl.models.layers import Block, LayerNorm, TubeletEmbed, run_blocks, stochastic_depth
 from videomae_ssl.models.pos_embed import sinusoid_table
 
 
@@ -63,7 +63,12 @@ def encoder_config(
 
 
 class VideoMAEEncoder(nn.Module):
-    """Video ViT backbone. Parameter names follow the original VideoMAE checkpoints."""
+    """Video ViT backbone. Parameter names follow the original VideoMAE checkpoints.
+
+    `grad_checkpointing` recomputes each block's activations in the backward pass instead of
+    keeping them (see `run_blocks`): a memory setting, not part of the architecture, so it is
+    not in the models' `config`.
+    """
 
     def __init__(
         self,
@@ -81,8 +86,10 @@ class VideoMAEEncoder(nn.Module):
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         final_norm: bool = True,
+        grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
+        self.grad_checkpointing = grad_checkpointing
         self.img_size = img_size
         self.num_frames = num_frames
         self.embed_dim = embed_dim
@@ -141,6 +148,5 @@ class VideoMAEEncoder(nn.Module):
         with the position of its place in the full grid.
         """
         x = self.embed(video, ids_visible)  # (B, N_vis, D)
-        for block in self.blocks:
-            x = block(x)
+        x = run_blocks(self.blocks, x, self.grad_checkpointing)  # (B, N_vis, D)
         return self.norm(x)

@@ -11,7 +11,7 @@ from torch import nn
 
 from videomae_ssl.masking.indexing import TokenIndices, token_indices
 from videomae_ssl.models.encoder import VideoMAEEncoder, encoder_config
-from videomae_ssl.models.layers import Block, LayerNorm
+from videomae_ssl.models.layers import Block, LayerNorm, run_blocks
 from videomae_ssl.models.pos_embed import sinusoid_table
 
 
@@ -26,8 +26,10 @@ class VideoMAEDecoder(nn.Module):
         out_dim: int,
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
+        grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
+        self.grad_checkpointing = grad_checkpointing
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias) for _ in range(depth)
         )
@@ -36,8 +38,7 @@ class VideoMAEDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor, num_predicted: int) -> torch.Tensor:
         """x: (B, N_in, D) -> predictions for the last `num_predicted` tokens (B, K, out_dim)."""
-        for block in self.blocks:
-            x = block(x)
+        x = run_blocks(self.blocks, x, self.grad_checkpointing)  # (B, N_in, D)
         return self.head(self.norm(x[:, -num_predicted:]))
 
 
@@ -47,8 +48,11 @@ class VideoMAEPretrainModel(nn.Module):
     `forward(video, mask)` returns the predicted pixels of the masked tokens, in ascending token
     order, as (B, N_masked, tubelet * patch**2 * C). The caller draws the mask; the model never
     does. With VideoMAE V2's decoder masking (a `TokenIndices` built with a decoder mask) the
-    decoder gets mask tokens only at the positions the decoder mask keeps and predicts those. `final_norm=False` leaves out the encoder's last LayerNorm, as transformers'
-    pretraining model does with its default `use_mean_pooling=True`.
+    decoder gets mask tokens only at the positions the decoder mask keeps and predicts those.
+    `final_norm=False` leaves out the encoder's last LayerNorm, as transformers' pretraining
+    model does with its default `use_mean_pooling=True`. `grad_checkpointing` recomputes every
+    encoder and decoder block in the backward pass instead of keeping its activations (a
+    memory setting, left out of `config`).
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class VideoMAEPretrainModel(nn.Module):
         qkv_bias: bool = True,
         drop_path_rate: float = 0.0,
         final_norm: bool = True,
+        grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         # Every constructor argument by name: checkpoints store it to rebuild the model.
@@ -95,6 +100,7 @@ class VideoMAEPretrainModel(nn.Module):
             qkv_bias,
             drop_path_rate=drop_path_rate,
             final_norm=final_norm,
+            grad_checkpointing=grad_checkpointing,
         )
         self.encoder_to_decoder = nn.Linear(embed_dim, decoder_embed_dim, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
@@ -105,7 +111,13 @@ class VideoMAEPretrainModel(nn.Module):
         )
         out_dim = tubelet_size * patch_size**2 * in_chans
         self.decoder = VideoMAEDecoder(
-            decoder_embed_dim, decoder_depth, decoder_num_heads, out_dim, mlp_ratio, qkv_bias
+            decoder_embed_dim,
+            decoder_depth,
+            decoder_num_heads,
+            out_dim,
+            mlp_ratio,
+            qkv_bias,
+            grad_checkpointing=grad_checkpointing,
         )
         self.reset_parameters()
 
