@@ -48,6 +48,9 @@ def test_item_shapes_and_types(records, train):
         assert item["video"].is_contiguous()
         assert item["mask"].shape == (64,) and item["mask"].dtype == torch.bool
         assert item["mask"].sum() == 4 * 12  # tube: int(0.75 * 16) = 12 hidden per slice
+        # The token indices, so that the step never reads the mask back from the device.
+        assert torch.equal(item["ids_visible"], torch.nonzero(~item["mask"]).flatten())
+        assert torch.equal(item["ids_masked"], torch.nonzero(item["mask"]).flatten())
         assert item["index"] == i and item["label"] == i
 
 

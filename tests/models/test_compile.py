@@ -8,6 +8,7 @@ eager kernels.
 import pytest
 import torch
 
+from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
 from videomae_ssl.loss import pixel_targets, reconstruction_loss
 from videomae_ssl.masking import mask_to_indices, running_cell_mask, token_indices, tube_mask
 from videomae_ssl.models import videomae_pretrain
@@ -73,3 +74,15 @@ def test_compiled_model_matches_eager(decoder_masking):
     compiled_loss.backward()
     for name, p in net.named_parameters():
         torch.testing.assert_close(p.grad, grads[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_the_training_step_with_the_data_paths_indices_compiles_as_one_graph():
+    # The batch carries the indices the data path computes on the host: nothing in the step
+    # reads a count back from the device (a .tolist() would break the graph).
+    net, video, ids = setup(False)
+    module = VideoMAEPretrainModule(net).train()
+    batch = {"video": video, "mask": torch.zeros(2, 32, dtype=torch.bool).scatter(1, ids.decoded, True),
+             "ids_visible": ids.visible, "ids_masked": ids.decoded}
+    explained = torch._dynamo.explain(module.shared_step)(batch)
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert torch.equal(module.shared_step(batch)[0], step(net, video, ids))

@@ -23,7 +23,7 @@ from videomae_ssl.data.readers import FRAME_TEMPLATE
 from videomae_ssl.data.sampling import center_indices, pretrain_indices
 from videomae_ssl.data.transforms import MultiScaleCrop, center_crop_resize, channels_first
 from videomae_ssl.errors import ConfigError
-from videomae_ssl.masking import MaskGenerator
+from videomae_ssl.masking import MaskGenerator, mask_to_indices
 from videomae_ssl.seeding import STREAM_CROP, STREAM_MASK, sample_generator
 
 __all__ = ["VideoPretrainDataset", "collate_views"]
@@ -35,10 +35,13 @@ class VideoPretrainDataset(VideoListDataset):
     Items are dicts: "video" uint8 (3, T, S, S), not yet normalised (the Lightning module
     normalises the batch on the device, `normalize_video`),
     "mask" Bool[N] over the (T', H', W') token grid (True = hidden from the encoder),
+    "ids_visible" (N_vis,) and "ids_masked" (N - N_vis,) its token indices, ascending (the
+    model's gathers take them as they are, so the step never reads the mask back from the
+    device),
     "index" the row in `records` of the video shown, "label" its class id, "requested" the row
     asked for, and "broken" how many broken videos were met before one decoded (0: the
     requested video itself). With `num_sample` > 1, "video" is (V, 3, T, S, S) and "mask"
-    (V, N): V views of one decode.
+    (V, N), the indices (V, N_vis) and (V, N - N_vis): V views of one decode.
 
     Index with an int (epoch 0) or an `(index, epoch)` pair as `EpochSampler` yields.
     With `train=True`: a random window start and `MultiScaleCrop`; a video that fails to decode
@@ -118,6 +121,8 @@ class VideoPretrainDataset(VideoListDataset):
                 crop = center_crop_resize(clip, self.input_size)  # (T, 3, S, S)
             videos.append(channels_first(crop))  # (3, T, S, S) uint8
             masks.append(self.mask_generator(self.grid, stream(STREAM_MASK, view)))  # (N,) bool
+        mask = torch.stack(masks)  # (V, N)
+        visible, masked = mask_to_indices(mask)  # (V, N_vis), (V, N - N_vis), on the host
         item = {
             "index": row,
             "label": self.records[row].label,
@@ -125,6 +130,8 @@ class VideoPretrainDataset(VideoListDataset):
             "requested": index,
         }
         if self.num_sample == 1:
-            return {"video": videos[0], "mask": masks[0], **item}
-        return {"video": torch.stack(videos), "mask": torch.stack(masks), **item}
+            views = {"video": videos[0], "mask": masks[0], "ids_visible": visible[0]}
+            return {**views, "ids_masked": masked[0], **item}
+        views = {"video": torch.stack(videos), "mask": mask, "ids_visible": visible}
+        return {**views, "ids_masked": masked, **item}
 

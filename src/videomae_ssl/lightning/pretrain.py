@@ -19,7 +19,7 @@ from videomae_ssl.masking import (
     RunningCellMaskGenerator,
     TokenIndices,
     check_decoder_ratio,
-    token_indices,
+    mask_to_indices,
 )
 from videomae_ssl.models import VideoMAEPretrainModel
 from videomae_ssl.optim.param_groups import weight_decay_groups
@@ -40,11 +40,12 @@ class VideoMAEPretrainModule(L.LightningModule):
 
     Batches are dicts from the data module: `video` (B, C, T, H, W) uint8, normalised on the
     device once transferred (a float video is taken as normalised), `mask` Bool[B, N] with
-    True = hidden, and optionally `broken_total`, the number of distinct broken training
-    videos met so far, logged as `data/broken`. Learning rates are given per 256 videos and
-    scaled by the effective batch of videos, `batch_size` (videos per device) x devices x nodes
-    x accumulation, as the original; with repeated sampling (`views_per_video` clips per video)
-    the step sees more clips but the same lr, as in VideoMAE V2.
+    True = hidden, its token indices `ids_visible` (B, N_vis) and `ids_masked` (B, N_mask), and
+    optionally `broken_total`, the number of distinct broken training videos met so far, logged
+    as `data/broken`. Learning rates are given per 256 videos and scaled by the effective batch
+    of videos, `batch_size` (videos per device) x devices x nodes x accumulation, as the
+    original; with repeated sampling (`views_per_video` clips per video) the step sees more
+    clips but the same lr, as in VideoMAE V2.
 
     `decoder_mask_ratio` > 0 turns on VideoMAE V2's decoder masking in training: a running-cell
     mask (random phase per clip, from the global RNG that `seed_everything` seeds) picks the
@@ -82,13 +83,24 @@ class VideoMAEPretrainModule(L.LightningModule):
         """What `pretrained=<checkpoint>` initialises: the encoder (the decoder starts fresh)."""
         return self.net.encoder
 
-    def token_indices(self, mask: torch.Tensor) -> TokenIndices:
-        """The step's token indices from its mask Bool[B, N] (with a decoder mask in training)."""
-        decoder_mask = None
-        if self.decoder_masking is not None and self.training:
-            grid = self.net.grid
-            decoder_mask = torch.stack([self.decoder_masking(grid) for _ in range(len(mask))])
-        return token_indices(mask, None if decoder_mask is None else decoder_mask.to(mask.device))
+    def token_indices(self, batch: dict[str, torch.Tensor]) -> TokenIndices:
+        """The step's token indices, read from the device by no one: the encoder's from the
+        batch ("ids_visible", "ids_masked", computed by the data path on the host), and in
+        training with decoder masking the decoder's from a running-cell mask drawn here on the
+        host. A batch without the indices (one built by hand) has them computed from its
+        "mask", which reads the count back once."""
+        mask = batch["mask"]  # Bool[B, N]
+        if "ids_visible" in batch:
+            visible, masked = batch["ids_visible"], batch["ids_masked"]  # (B, N_vis), (B, N_mask)
+        else:
+            visible, masked = mask_to_indices(mask)
+        if self.decoder_masking is None or not self.training:
+            return TokenIndices(visible, masked)
+        grid = self.net.grid
+        decoder_mask = torch.stack([self.decoder_masking(grid) for _ in range(len(mask))])
+        decoded, _ = mask_to_indices(decoder_mask)  # (B, K) on the host: decoder-visible first
+        decoded = decoded.to(mask.device)
+        return TokenIndices(visible, decoded, torch.gather(mask, 1, decoded))  # loss: Bool[B, K]
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         # uint8 clips travel to the device; they are normalised (and augmented) there.
@@ -96,7 +108,7 @@ class VideoMAEPretrainModule(L.LightningModule):
 
     def shared_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         video = batch["video"]
-        ids = self.token_indices(batch["mask"])  # once per step: the model and target share it
+        ids = self.token_indices(batch)  # once per step: the model and target share it
         pred = self.net(video, ids)  # (B, K, P)
         target = pixel_targets(
             video,
