@@ -9,7 +9,8 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from clips import clip_frames
+import torch
+from clips import clip_frames, write_clip
 from PIL import Image
 
 from videomae_ssl.data.annotations import VideoRecord
@@ -17,6 +18,7 @@ from videomae_ssl.data.readers import (
     BACKENDS,
     PyAVVideo,
     VideoDecodeError,
+    check_decode_device,
     open_record,
     open_video,
     resolve_backend,
@@ -455,3 +457,21 @@ def test_header_is_probed_at_most_once(cut_avi, monkeypatch, backend):
     with open_video(full, backend, short_side=24) as video:
         assert video.read([0]).shape == (1, 24, 32, 3)
     assert len(opened) == (1 if backend == "decord" else 0)
+
+
+# Decoding on the GPU (data.decode_device)
+
+
+def test_decode_device_cuda_is_refused_naming_the_key_where_it_cannot_work(tmp_path):
+    with pytest.raises(ConfigError, match=r"data\.decode_device='gpu': choose one of cpu, cuda"):
+        check_decode_device("gpu", "pyav")
+    with pytest.raises(ConfigError, match=r"data\.decode_device=cuda: only TorchCodec .* data\.backend=torchcodec"):
+        check_decode_device("cuda", "pyav")
+    assert check_decode_device("cpu", "pyav") == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match=r"data\.decode_device=cuda: no CUDA device"):
+            check_decode_device("cuda", "torchcodec")
+        path = tmp_path / "clip.mp4"
+        write_clip(path, num_frames=4)
+        with pytest.raises(ConfigError, match=r"data\.decode_device=cuda: no CUDA device"):
+            open_video(str(path), "torchcodec", device="cuda")

@@ -116,13 +116,14 @@ class ClipRandAugment:
     def apply_seeded(self, clip: torch.Tensor, seed: int) -> torch.Tensor:
         """The same as `__call__` with the seed given: every frame is transformed right after
         seeding the global generators with `seed`."""
-        frames = clip.permute(0, 2, 3, 1).contiguous().numpy()  # (T, H, W, 3)
+        frames = clip.permute(0, 2, 3, 1).cpu().contiguous().numpy()  # (T, H, W, 3)
         out = []
         with preserved_global_rngs():
             for frame in frames:
                 seed_global_rngs(seed)
                 out.append(np.asarray(self.transform(Image.fromarray(frame))))
-        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)  # (T, 3, H, W)
+        out = torch.from_numpy(np.stack(out)).to(clip.device)  # PIL's ops run on the CPU
+        return out.permute(0, 3, 1, 2)  # (T, 3, H, W)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"

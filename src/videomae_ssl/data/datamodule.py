@@ -27,7 +27,12 @@ from videomae_ssl.data.quarantine import (
     broken_list_message,
     record_broken,
 )
-from videomae_ssl.data.readers import FRAME_TEMPLATE, open_record, resolve_backend
+from videomae_ssl.data.readers import (
+    FRAME_TEMPLATE,
+    check_decode_device,
+    open_record,
+    resolve_backend,
+)
 from videomae_ssl.data.sampler import EpochSampler, ResumableDataLoader
 from videomae_ssl.data.sampling import center_indices
 from videomae_ssl.data.workers import worker_init
@@ -75,6 +80,7 @@ class VideoDataModule(L.LightningDataModule):
         quarantine_file: str | None = None,
         max_broken_fraction: float = 0.01,
         eval_broken: str = "fail",
+        decode_device: str = "cpu",
     ) -> None:
         super().__init__()
         self.train_list = None if train_list is None else str(train_list)
@@ -98,6 +104,7 @@ class VideoDataModule(L.LightningDataModule):
         self.quarantine_file = None if quarantine_file is None else str(quarantine_file)
         self.max_broken_fraction = max_broken_fraction
         self.eval_broken = eval_broken
+        self.decode_device = decode_device
         self.train_records: list[VideoRecord] | None = None
         self.val_records: list[VideoRecord] | None = None
         self.test_records: list[VideoRecord] | None = None
@@ -115,7 +122,8 @@ class VideoDataModule(L.LightningDataModule):
 
     def _check_settings(self) -> None:
         """ConfigError naming the key for settings no file can fix."""
-        resolve_backend(self.backend, key="data.backend")
+        backend = resolve_backend(self.backend, key="data.backend")
+        check_decode_device(self.decode_device, backend)
         if not isinstance(self.num_sample, int) or self.num_sample < 1:
             raise ConfigError(f"data.num_sample={self.num_sample} must be a positive integer.")
         if not 0 <= self.max_broken_fraction <= 1:
@@ -399,13 +407,16 @@ class VideoDataModule(L.LightningDataModule):
         collate: Callable[[list[dict[str, Any]]], dict[str, Any]] = collate_views,
         kind: type[DataLoader] = DataLoader,
     ) -> DataLoader:
+        on_gpu = self.decode_device != "cpu"
         return kind(
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
             drop_last=sampler.drop_last,
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            # Clips decoded on the GPU are there already; CUDA cannot start in a forked worker.
+            pin_memory=self.pin_memory and not on_gpu,
+            multiprocessing_context="spawn" if on_gpu and self.num_workers > 0 else None,
             persistent_workers=self.num_workers > 0,
             collate_fn=collate,
             worker_init_fn=worker_init,
@@ -511,4 +522,5 @@ class PretrainDataModule(VideoDataModule):
             short_side=self.short_side,
             num_sample=self.num_sample if train else 1,
             quarantine_file=self.quarantine_file if train else None,
+            decode_device=self.decode_device,
         )

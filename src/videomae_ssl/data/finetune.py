@@ -67,6 +67,7 @@ class VideoClassificationDataset(VideoListDataset):
         short_side: int | None = None,
         quarantine_file: str | None = None,
         max_retries: int = 20,
+        decode_device: str = "cpu",
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -88,6 +89,7 @@ class VideoClassificationDataset(VideoListDataset):
             short_side=short_side,
             quarantine_file=quarantine_file,
             max_retries=max_retries,
+            decode_device=decode_device,
         )
         self.mode = mode
         self.num_frames = num_frames

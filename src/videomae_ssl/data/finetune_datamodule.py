@@ -189,6 +189,7 @@ class FinetuneDataModule(VideoDataModule):
             frame_template=self.frame_template,
             short_side=self.short_side,
             quarantine_file=self.quarantine_file if train else None,
+            decode_device=self.decode_device,
         )
 
     def test_video_paths(self) -> Sequence[str]:

@@ -68,6 +68,7 @@ class VideoPretrainDataset(VideoListDataset):
         num_sample: int = 1,
         quarantine_file: str | None = None,
         max_retries: int = 20,
+        decode_device: str = "cpu",
     ) -> None:
         if num_frames % tubelet_size:
             raise ConfigError(f"num_frames={num_frames} must be a multiple of {tubelet_size=}.")
@@ -83,6 +84,7 @@ class VideoPretrainDataset(VideoListDataset):
             short_side=short_side,
             quarantine_file=quarantine_file,
             max_retries=max_retries,
+            decode_device=decode_device,
         )
         self.num_frames = num_frames
         self.sampling_rate = sampling_rate

@@ -6,7 +6,8 @@ care which one decoded them. Video-file backends are registered by name in `BACK
 (decord, torchcodec, pyav); folders of frames are read with PIL whatever the backend.
 
 `short_side` asks for frames whose short side is that many pixels, aspect ratio kept (never
-upscaled). Each reader scales while decoding where it can, which is much cheaper than
+upscaled). `device="cuda"` (`data.decode_device`) decodes with TorchCodec on the GPU (NVDEC)
+and returns the frames there; frame folders are read on the CPU whatever the device. Each reader scales while decoding where it can, which is much cheaper than
 decoding at full size and resizing afterwards.
 
 Safe with DataLoader worker processes: importing this module and `resolve_backend` open no
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
 
 FRAME_TEMPLATE = "img_{:05d}.jpg"
 
+# Where video files are decoded: "cpu" (every backend) or "cuda" (TorchCodec with NVDEC).
+DECODE_DEVICES = ("cpu", "cuda")
+DECODE_DEVICE_KEY = "data.decode_device"
+
 
 class VideoDecodeError(DataError):
     """A video that cannot be opened or decoded; the message names the file and the reason."""
@@ -63,9 +68,11 @@ class VideoFile:
             raise
         except Exception as err:  # decoders raise many unrelated types; all mean a bad file
             raise VideoDecodeError(f"{self.path}: cannot decode frames ({_describe(err)})") from err
+        if isinstance(frames, torch.Tensor):  # decoded on the GPU
+            return frames.contiguous()
         return torch.from_numpy(np.ascontiguousarray(frames))
 
-    def _read(self, indices: list[int]) -> np.ndarray:
+    def _read(self, indices: list[int]) -> np.ndarray | torch.Tensor:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -177,14 +184,17 @@ class DecordVideo(VideoFile):
 
 class TorchCodecVideo(VideoFile):
     """TorchCodec's VideoDecoder (exact seeking, one FFmpeg thread); with `short_side` its
-    Resize transform scales inside FFmpeg's filter graph, before the RGB tensor is built."""
+    Resize transform scales inside FFmpeg's filter graph, before the RGB tensor is built. With
+    `device="cuda"` it decodes with NVDEC and the frames stay on the GPU; a decoder that would
+    fall back to the CPU is a ConfigError naming `data.decode_device`."""
 
-    def __init__(self, path: str, short_side: int | None = None) -> None:
+    def __init__(self, path: str, short_side: int | None = None, device: str = "cpu") -> None:
         super().__init__(path)
         _require_file(path)
         from torchcodec.decoders import VideoDecoder
         from torchcodec.transforms import Resize
 
+        self.device = device
         try:
             transforms = None
             if short_side is not None:
@@ -194,7 +204,11 @@ class TorchCodecVideo(VideoFile):
                 if (width, height) != (meta.width, meta.height):
                     transforms = [Resize((height, width))]
             self._decoder = VideoDecoder(
-                path, dimension_order="NHWC", num_ffmpeg_threads=1, transforms=transforms
+                path,
+                dimension_order="NHWC",
+                num_ffmpeg_threads=1,
+                transforms=transforms,
+                device=device,
             )
             # Exact mode scans the packets: num_frames is what the scan indexed, and the header's
             # count (FFmpeg's nb_frames, PyAV's `stream.frames`) comes with it, no probe needed.
@@ -203,11 +217,20 @@ class TorchCodecVideo(VideoFile):
             header_frames = metadata.num_frames_from_header or 0
         except Exception as err:
             raise VideoDecodeError(f"{path}: cannot open video ({_describe(err)})") from err
+        if device != "cpu":
+            fallback = getattr(self._decoder, "cpu_fallback", None)
+            if fallback:  # NVDEC is missing or cannot decode this codec: a setting, not the file
+                raise ConfigError(
+                    f"{DECODE_DEVICE_KEY}={device}: TorchCodec cannot decode {path} with NVDEC "
+                    f"({fallback}); use FFmpeg and a driver with NVDEC for this codec, or set "
+                    f"{DECODE_DEVICE_KEY}=cpu."
+                )
         _check_header_count(path, header_frames, num_frames)
         self.num_frames = _check_not_empty(path, num_frames)
 
-    def _read(self, indices: list[int]) -> np.ndarray:
-        return self._decoder.get_frames_at(indices).data.numpy()  # (T, H, W, 3)
+    def _read(self, indices: list[int]) -> np.ndarray | torch.Tensor:
+        frames = self._decoder.get_frames_at(indices).data  # (T, H, W, 3)
+        return frames if self.device != "cpu" else frames.numpy()
 
     def close(self) -> None:
         self._decoder = None
@@ -492,10 +515,38 @@ def _check_short_side(short_side: int | None) -> int | None:
     return short_side
 
 
-def open_video(path: str, backend: str = "auto", short_side: int | None = None) -> VideoFile:
+def check_decode_device(device: str, backend: str, key: str = DECODE_DEVICE_KEY) -> str:
+    """Reject a decode device this machine cannot use, with a ConfigError naming `key`: "cuda"
+    needs the torchcodec backend, a CUDA device and TorchCodec's CUDA support (NVDEC itself is
+    checked when the first video opens). Opens no file."""
+    if device not in DECODE_DEVICES:
+        raise ConfigError(f"{key}={device!r}: choose one of {', '.join(DECODE_DEVICES)}.")
+    if device == "cpu":
+        return device
+    if backend != "torchcodec":
+        raise ConfigError(
+            f"{key}={device}: only TorchCodec decodes on the GPU; set data.backend=torchcodec "
+            f"(now {backend!r}) or {key}=cpu."
+        )
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"{key}={device}: no CUDA device is available to decode on; set {key}=cpu."
+        )
+    resolve_backend(backend)
+    return device
+
+
+def open_video(
+    path: str, backend: str = "auto", short_side: int | None = None, device: str = "cpu"
+) -> VideoFile:
     """Open the video file `path` with the named backend, decoding at `short_side` pixels on the
-    short side (None: full size); raises VideoDecodeError naming the file on failure."""
-    return BACKENDS[resolve_backend(backend)](str(path), _check_short_side(short_side))
+    short side (None: full size) on `device` ("cuda": TorchCodec with NVDEC); raises
+    VideoDecodeError naming the file on failure."""
+    backend = resolve_backend(backend)
+    if device != "cpu":
+        check_decode_device(device, backend)
+        return TorchCodecVideo(str(path), _check_short_side(short_side), device)
+    return BACKENDS[backend](str(path), _check_short_side(short_side))
 
 
 def open_record(
@@ -504,12 +555,14 @@ def open_record(
     *,
     frame_template: str = FRAME_TEMPLATE,
     short_side: int | None = None,
+    device: str = "cpu",
 ) -> VideoFile:
-    """Open what an annotation line points at: a video file with `backend`, or a folder of
-    frames named by `frame_template` (numbered from `record.start`). `short_side` asks the
-    decoder for frames whose short side is that many pixels (None: full size)."""
+    """Open what an annotation line points at: a video file with `backend` on `device`, or a
+    folder of frames named by `frame_template` (numbered from `record.start`, read on the CPU).
+    `short_side` asks the decoder for frames whose short side is that many pixels (None: full
+    size)."""
     if not record.is_frames:
-        return open_video(record.path, backend, short_side)
+        return open_video(record.path, backend, short_side, device)
     try:
         frame_template.format(record.start)
     except (IndexError, KeyError, ValueError) as err:
