@@ -7,7 +7,8 @@ torch thread (what a DataLoader worker gets), it measures clips/s of
 
   (a) decode only: open the video and read exactly the frames the pipeline reads, and
   (b) the pipeline: `VideoPretrainDataset.__getitem__` (decode, multi-scale crop, resize to 224,
-      normalise, tube mask 0.9),
+      uint8 clip in the model's layout, tube mask 0.9 and its indices; normalising happens on
+      the training device),
 
 on the same clips and starts, (a) and (b) interleaved over several repetitions, and reports the
 medians and the ratio (b)/(a) per backend and video type. The ratio is the share of a worker's
