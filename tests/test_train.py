@@ -34,7 +34,7 @@ def demo_run(tmp_path_factory):
     out = train(
         f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={run_dir}",
         "trainer.max_epochs=2", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
-        "data.num_workers=0", cwd=tmp,
+        "trainer.check_val_every_n_epoch=1", "data.num_workers=0", cwd=tmp,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return tmp, run_dir, out

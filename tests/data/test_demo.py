@@ -1,7 +1,6 @@
 """The demo dataset: deterministic, reused, written atomically, and classes defined by motion."""
 
 import functools
-import math
 
 import av
 import numpy as np
@@ -13,8 +12,8 @@ from videomae_ssl.data.demo import DEMO_CLASSES, DemoPretrainDataModule, ensure_
 from videomae_ssl.errors import DataError
 from videomae_ssl.masking import TubeMaskGenerator
 
-# One clip per class and split, short and small: 24 clips, well under a second.
-SMALL = dict(num_train=1, num_val=1, num_test=1, frame_range=(34, 36), progress=False)
+# One clip per class and split, short and small: 32 clips, well under a second.
+SMALL = dict(num_unlabelled=1, num_train=1, num_val=1, num_test=1, frame_range=(16, 18), progress=False)
 
 
 def first_frame(path):
@@ -30,7 +29,7 @@ def small(tmp_path_factory):
 def test_layout_and_annotations(small):
     assert (small / "classes.txt").read_text().splitlines() == list(DEMO_CLASSES)
     assert len(DEMO_CLASSES) == 8
-    for split in ("train", "val", "test"):
+    for split in ("unlabelled", "train", "val", "test"):
         records = read_annotations(small / f"{split}.csv", root=small)
         assert len(records) == 8
         for record in records:
@@ -39,17 +38,17 @@ def test_layout_and_annotations(small):
             with av.open(record.path) as container:
                 stream = container.streams.video[0]
                 assert (stream.codec_context.name, stream.format.name) == ("h264", "yuv420p")
-                assert (stream.width, stream.height) == (160, 128)
-                assert 34 <= stream.frames <= 36
+                assert (stream.width, stream.height) == (32, 32)
+                assert 16 <= stream.frames <= 18
     assert not [p for p in small.parent.iterdir() if p.name.startswith(".")]  # no temp folders
 
 
 def test_same_seed_same_dataset(small, tmp_path):
     again = ensure_demo_dataset(tmp_path / "copy", seed=0, **SMALL)
     other = ensure_demo_dataset(tmp_path / "other", seed=1, **SMALL)
-    for name in ("train.csv", "val.csv", "test.csv", "classes.txt"):
+    for name in ("unlabelled.csv", "train.csv", "val.csv", "test.csv", "classes.txt"):
         assert (again / name).read_bytes() == (small / name).read_bytes()
-    clip = "videos/train/rotate_cw_000.mp4"
+    clip = "videos/train/move_up_left_000.mp4"
     assert np.array_equal(first_frame(again / clip), first_frame(small / clip))
     assert not np.array_equal(first_frame(other / clip), first_frame(small / clip))
 
@@ -85,50 +84,52 @@ def test_refuses_to_replace_a_foreign_folder(tmp_path):
     assert (tmp_path / "mine.txt").read_text() == "precious"
 
 
-# Which quantity changes and its sign (y grows downwards, angles clockwise on screen).
-MOVING = {
-    "move_right": ("x", 1),
-    "move_left": ("x", -1),
-    "move_up": ("y", -1),
-    "move_down": ("y", 1),
-    "rotate_cw": ("angle", 1),
-    "rotate_ccw": ("angle", -1),
-    "grow": ("radius", 1),
-    "shrink": ("radius", -1),
+# The step of each class on screen, written out by hand (y grows downwards).
+STEPS = {
+    "move_right": (1, 0),
+    "move_up_right": (1, -1),
+    "move_up": (0, -1),
+    "move_up_left": (-1, -1),
+    "move_left": (-1, 0),
+    "move_down_left": (-1, 1),
+    "move_down": (0, 1),
+    "move_down_right": (1, 1),
 }
 
 
 @pytest.mark.parametrize("label", range(8))
-def test_class_is_the_motion(label):
-    changing, sign = MOVING[DEMO_CLASSES[label]]
+def test_class_is_the_direction_of_motion(label):
+    want = np.array(STEPS[DEMO_CLASSES[label]], dtype=float)
+    want /= np.linalg.norm(want)
     for seed in range(200):
-        num_frames = 40 + seed % 9
-        x, y, radius, angle = demo._motion(np.random.default_rng(seed), label, num_frames, 128, 160)
-        assert (x - radius >= 0).all() and (x + radius <= 160).all()  # always inside the frame
-        assert (y - radius >= 0).all() and (y + radius <= 128).all()
-        steps = {
-            "x": np.diff(x),
-            "y": np.diff(y),
-            "radius": np.diff(radius),
-            "angle": np.diff(angle),
-        }
-        for name, step in steps.items():
-            if name == changing:
-                assert (np.sign(step) == sign).all()
-            else:
-                assert np.allclose(step, 0)
-        # Slow enough that the marked shape's rotation is never ambiguous.
-        assert (np.abs(steps["angle"]) < math.radians(10)).all()
+        num_frames = 16 + seed % 3
+        x, y, radius = demo._motion(np.random.default_rng(seed), label, num_frames, 32, 40)
+        eps = 1e-9  # the ball may touch an edge
+        assert (x - radius >= -eps).all() and (x + radius <= 40 + eps).all()  # inside the frame
+        assert (y - radius >= -eps).all() and (y + radius <= 32 + eps).all()
+        steps = np.stack([np.diff(x), np.diff(y)], axis=1)  # (T - 1, 2)
+        assert np.allclose(steps, steps[0])  # constant velocity
+        speed = np.linalg.norm(steps[0])
+        assert np.allclose(steps[0] / speed, want)
+        # 35-60% of the smaller side over the clip, at most what the frame holds
+        travel = speed * (num_frames - 1)
+        assert 0.35 * 32 - 1e-9 <= travel <= min(0.6 * 32, 32 - 2 * radius) + 1e-9
 
 
-def test_rendered_shape_moves_right():
-    label = DEMO_CLASSES.index("move_right")
-    frames = demo.render_clip(np.random.default_rng(0), label, 40, 128, 160)
-    assert frames.shape == (40, 128, 160, 3) and frames.dtype == np.uint8
-    background = np.median(frames, axis=0)  # the shape covers each pixel only briefly
-    shape = np.abs(frames - background).sum(axis=-1) > 60  # (T, H, W)
-    columns = [np.nonzero(s)[1].mean() for s in shape]
-    assert np.all(np.diff(columns) > 0)
+@pytest.mark.parametrize("name", ["move_right", "move_up_left"])
+def test_rendered_ball_moves_as_its_class_says(name):
+    label = DEMO_CLASSES.index(name)
+    frames = demo.render_clip(np.random.default_rng(0), label, 18, 32, 32)
+    assert frames.shape == (18, 32, 32, 3) and frames.dtype == np.uint8
+    background = frames[0, 0, 0].astype(int), frames[-1, -1, -1].astype(int)
+    ball = frames.astype(int).sum(axis=-1) > frames.astype(int).sum(axis=-1).min() + 200
+    rows = np.array([np.nonzero(b)[0].mean() for b in ball])
+    cols = np.array([np.nonzero(b)[1].mean() for b in ball])
+    moved = np.array([cols[-1] - cols[0], rows[-1] - rows[0]])
+    want = np.array(STEPS[name], dtype=float)
+    assert np.linalg.norm(moved) > 0.35 * 32 - 1  # px
+    assert np.allclose(moved / np.linalg.norm(moved), want / np.linalg.norm(want), atol=0.05)
+    assert background[0].max() <= 80
 
 
 def test_datamodule_generates_then_loads(tmp_path, monkeypatch):
@@ -147,7 +148,7 @@ def test_datamodule_generates_then_loads(tmp_path, monkeypatch):
     dm.validate_inputs()  # generates first, then validates
     assert (tmp_path / "cache" / "seed_0" / "train.csv").is_file()
     dm.setup("fit")
-    assert dm.num_train_samples == 8
+    assert dm.num_train_samples == 8  # the unlabelled split
     batch = next(iter(dm.train_dataloader()))
-    assert batch["video"].shape == (4, 3, 16, 112, 112)
-    assert batch["mask"].shape == (4, 8 * 7 * 7) and batch["mask"].sum() == 4 * 8 * 44
+    assert batch["video"].shape == (4, 3, 8, 32, 32)
+    assert batch["mask"].shape == (4, 4 * 4 * 4) and batch["mask"].sum() == 4 * 4 * 14

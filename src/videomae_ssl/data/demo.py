@@ -1,23 +1,27 @@
 """The embedded demo dataset: small synthetic H.264 clips whose class is their motion.
 
-Each clip shows one shape (circle, square or triangle, with a contrasting dot that makes its
-orientation visible) on a random linear colour ramp. Shape, colours, size and position are
-random nuisance; the class is defined by the motion alone:
+Each clip shows one light, soft-edged ball on a dark background, moving in a straight line at
+constant speed in one of 8 directions, 45 degrees apart:
 
-    0 move_right  1 move_left  2 move_up  3 move_down
-    4 rotate_cw   5 rotate_ccw 6 grow     7 shrink
+    0 move_right  1 move_up_right  2 move_up    3 move_up_left
+    4 move_left   5 move_down_left 6 move_down  7 move_down_right
 
-Opposite classes differ only in the direction of time (a move_left clip played backwards is a
-move_right clip), so telling them apart needs temporal order, not appearance. Static sizes are
-drawn from the same range that grow/shrink sweep, so a single frame's size says little. The
-background is a ramp (not noise) so that masked patches can be reconstructed from their
-surroundings. Everything is a function of the seed, so the dataset is identical on every
-machine with the same libx264 build.
+Colours, size, speed and start are random nuisance; the class is the direction alone. Opposite
+classes differ only in the direction of time (a move_left clip played backwards is a
+move_right clip), so telling them apart needs temporal order, not appearance.
+
+The demo shows the paper's claim in miniature: masked-autoencoder pretraining on many unlabelled
+clips makes a classifier fine-tuned on a few labelled ones better than the same classifier
+trained from scratch on those. Hence the splits: `unlabelled` (64 clips per class, for
+pretraining; its list has labels, which pretraining ignores), `train` (2 labelled clips per
+class), `val` (8) and `test` (16). Everything
+is a function of the seed, so the dataset is identical on every machine with the same libx264
+build.
 
 Layout under the dataset folder:
-    videos/<split>/<class>_<k>.mp4    yuv420p H.264
-    train.csv, val.csv, test.csv      V1 annotations, '<relative path> <label>'
-    classes.txt                       line i is the name of label i
+    videos/<split>/<class>_<k>.mp4                yuv420p H.264
+    unlabelled.csv, train.csv, val.csv, test.csv  V1 annotations, '<relative path> <label>'
+    classes.txt                                   line i is the name of label i
 """
 
 from __future__ import annotations
@@ -41,133 +45,63 @@ from videomae_ssl.masking import MaskGenerator
 
 DEMO_CLASSES = (
     "move_right",
-    "move_left",
+    "move_up_right",
     "move_up",
+    "move_up_left",
+    "move_left",
+    "move_down_left",
     "move_down",
-    "rotate_cw",
-    "rotate_ccw",
-    "grow",
-    "shrink",
+    "move_down_right",
 )
-SPLITS = ("train", "val", "test")
-SHAPES = ("circle", "square", "triangle")
+SPLITS = ("unlabelled", "train", "val", "test")
 MARKER = ".complete"  # written last; holds the generation parameters
-FORMAT_VERSION = 3  # bump when the rendering changes, so old caches are regenerated
+FORMAT_VERSION = 4  # bump when the rendering changes, so old caches are regenerated
 
 
-def _luminance(rgb: np.ndarray) -> float:
-    return float(rgb @ np.array([0.299, 0.587, 0.114]))
-
-
-def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A linear colour ramp: each channel rises from one random level to another along its own
-    random direction. Returns float32 (H, W, 3) in [30, 225].
-
-    A ramp is smooth (a masked background patch follows from the visible ones around it)
-    and has a level change of at least 60 across the frame in every channel, well above the
-    coding noise, so every patch carries some structure to reconstruct.
-    """
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    image = np.empty((height, width, 3), dtype=np.float32)
-    for c in range(3):
-        theta = rng.uniform(0.0, 2.0 * math.pi)
-        s = xs * math.cos(theta) + ys * math.sin(theta)
-        s = (s - s.min()) / (s.max() - s.min())  # (H, W) in [0, 1] along the direction
-        low = rng.uniform(30.0, 110.0)
-        high = rng.uniform(low + 60.0, 225.0)  # at least 60 levels: well above coding noise
-        image[..., c] = low + (high - low) * s
-    return image
-
-
-def _contrasting_color(rng: np.random.Generator, background_luma: float) -> np.ndarray:
-    """A random colour whose luma is at least 70 levels from the background's mean luma."""
-    color = rng.uniform(0.0, 255.0, size=3)
-    if background_luma > 128:
-        color = color * min(1.0, (background_luma - 70) / max(_luminance(color), 1.0))
-    else:
-        light = 255.0 - color
-        target = 255.0 - (background_luma + 70)
-        color = 255.0 - light * min(1.0, target / max(_luminance(light), 1.0))
-    return np.clip(color, 0.0, 255.0)
-
-
-def _shape_sdf(kind: str, u: np.ndarray, v: np.ndarray, radius: float) -> np.ndarray:
-    """Signed distance (px, negative inside) in the shape's own frame; `radius` = circumradius.
-    Exact near the edges, which is all the 1 px antialiasing band needs."""
-    if kind == "circle":
-        return np.hypot(u, v) - radius
-    if kind == "square":
-        return np.maximum(np.abs(u), np.abs(v)) - radius / math.sqrt(2.0)
-    # Triangle with a vertex along +u: edges with outward normals at 60, 180 and 300 degrees.
-    d = [u * math.cos(a) + v * math.sin(a) for a in (math.pi / 3, math.pi, -math.pi / 3)]
-    return np.maximum(np.maximum(d[0], d[1]), d[2]) - radius / 2.0
+def direction(label: int) -> tuple[float, float]:
+    """The unit step (dx, dy) of class `label` on screen (y grows downwards)."""
+    angle = label * math.pi / 4  # counter-clockwise from move_right
+    return math.cos(angle), -math.sin(angle)
 
 
 def _motion(
     rng: np.random.Generator, label: int, num_frames: int, height: int, width: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-frame centre x, centre y, circumradius and angle (radians, clockwise on screen)."""
-    t = np.arange(num_frames, dtype=np.float64)
-    name = DEMO_CLASSES[label]
-    # Large shapes: they must weigh in the reconstruction loss, or pretraining can ignore them.
-    radius = np.full(num_frames, rng.uniform(15.0, 26.0))
-    if name == "grow" or name == "shrink":
-        small = rng.uniform(10.0, 13.0)
-        radius = small * rng.uniform(1.8, 2.2) ** (t / (num_frames - 1))  # constant growth rate
-        if name == "shrink":
-            radius = radius[::-1].copy()
-    r_max = float(radius.max()) + 1.0
-    x = np.full(num_frames, rng.uniform(r_max, width - r_max))
-    y = np.full(num_frames, rng.uniform(r_max, height - r_max))
-    angle = np.full(num_frames, rng.uniform(0.0, 2 * math.pi))
-    if name.startswith("move_"):
-        horizontal = name in ("move_right", "move_left")
-        extent = width if horizontal else height
-        # As fast as 2.5 px/frame, but slow enough that the whole path stays inside the frame.
-        speed = min(rng.uniform(1.5, 2.5), (extent - 2 * r_max) / (num_frames - 1))
-        # max(): when the speed is at its limit, rounding may put the upper end a hair below.
-        start = rng.uniform(r_max, max(extent - r_max - speed * (num_frames - 1), r_max))
-        path = start + speed * t
-        if name in ("move_left", "move_up"):
-            path = path[::-1].copy()
-        if horizontal:
-            x = path
-        else:
-            y = path
-    elif name.startswith("rotate_"):
-        step = math.radians(rng.uniform(5.0, 8.0))  # far below the square's 90 degree symmetry
-        angle = angle[0] + (step if name == "rotate_cw" else -step) * t
-    return x, y, radius, angle
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-frame centre x, centre y (px) and the ball's radius.
+
+    The ball travels 35-60% of the frame's smaller side over the clip (less where the frame
+    cannot hold that beside the ball), in a straight line at constant speed, and stays wholly
+    inside the frame throughout.
+    """
+    dx, dy = direction(label)
+    side = min(height, width)
+    radius = float(rng.uniform(0.12, 0.22) * side)
+    # At most what the frame holds beside the ball (then it touches both edges).
+    travel = min(float(rng.uniform(0.35, 0.6) * side), side - 2 * radius)
+    lows, highs = [], []
+    for step, extent in ((dx, width), (dy, height)):
+        lows.append(radius - min(0.0, step * travel))
+        highs.append(extent - radius - max(0.0, step * travel))
+    x0 = rng.uniform(lows[0], max(highs[0], lows[0]))
+    y0 = rng.uniform(lows[1], max(highs[1], lows[1]))
+    f = np.linspace(0.0, 1.0, num_frames)
+    return x0 + dx * travel * f, y0 + dy * travel * f, radius
 
 
 def render_clip(
     rng: np.random.Generator, label: int, num_frames: int, height: int, width: int
 ) -> np.ndarray:
-    """One clip of class `label` -> uint8 (T, H, W, 3)."""
-    background = _background(rng, height, width)  # (H, W, 3)
-    luma = _luminance(background.reshape(-1, 3).mean(axis=0))
-    color = _contrasting_color(rng, luma)
-    dot_color = np.full(3, 255.0 if _luminance(color) < 128 else 0.0)
-    kind = SHAPES[int(rng.integers(len(SHAPES)))]
-    xs, ys, radii, angles = _motion(rng, label, num_frames, height, width)
-
+    """One clip of class `label` -> uint8 (T, H, W, 3): a light ball (each channel in
+    [150, 255]) with a 1 px antialiased edge on a flat dark background (each channel in
+    [0, 80])."""
+    background = rng.uniform(0.0, 80.0, size=3)
+    color = rng.uniform(150.0, 255.0, size=3)
+    xs, ys, radius = _motion(rng, label, num_frames, height, width)
+    gy, gx = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5  # pixel centres
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
-    frames[:] = np.rint(background).astype(np.uint8)
     for i in range(num_frames):
-        # Only the shape's bounding box (plus the antialiasing margin) changes.
-        reach = radii[i] + 2.0
-        x0, x1 = max(int(xs[i] - reach), 0), min(int(xs[i] + reach) + 1, width)
-        y0, y1 = max(int(ys[i] - reach), 0), min(int(ys[i] + reach) + 1, height)
-        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5  # pixel centres, (h, w)
-        cos, sin = math.cos(angles[i]), math.sin(angles[i])
-        dx, dy = gx - xs[i], gy - ys[i]
-        u, v = dx * cos + dy * sin, -dx * sin + dy * cos  # rotated into the shape's frame
-        shape = np.clip(0.5 - _shape_sdf(kind, u, v, radii[i]), 0.0, 1.0)[..., None]
-        dot = np.clip(0.5 - (np.hypot(u - 0.5 * radii[i], v) - 0.2 * radii[i]), 0.0, 1.0)
-        dot = dot[..., None]
-        patch = background[y0:y1, x0:x1] * (1 - shape) + color * shape  # (h, w, 3)
-        patch = patch * (1 - dot) + dot_color * dot
-        frames[i, y0:y1, x0:x1] = np.rint(patch).astype(np.uint8)
+        cover = np.clip(0.5 - (np.hypot(gx - xs[i], gy - ys[i]) - radius), 0.0, 1.0)[..., None]
+        frames[i] = np.rint(background * (1 - cover) + color * cover).astype(np.uint8)
     return frames
 
 
@@ -223,24 +157,25 @@ def ensure_demo_dataset(
     root: str | Path,
     seed: int = 0,
     *,
-    num_train: int = 24,
-    num_val: int = 6,
-    num_test: int = 6,
-    frame_range: tuple[int, int] = (34, 40),
-    width: int = 160,
-    height: int = 128,
-    fps: int = 16,
+    num_unlabelled: int = 64,
+    num_train: int = 2,
+    num_val: int = 8,
+    num_test: int = 16,
+    frame_range: tuple[int, int] = (16, 18),
+    width: int = 32,
+    height: int = 32,
+    fps: int = 8,
     progress: bool = True,
 ) -> Path:
     """Generate the demo dataset into `root` unless it is already there; return `root`.
 
-    Clips per class: `num_train` / `num_val` / `num_test`; each clip has a random length in
+    Clips per class: `num_unlabelled` / `num_train` / `num_val` / `num_test`; each clip has a random length in
     `frame_range` (inclusive). The dataset is built in a temporary sibling folder and renamed
     into place once complete, so an interrupted run never leaves a half dataset. A later call
     with the same parameters reuses it; other parameters regenerate it.
     """
     root = Path(root)
-    counts = {"train": num_train, "val": num_val, "test": num_test}
+    counts = {"unlabelled": num_unlabelled, "train": num_train, "val": num_val, "test": num_test}
     params = {
         "version": FORMAT_VERSION,
         "seed": seed,
@@ -277,7 +212,8 @@ def ensure_demo_dataset(
 
 class DemoPretrainDataModule(PretrainDataModule):
     """`PretrainDataModule` on the demo dataset in `<cache_dir>/seed_<demo_seed>`, generated
-    on first use. Defaults suit the demo: 16 frames 2 apart, 112 px, CPU-sized loaders.
+    on first use; it reads the unlabelled split. Defaults suit the demo: 8 frames 2 apart,
+    32 px, CPU-sized loaders.
     `options` are the other `PretrainDataModule` arguments (backend, num_sample,
     quarantine_file, eval_broken, ...); the lists and their format are the demo's own."""
 
@@ -286,10 +222,10 @@ class DemoPretrainDataModule(PretrainDataModule):
         *,
         cache_dir: str,
         demo_seed: int = 0,
-        num_frames: int = 16,
+        num_frames: int = 8,
         sampling_rate: int = 2,
-        input_size: int = 112,
-        patch_size: int = 16,
+        input_size: int = 32,
+        patch_size: int = 8,
         tubelet_size: int = 2,
         mask_generator: MaskGenerator,
         batch_size: int = 8,
@@ -301,7 +237,7 @@ class DemoPretrainDataModule(PretrainDataModule):
         self.dataset_dir = Path(cache_dir) / f"seed_{demo_seed}"
         self.demo_seed = demo_seed
         super().__init__(
-            train_list=str(self.dataset_dir / "train.csv"),
+            train_list=str(self.dataset_dir / "unlabelled.csv"),
             val_list=str(self.dataset_dir / "val.csv"),
             root=str(self.dataset_dir),
             num_frames=num_frames,
