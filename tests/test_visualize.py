@@ -95,14 +95,17 @@ def test_psnr_with_normalised_pixel_predictions():
     assert masked == pytest.approx(10 * math.log10(1 / mse), abs=1e-3)
 
 
-def test_frame_grid_draws_every_frame_once_in_labelled_rows():
-    b, t, h, w = 2, 6, 32, 24
+# Frames 96 px high are drawn as they are; 32 px high ones three times larger.
+@pytest.mark.parametrize(("h", "w", "scale"), [(96, 72, 1), (32, 24, 3)])
+def test_frame_grid_draws_every_frame_once_in_labelled_rows(h, w, scale):
+    b, t = 2, 6
     colours = [(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)]  # original, masked, recon
     clips = [torch.tensor(c).view(1, 3, 1, 1, 1).expand(b, 3, t, h, w) for c in colours]
     mask = torch.zeros(b, 12, dtype=torch.bool)
     mask[:, :9] = True
     image = frame_grid(*clips, num_frames=4, mask=mask)
     pixels = torch.from_numpy(np.array(image.convert("RGB")))  # (H, W, 3)
+    h, w = h * scale, w * scale  # as drawn
     rows = []
     for c in colours:
         hit = (pixels == torch.tensor(c).mul(255).to(torch.uint8)).all(dim=-1)  # (H, W)
@@ -144,8 +147,9 @@ def test_command_writes_the_picture_the_animation_and_the_psnr(tmp_path, video, 
     assert "frames 4-16 (4 frames 4 apart)" in printed and "tube mask 75%" in printed
     assert PSNR_LINE.search(printed) and "normalised-pixel target" in printed
     with Image.open(out) as image:
-        # One clip: rows original, masked, reconstruction of the model's 4 frames at 32 px.
-        assert 3 * 32 < image.height < 3 * 32 + 60 and 4 * 32 < image.width < 4 * 32 + 160
+        # One clip: rows original, masked, reconstruction of the model's 4 frames at 32 px,
+        # drawn 3 times larger.
+        assert 3 * 96 < image.height < 3 * 96 + 60 and 4 * 96 < image.width < 4 * 96 + 160
         first = image.convert("RGB").copy()
     with Image.open(out.with_suffix(".gif")) as gif:
         assert gif.n_frames == 4 and gif.width > 3 * 32 and gif.height > 32
@@ -229,7 +233,8 @@ def test_callback_writes_pictures_logs_psnr_and_the_summary_prints_it(tmp_path, 
     names = sorted(p.name for p in (tmp_path / "recon").iterdir())
     assert names == ["epoch_000.png", "epoch_001.png", "latest.png"]
     with Image.open(tmp_path / "recon" / "latest.png") as image:
-        assert 2 * 3 * 32 < image.height < 2 * 3 * 32 + 80  # two clips of three rows
+        # Two clips of three rows of 32 px frames, drawn 3 times larger.
+        assert 2 * 3 * 96 < image.height < 2 * 3 * 96 + 80
     metrics = trainer.callback_metrics
     assert float(metrics["val/psnr_masked"]) == pytest.approx(grid.psnr[0])
     assert float(metrics["val/psnr_mean_colour"]) == pytest.approx(grid.psnr[1])

@@ -32,6 +32,7 @@ from videomae_ssl.masking import RandomMaskGenerator, TubeMaskGenerator, check_r
 from videomae_ssl.predict import resolve_device
 
 PAD = 2  # pixels of white between frames
+MIN_FRAME_PX = 96  # smaller frames are drawn enlarged by a whole factor, each pixel a square
 GIF_FRAME_MS = 250
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -183,8 +184,16 @@ def frame_grid(
     at their left, each showing `num_frames` frames spread over the clip (None: all), numbered
     on top (by `frame_numbers`, e.g. the frames' indices in the video, else their place in the
     clip). Inputs (B, C, T, H, W) in [0, 1], as `reconstruct` returns; `mask` Bool[B, N] gives
-    the hidden share written in each masked row's name.
+    the hidden share written in each masked row's name. Frames under `MIN_FRAME_PX` high are
+    enlarged by the smallest whole factor that reaches it (nearest neighbour: patches stay
+    sharp-edged).
     """
+    scale = math.ceil(MIN_FRAME_PX / original.shape[-2])
+    if scale > 1:
+        original, masked, recon = (
+            x.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
+            for x in (original, masked, recon)
+        )
     b, _, t, h, w = original.shape
     idx = torch.linspace(0, t - 1, min(num_frames or t, t)).round().long().tolist()
     numbers = [int(frame_numbers[i]) if frame_numbers is not None else i for i in idx]
