@@ -3,7 +3,7 @@ run per run folder."""
 
 import pytest
 
-from videomae_ssl.run_resolvers import log_suffix, wandb_id
+from videomae_ssl.run_resolvers import log_suffix, wandb_id, wandb_offline
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,26 @@ def test_a_run_folder_has_one_wandb_id(tmp_path, monkeypatch):
     assert same[0] == same[1] and same[0].startswith("job_1-")
     assert wandb_id(str(tmp_path / "elsewhere" / "job:1")) != same[0]
     assert not set("/\\#?%:") & set(same[0])
+
+
+@pytest.mark.parametrize(
+    ("env", "netrc_text", "offline"),
+    [
+        ({}, None, True),  # no key, no netrc: nothing to log in with
+        ({"WANDB_API_KEY": "k" * 40}, None, False),
+        ({}, "machine api.wandb.ai\n  login user\n  password " + "k" * 40 + "\n", False),
+        ({}, "machine example.org\n  login user\n  password secret\n", True),
+        ({"WANDB_API_KEY": "k" * 40, "WANDB_MODE": "offline"}, None, True),
+    ],
+)
+def test_wandb_goes_offline_without_credentials(tmp_path, monkeypatch, env, netrc_text, offline):
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "netrc"
+    if netrc_text is not None:
+        path.write_text(netrc_text)
+        path.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(path))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert wandb_offline() is offline

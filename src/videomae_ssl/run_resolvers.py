@@ -1,13 +1,16 @@
 """Config values that depend on the process or on the run folder, for configs/hydra and
 configs/logger: `${log_suffix:}` names each rank's log file, `${wandb_id:<run folder>}` gives a
-run folder one wandb run that a resumed job continues."""
+run folder one wandb run that a resumed job continues, `${wandb_offline:}` whether wandb has
+no credentials to log in with."""
 
 from __future__ import annotations
 
 import hashlib
+import netrc
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlparse
 
 # Launchers that start every rank themselves say which one a process is: torchrun in RANK,
 # SLURM's srun in SLURM_PROCID. Lightning's own launcher (trainer=ddp_cpu, trainer=ddp on one
@@ -41,10 +44,27 @@ def wandb_id(run_dir: str) -> str:
     return f"{name}-{digest}"
 
 
+def wandb_offline() -> bool:
+    """True when wandb cannot log in: WANDB_MODE is offline (or dryrun), or there is neither a
+    WANDB_API_KEY nor a netrc entry (what `wandb login` writes) for its host. The run then
+    writes its files under the run folder, to send later with `wandb sync`."""
+    if os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun"):
+        return True
+    if os.environ.get("WANDB_API_KEY"):
+        return False
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
+    try:
+        return netrc.netrc(path).authenticators(host or "") is None
+    except (OSError, netrc.NetrcParseError):
+        return True
+
+
 def register_resolvers() -> None:
-    """Make `${log_suffix:}` and `${wandb_id:...}` known to OmegaConf (done when the package is
-    imported)."""
+    """Make `${log_suffix:}`, `${wandb_id:...}` and `${wandb_offline:}` known to OmegaConf (done
+    when the package is imported)."""
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("log_suffix", log_suffix, replace=True)
     OmegaConf.register_new_resolver("wandb_id", wandb_id, replace=True)
+    OmegaConf.register_new_resolver("wandb_offline", wandb_offline, replace=True)
