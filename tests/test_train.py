@@ -34,7 +34,8 @@ def demo_run(tmp_path_factory):
     out = train(
         f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={run_dir}",
         "trainer.max_epochs=2", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
-        "trainer.check_val_every_n_epoch=1", "data.num_workers=0", cwd=tmp,
+        "trainer.check_val_every_n_epoch=1", "trainer.log_every_n_steps=1", "data.num_workers=0",
+        cwd=tmp,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return tmp, run_dir, out
@@ -66,11 +67,11 @@ def test_summary_names_metrics_and_config_and_train_log_keeps_the_run(demo_run):
     assert f"config: {run_dir / '.hydra' / 'config.yaml'}" in out.stdout
     log = (run_dir / "train.log").read_text()
     # Lightning's lines, the project's own and the summary, each once.
-    for line in ("Effective batch 8 videos", f"Run folder: {run_dir}", "epoch 2/2  train/loss",
+    for line in ("Effective batch 16 videos", f"Run folder: {run_dir}", "epoch 2/2  train/loss",
                  f"checkpoint: {run_dir / 'checkpoints' / 'last.ckpt'}",
                  f"metrics: {run_dir / 'csv' / 'metrics.csv'}"):
         assert log.count(line) == 1, line
-    assert "Effective batch 8 videos" in out.stdout and out.stdout.count("epoch 2/2") == 1
+    assert "Effective batch 16 videos" in out.stdout and out.stdout.count("epoch 2/2") == 1
 
 
 def test_fast_dev_run_writes_no_checkpoint_pictures_or_metrics(demo_run):
@@ -137,7 +138,7 @@ def pipeline_run(tmp_path_factory):
     out = train(
         f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={run_dir}", "trainer.max_epochs=1",
         "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "data.num_workers=0",
-        # Two test batches of 8 clips: the first 8 videos, each with its 2 clips x 3 crops.
+        # Two test batches of 4 clips: the first 4 videos, each with its 2 clips.
         "trainer.limit_test_batches=2", "model.norm_pix_loss=false", cwd=tmp, experiment="demo",
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -161,12 +162,12 @@ def test_pipeline_runs_each_stage_from_the_previous_checkpoint(pipeline_run):
         assert state["videomae_ssl"]["id2label"][0] == "move_right"
         with open(run_dir / stage / "test" / "predictions.csv") as f:
             rows = list(csv.DictReader(f))
-        assert len(rows) == 8  # every tested video once
+        assert len(rows) == 4  # every tested video once
         assert (run_dir / stage / "test" / "confusion.png").is_file()
     lines = out.stdout.strip().splitlines()
     assert lines[-2].startswith("pretrained top-1: ") and lines[-2].endswith("%")
     assert lines[-1].startswith("scratch top-1: ") and lines[-1].endswith("%")
-    assert "test: 8 videos, 48 views (2 clips x 3 crops each)" in out.stdout
+    assert "test: 4 videos, 8 views (2 clips x 1 crops each)" in out.stdout
     # A key of the pretraining stage's config only: the fine-tuning stages leave it out.
     assert "(not used by this stage: model.norm_pix_loss=false)" in out.stdout
 
@@ -180,7 +181,7 @@ def test_stage_test_evaluates_a_fine_tuned_checkpoint(pipeline_run):
         cwd=tmp, experiment="demo_finetune",
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "test: 8 videos, 48 views" in out.stdout
+    assert "test: 4 videos, 8 views" in out.stdout
     # The same weights and views as the pipeline's own test: the same accuracy.
     first = [line for line in pipeline.stdout.splitlines() if line.startswith("test: ")][0]
     assert first in out.stdout
