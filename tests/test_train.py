@@ -167,7 +167,7 @@ def test_pipeline_runs_each_stage_from_the_previous_checkpoint(pipeline_run):
     lines = out.stdout.strip().splitlines()
     assert lines[-2].startswith("pretrained top-1: ") and lines[-2].endswith("%")
     assert lines[-1].startswith("scratch top-1: ") and lines[-1].endswith("%")
-    assert "test: 4 videos, 8 views (2 clips x 1 crops each)" in out.stdout
+    assert "test: 4 videos, 8 views (2 clips x 1 crop each)" in out.stdout
     # A key of the pretraining stage's config only: the fine-tuning stages leave it out.
     assert "(not used by this stage: model.norm_pix_loss=false)" in out.stdout
 

@@ -18,3 +18,8 @@ def say(text: str) -> None:
     for line in text.splitlines():
         if line.strip():
             LOG.info(line)
+
+
+def count(n: int, noun: str) -> str:
+    """`n` and the noun, plural unless n is 1: "1 crop", "3 crops"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

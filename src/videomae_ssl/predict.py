@@ -23,6 +23,7 @@ from torch import nn
 
 from videomae_ssl.checkpoints import CheckpointError, LoadedCheckpoint, build_model, load_checkpoint
 from videomae_ssl.cli import run_command
+from videomae_ssl.console import count
 from videomae_ssl.convert import read_labels
 from videomae_ssl.data.augment import finetune_eval_transform
 from videomae_ssl.data.readers import open_video, resolve_backend
@@ -48,8 +49,8 @@ class EvalSettings:
 
     def describe(self) -> str:
         """E.g. "15 views (5 clips x 3 crops), 16 frames 4 apart at 224 px"."""
-        views = f"{_count(self.num_views, 'view')} ({_count(self.test_clips, 'clip')} x "
-        views += f"{_count(self.test_crops, 'crop')})"
+        views = f"{count(self.num_views, 'view')} ({count(self.test_clips, 'clip')} x "
+        views += f"{count(self.test_crops, 'crop')})"
         if self.sampling == "segment":
             frames = f"{self.num_frames} frames (one per segment)"
         else:
@@ -66,10 +67,6 @@ FLAGS = {
     "test_clips": "--clips",
     "test_crops": "--crops",
 }
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def resolve_settings(

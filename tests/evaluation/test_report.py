@@ -100,3 +100,7 @@ def test_format_result():
     assert format_result(result, name="val") == (
         "val: 120 videos, 1800 views, top-1 81.50%, top-5 95.00%"
     )
+    one = {"top1": torch.tensor(1.0), "num_videos": torch.tensor(1), "num_views": torch.tensor(1)}
+    assert format_result(one, num_clips=1, num_crops=1) == (
+        "test: 1 video, 1 view (1 clip x 1 crop each), top-1 100.00%"
+    )

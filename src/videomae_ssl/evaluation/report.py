@@ -15,6 +15,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
+from videomae_ssl.console import count
 from videomae_ssl.evaluation.multiview import VideoScores
 
 WHITE = (255, 255, 255)
@@ -234,10 +235,10 @@ def format_result(
 ) -> str:
     """One line for the log, e.g. `test: 120 videos, 1800 views (5 clips x 3 crops each),
     top-1 81.50%, top-5 95.00%`, from `MultiViewAccuracy.compute()`'s dict."""
-    views = f"{int(result['num_views'])} views"
+    views = count(int(result["num_views"]), "view")
     if num_clips is not None and num_crops is not None:
-        views += f" ({num_clips} clips x {num_crops} crops each)"
-    parts = [f"{int(result['num_videos'])} videos", views]
+        views += f" ({count(num_clips, 'clip')} x {count(num_crops, 'crop')} each)"
+    parts = [count(int(result["num_videos"]), "video"), views]
     tops = sorted(
         (int(m.group(1)), float(value))
         for key, value in result.items()
