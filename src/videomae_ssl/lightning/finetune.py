@@ -157,8 +157,9 @@ class VideoClassificationModule(L.LightningModule):
                 self.test_result[f"test/{key}{suffix}"] = float(value)
             metric.reset()
         for key, value in self.test_result.items():
-            # The same value on every rank: already gathered by the metric.
-            self.log(key, value, sync_dist=False, rank_zero_only=False)
+            # The same value on every rank (the metric gathered over ranks), so their mean, which
+            # sync_dist takes, changes nothing; without it Lightning warns under DDP.
+            self.log(key, value, sync_dist=True)
 
     def effective_batch(self) -> int:
         """Videos per optimizer step over all devices and nodes, with gradient accumulation."""
