@@ -1,6 +1,7 @@
 """StepStats and StepLine on a one-layer model trained in this process: the data-wait share
 follows the loader's speed, the gradient norm is the one computed by hand before clipping, and
-the progress line comes every N optimizer steps."""
+the progress line comes every N optimizer steps; the epoch line after a resume times only the
+resumed part."""
 
 import re
 import time
@@ -8,10 +9,11 @@ import time
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from videomae_ssl.callbacks.progress import StepLine
+from videomae_ssl.callbacks.progress import EpochLine, StepLine
 from videomae_ssl.callbacks.step_stats import StepStats
 
 X = torch.tensor([[1.0, 2.0, -1.0], [0.5, -3.0, 2.0]])  # (B, 3)
@@ -100,3 +102,23 @@ def test_the_progress_line_comes_every_n_steps(capsys, accumulate):
     assert [line.split()[1] for line in lines] == ["3/7", "6/7"]
     pattern = r"step 3/7  loss \d+\.\d{4}  lr 1\.00e-02  \d+\.\d clips/s  data \d+%  ETA \d+:\d\d"
     assert re.fullmatch(pattern, lines[0]), lines[0]
+
+
+def test_the_epoch_line_after_a_mid_epoch_resume_times_the_resumed_part(tmp_path, capsys):
+    def trainer(**args) -> L.Trainer:
+        return L.Trainer(
+            accelerator="cpu", logger=False, enable_progress_bar=False,
+            enable_model_summary=False, default_root_dir=tmp_path, **args,
+        )  # fmt: skip
+
+    loader = DataLoader(Pairs(8), batch_size=2)  # 4 steps an epoch
+    saver = ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=2)
+    trainer(max_steps=2, callbacks=[saver]).fit(Linear(), loader)  # stops mid-epoch
+    capsys.readouterr()
+    start = time.monotonic()
+    trainer(max_epochs=2, callbacks=[EpochLine()]).fit(Linear(), loader, ckpt_path=saver.last_model_path)
+    elapsed = time.monotonic() - start
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    first = re.fullmatch(r"epoch 1/2  .*\((\d+) s, resumed mid-epoch\)", lines[0])
+    assert first and int(first[1]) <= elapsed + 1, lines  # not the time since some other moment
+    assert re.fullmatch(r"epoch 2/2  .*\(\d+ s\)", lines[1]), lines

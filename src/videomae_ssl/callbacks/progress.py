@@ -23,9 +23,17 @@ class EpochLine(L.Callback):
 
     def __init__(self) -> None:
         self._start = 0.0
+        self._resumed = False
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A run resumed from a mid-epoch checkpoint continues that epoch without
+        # `on_train_epoch_start`: its line times the part of the epoch this run trained.
+        self._start = time.monotonic()
+        self._resumed = True
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.monotonic()
+        self._resumed = False
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -41,7 +49,9 @@ class EpochLine(L.Callback):
                 else:
                     shown = f"{value:.4f}"
                 parts.append(f"{key.replace('_epoch', '')} {shown}")
-        parts.append(f"({time.monotonic() - self._start:.0f} s)")
+        resumed = ", resumed mid-epoch" if self._resumed else ""
+        parts.append(f"({time.monotonic() - self._start:.0f} s{resumed})")
+        self._resumed = False
         say("  ".join(parts))
 
 
