@@ -1,0 +1,105 @@
+"""Video files decoded by decord and by TorchCodec (on the CPU, or on the GPU with NVDEC)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from videomae_ssl.data.readers.base import (
+    DECODE_DEVICE_KEY,
+    VideoDecodeError,
+    VideoFile,
+    check_header_count,
+    check_not_empty,
+    describe,
+    probe_header,
+    require_file,
+    scaled_size,
+)
+from videomae_ssl.errors import ConfigError
+
+
+class DecordVideo(VideoFile):
+    """decord.VideoReader on one thread (DataLoader workers already run in parallel); with
+    `short_side`, decord's own scaler shrinks frames as they are decoded. decord reports only
+    the frames it indexed, so the header's count (for the truncation check) and size come from
+    one PyAV probe of the container header."""
+
+    def __init__(self, path: str, short_side: int | None = None) -> None:
+        super().__init__(path)
+        require_file(path)
+        import decord
+
+        width, height, header_frames = probe_header(path)
+        size = {}
+        if short_side is not None:
+            width, height = scaled_size(width, height, short_side)
+            size = {"width": width, "height": height}
+        try:
+            self._reader = decord.VideoReader(path, num_threads=1, ctx=decord.cpu(0), **size)
+            num_frames = len(self._reader)
+        except Exception as err:
+            raise VideoDecodeError(f"{path}: cannot open video ({describe(err)})") from err
+        check_header_count(path, header_frames, num_frames)
+        self.num_frames = check_not_empty(path, num_frames)
+
+    def _read(self, indices: list[int]) -> np.ndarray:
+        return self._reader.get_batch(indices).asnumpy()  # (T, H, W, 3)
+
+    def close(self) -> None:
+        # decord frees its decoder only when the reader is garbage collected.
+        self._reader = None
+
+
+class TorchCodecVideo(VideoFile):
+    """TorchCodec's VideoDecoder (exact seeking, one FFmpeg thread); with `short_side` its
+    Resize transform scales inside FFmpeg's filter graph, before the RGB tensor is built. With
+    `device="cuda"` it decodes with NVDEC and the frames stay on the GPU; a decoder that would
+    fall back to the CPU is a ConfigError naming `data.decode_device`."""
+
+    def __init__(self, path: str, short_side: int | None = None, device: str = "cpu") -> None:
+        super().__init__(path)
+        require_file(path)
+        from torchcodec.decoders import VideoDecoder
+        from torchcodec.transforms import Resize
+
+        self.device = device
+        try:
+            transforms = None
+            if short_side is not None:
+                # Header-only metadata; its size is after any rotation, as decoded frames are.
+                meta = VideoDecoder(path, seek_mode="approximate").metadata
+                width, height = scaled_size(meta.width, meta.height, short_side)
+                if (width, height) != (meta.width, meta.height):
+                    transforms = [Resize((height, width))]
+            self._decoder = VideoDecoder(
+                path,
+                dimension_order="NHWC",
+                num_ffmpeg_threads=1,
+                transforms=transforms,
+                device=device,
+            )
+            # Exact mode scans the packets: num_frames is what the scan indexed, and the header's
+            # count (FFmpeg's nb_frames, PyAV's `stream.frames`) comes with it, no probe needed.
+            metadata = self._decoder.metadata
+            num_frames = metadata.num_frames or 0
+            header_frames = metadata.num_frames_from_header or 0
+        except Exception as err:
+            raise VideoDecodeError(f"{path}: cannot open video ({describe(err)})") from err
+        if device != "cpu":
+            fallback = getattr(self._decoder, "cpu_fallback", None)
+            if fallback:  # NVDEC is missing or cannot decode this codec: a setting, not the file
+                raise ConfigError(
+                    f"{DECODE_DEVICE_KEY}={device}: TorchCodec cannot decode {path} with NVDEC "
+                    f"({fallback}); use FFmpeg and a driver with NVDEC for this codec, or set "
+                    f"{DECODE_DEVICE_KEY}=cpu."
+                )
+        check_header_count(path, header_frames, num_frames)
+        self.num_frames = check_not_empty(path, num_frames)
+
+    def _read(self, indices: list[int]) -> np.ndarray | torch.Tensor:
+        frames = self._decoder.get_frames_at(indices).data  # (T, H, W, 3)
+        return frames if self.device != "cpu" else frames.numpy()
+
+    def close(self) -> None:
+        self._decoder = None
