@@ -51,7 +51,6 @@ class EpochLine(L.Callback):
                 parts.append(f"{key.replace('_epoch', '')} {shown}")
         resumed = ", resumed mid-epoch" if self._resumed else ""
         parts.append(f"({time.monotonic() - self._start:.0f} s{resumed})")
-        self._resumed = False
         say("  ".join(parts))
 
 
