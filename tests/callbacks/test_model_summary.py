@@ -56,7 +56,10 @@ def test_the_table_prints_the_clip_flops(caplog):
     summary = ModelSummary()
     summary.clip_flops = 64_000_000_000
     with caplog.at_level(logging.INFO, logger="lightning.pytorch.callbacks.model_summary"):
-        summary.summarize([("Name", ["net"]), ("Params", ["1"])], 1, 1, 0.0, {"train": 1, "eval": 0}, 0)
+        data = [("Name", ["net", "loss"]), ("Params", ["1", "0"]), ("FLOPs", ["0", "0"])]
+        summary.summarize(data, 1, 1, 0.0, {"train": 1, "eval": 0}, 0)
     count = re.escape(get_human_readable_count(64_000_000_000))  # "64.0 B"
     assert re.search(rf"^{count}\s+Total FLOPs$", caplog.text, re.IGNORECASE | re.MULTILINE)
+    assert re.search(rf"^net\s+\| 1\s+\| {count}\s*$", caplog.text, re.MULTILINE)
+    assert re.search(r"^loss\s+\| 0\s+\| -\s*$", caplog.text, re.MULTILINE)
 

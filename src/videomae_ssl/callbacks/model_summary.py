@@ -15,6 +15,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelSummary as LightningModelSummary
+from lightning.pytorch.utilities.model_summary.model_summary import get_human_readable_count
 
 from videomae_ssl import flops
 from videomae_ssl.masking.indexing import token_indices
@@ -63,6 +64,14 @@ class ModelSummary(LightningModelSummary):
     ) -> None:
         if self.clip_flops is not None:
             total_flops = self.clip_flops
+            # Lightning's FLOPs column reads 0 for every layer too: the network's row gets the
+            # clip's count, the others (losses, metrics) none.
+            names = dict(summary_data).get("Name", [])
+            flops_of = {"net": get_human_readable_count(total_flops)}
+            summary_data = [
+                (column, [flops_of.get(n, "-") for n in names] if column == "FLOPs" else values)
+                for column, values in summary_data
+            ]
         super().summarize(
             summary_data,
             total_parameters,
