@@ -15,6 +15,20 @@ from videomae_ssl.models.layers import Block, LayerNorm, run_blocks
 from videomae_ssl.models.pos_embed import sinusoid_table
 
 
+def xavier_init(module: nn.Module) -> None:
+    """VideoMAE's pretraining initialisation of every Linear (xavier-uniform weights, zero
+    biases) and LayerNorm (unit weights, zero biases) in `module`; the tubelet Conv3d keeps
+    PyTorch's default, as in the original."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class VideoMAEDecoder(nn.Module):
     """Decoder blocks, LayerNorm and a linear head to tubelet pixels."""
 
@@ -127,14 +141,7 @@ class VideoMAEPretrainModel(nn.Module):
 
     def reset_parameters(self) -> None:
         """The original initialisation: xavier-uniform Linear weights, zero biases, unit norms."""
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        xavier_init(self)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
 
     def no_weight_decay(self) -> set[str]:

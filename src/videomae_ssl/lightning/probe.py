@@ -1,0 +1,196 @@
+"""LightningModules of frozen evaluation: feature extraction (`trainer.predict`) and the
+attentive probe (trained with `trainer.fit`, tested with the multi-view protocol).
+
+Glue only: the frozen encoder (`probe.encoder`), the heads (`probe.heads`), the gather
+(`probe.features`), the multi-view metric and the warmup-cosine schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from videomae_ssl.data.on_device import prepare_batch
+from videomae_ssl.evaluation import MultiViewAccuracy
+from videomae_ssl.optim.param_groups import weight_decay_groups
+from videomae_ssl.optim.schedules import warmup_cosine_scheduler
+from videomae_ssl.probe.encoder import FrozenEncoder
+from videomae_ssl.probe.features import FeatureSet, gather_rows, order_rows
+from videomae_ssl.probe.heads import AttentiveProbe
+
+_ROW_KEYS = ("labels", "video_ids", "view_ids")
+
+
+def _prepare(batch: Any) -> Any:
+    # uint8 clips travel to the device; they are normalised there.
+    return prepare_batch(batch) if isinstance(batch, dict) and "video" in batch else batch
+
+
+class FeatureExtractor(L.LightningModule):
+    """Pooled features of every view of the data module's `feature_datasets` (by list name).
+
+    `trainer.predict(extractor, datamodule=dm)` runs the frozen encoder over each of its
+    loaders (in the trainer's precision: bf16 autocast on GPUs); afterwards `features[split]`
+    holds a `FeatureSet` of all the views of that list, gathered from every rank, the same on
+    every rank.
+    """
+
+    def __init__(self, encoder: FrozenEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.splits: list[str] = []
+        self.features: dict[str, FeatureSet] = {}
+        self._rows: dict[str, list[dict[str, torch.Tensor]]] = {}
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return _prepare(batch)
+
+    def on_predict_epoch_start(self) -> None:
+        # The data module's loaders, in the order of its feature datasets.
+        self.splits = list(self.trainer.datamodule.feature_datasets)
+        self._rows = {split: [] for split in self.splits}
+        self.features = {}
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        features = self.encoder(batch["video"]).float()  # (B, D)
+        self._rows[self.splits[dataloader_idx]].append({
+            "features": features,
+            "labels": batch["label"],
+            "video_ids": batch["video_id"],
+            "view_ids": batch["view_id"],
+        })
+
+    def on_predict_epoch_end(self) -> None:
+        for split in self.splits:
+            parts = self._rows[split]
+            rows = {
+                key: torch.cat([p[key] for p in parts]) if parts else _empty(key, self.encoder)
+                for key in ("features", *_ROW_KEYS)
+            }
+            dataset = self.trainer.datamodule.feature_datasets[split]
+            expected = len(dataset) * (dataset.test_crops if dataset.mode == "test" else 1)
+            if self._limited():  # a check run reads some batches only
+                expected = None
+            self.features[split] = order_rows(gather_rows(self.trainer.strategy, rows), expected)
+        self._rows = {}
+
+
+    def _limited(self) -> bool:
+        t = self.trainer
+        return bool(t.fast_dev_run) or t.limit_predict_batches not in (None, 1.0)
+
+
+def _empty(key: str, encoder: FrozenEncoder) -> torch.Tensor:
+    """A rank with no batches still takes part in the gather, with no rows."""
+    if key == "features":
+        return torch.zeros(0, encoder.embed_dim, device=encoder.pos_embed.device)
+    return torch.zeros(0, dtype=torch.long, device=encoder.pos_embed.device)
+
+
+class AttentiveProbeModule(L.LightningModule):
+    """V-JEPA's attentive probe on a frozen encoder: the encoder's tokens, computed without
+    gradients, feed an `AttentiveProbe`, the only trained part.
+
+    Training batches: "video", "label" (cross entropy); validation: one view per video
+    (`val/loss`, `val/top1`, `val/top5`); test: every view with "video_id" and "view_id",
+    softmax per view averaged per video (`test/top1`, `test/top5`, and `test_scores` for the
+    report), exact under DDP. AdamW at `lr` (not scaled by the batch, as V-JEPA), weight decay
+    on weight matrices only, a linear warmup of `warmup_epochs` from 0 (none by default, as
+    V-JEPA) then a per-step cosine to `min_lr`. Checkpoints hold the probe, not the frozen encoder (it comes from
+    `pretrained=`).
+    """
+
+    strict_loading = False  # checkpoints leave out the frozen encoder
+
+    def __init__(
+        self,
+        encoder: FrozenEncoder,
+        num_classes: int,
+        num_heads: int | None = None,
+        lr: float = 1e-3,
+        min_lr: float = 0.0,
+        warmup_epochs: float = 0.0,
+        weight_decay: float = 0.01,
+        test_views: int | None = None,
+        class_names: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["encoder", "class_names"])
+        self.encoder = encoder
+        heads = num_heads or encoder.blocks[0].attn.num_heads
+        self.probe = AttentiveProbe(encoder.embed_dim, heads, num_classes)
+        self.class_names = [str(n) for n in class_names] if class_names is not None else None
+        self.val_acc = nn.ModuleDict({
+            f"top{k}": MulticlassAccuracy(num_classes, top_k=min(k, num_classes)) for k in (1, 5)
+        })
+        self.test_acc = MultiViewAccuracy(num_classes, expected_views=test_views)
+        self.test_result: dict[str, float] = {}
+        self.test_scores: Any = None
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return _prepare(batch)
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        """video: (B, C, T, H, W) normalised -> logits (B, num_classes)."""
+        with torch.no_grad():
+            tokens = self.encoder.forward_tokens(video)  # (B, N, D), no graph kept
+        return self.probe(tokens)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = F.cross_entropy(self(batch["video"]).float(), batch["label"])
+        bs = len(batch["label"])
+        self.log("train/loss", loss, prog_bar=True, sync_dist=True, batch_size=bs)
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True,
+                 batch_size=bs)  # fmt: skip
+        self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=bs)
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        logits, label = self(batch["video"]).float(), batch["label"]
+        bs = len(label)
+        self.log("val/loss", F.cross_entropy(logits, label), sync_dist=True, batch_size=bs)
+        for name, metric in self.val_acc.items():
+            metric(logits, label)
+            self.log(f"val/{name}", metric, prog_bar=name == "top1", batch_size=bs)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        logits = self(batch["video"]).float()
+        self.test_acc.update(logits, batch["label"], batch["video_id"], batch["view_id"])
+
+    def on_test_epoch_end(self) -> None:
+        result = self.test_acc.compute()  # gathered over ranks
+        self.test_scores = self.test_acc.video_scores()
+        self.test_result = {f"test/{key}": float(value) for key, value in result.items()}
+        self.test_acc.reset()
+        for key, value in self.test_result.items():
+            self.log(key, value, sync_dist=True)  # the same on every rank
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp, t = self.hparams, self.trainer
+        total_steps = int(t.estimated_stepping_batches)
+        steps_per_epoch = max(math.ceil(t.num_training_batches / t.accumulate_grad_batches), 1)
+        warmup_steps = min(int(hp.warmup_epochs * steps_per_epoch), total_steps)
+        rank_zero_info(
+            f"Attentive probe: lr {hp.lr:g} (not scaled by the batch), weight decay "
+            f"{hp.weight_decay:g}; {total_steps} steps, {warmup_steps} warmup."
+        )
+        optimizer = torch.optim.AdamW(weight_decay_groups(self.probe, hp.weight_decay), lr=hp.lr)
+        scheduler = warmup_cosine_scheduler(optimizer, total_steps, warmup_steps, hp.lr, hp.min_lr)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        state = super().state_dict(*args, **kwargs)
+        prefix = kwargs.get("prefix", "")
+        return {k: v for k, v in state.items() if not k.startswith(f"{prefix}encoder.")}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        names = dict(enumerate(self.class_names)) if self.class_names else None
+        checkpoint["videomae_ssl"] = {"kind": "attentive_probe", "id2label": names}

@@ -1,0 +1,12 @@
+"""Frozen evaluation: what a pretrained encoder has learned, without fine-tuning it.
+
+- `knn`: weighted kNN on L2-normalised pooled features (DINO, solo-learn);
+- `heads`: MAE's linear probe and V-JEPA's attentive probe;
+- `encoder`: the frozen encoder of any checkpoint the project reads, and what its features are;
+- `features`: feature sets gathered once per view over all ranks, cached on disk;
+- `linear`: the linear probe trained on cached features;
+- `evaluate`: kNN and linear probes scored with the multi-view test, and their reports.
+
+The Lightning side (feature extraction, the attentive probe) is in `videomae_ssl.lightning.probe`,
+the online probe of pretraining in `videomae_ssl.callbacks.online_probe`.
+"""
