@@ -17,7 +17,10 @@ from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.model_sizes import SIZES, get_size
 from videomae_ssl.train import CONFIG_DIR, check_config
 
-EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
+# Files starting with "_" are bases the experiments include, not experiments.
+EXPERIMENTS = sorted(
+    p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml") if not p.stem.startswith("_")
+)
 ROOT = Path(CONFIG_DIR).parent
 
 
@@ -36,11 +39,14 @@ def compose_cfg(overrides, tmp_path):
 
 DATASETS = ("k400", "ssv2", "ucf101", "hmdb51")
 PIPELINES = [e for e in EXPERIMENTS if e == "demo" or e.endswith("_pipeline")]
+PROBES = [e for e in EXPERIMENTS if e.endswith("_probe")]
 
 
 def test_experiments_are_found():
-    stages = {f"{d}_{stage}" for d in DATASETS for stage in ("pretrain", "finetune", "pipeline")}
-    assert {"demo", "demo_pretrain", "demo_finetune", *stages} <= set(EXPERIMENTS)
+    stages = {
+        f"{d}_{stage}" for d in DATASETS for stage in ("pretrain", "finetune", "pipeline", "probe")
+    }
+    assert {"demo", "demo_pretrain", "demo_finetune", "demo_probe", *stages} <= set(EXPERIMENTS)
 
 
 @pytest.mark.parametrize("experiment", PIPELINES)
@@ -54,7 +60,35 @@ def test_pipeline_stages_are_experiments_and_init_from_earlier_ones(experiment, 
     assert any(s.get("init") for s in cfg.pipeline)
 
 
-@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e not in PIPELINES])
+@pytest.mark.parametrize("experiment", PROBES)
+def test_probe_experiment_composes_and_builds(experiment, tmp_path):
+    from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
+    from videomae_ssl.probe.encoder import frozen_encoder
+    from videomae_ssl.train import probe_settings
+
+    cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
+    check_config(cfg)
+    assert cfg.stage == "probe" and cfg.name == experiment
+    settings = probe_settings(cfg)
+    assert list(settings.probes) == (["knn"] if experiment == "demo_probe" else ["knn", "linear"])
+    assert (settings.knn.k, settings.knn.temperature) == (20, 0.07)
+    # The attentive probe's training clips: V-JEPA's augmentation, nothing more.
+    assert (cfg.data.auto_augment, list(cfg.data.crop_scale)) == (None, [0.3, 1.0])
+    assert (cfg.data.reprob, cfg.data.mixup, cfg.data.cutmix, cfg.data.label_smoothing) == (0,) * 4
+    patch = 8 if experiment.startswith("demo") else 16
+    encoder = frozen_encoder(size=cfg.model.net.size, img_size=cfg.data.input_size,
+                             num_frames=cfg.data.num_frames, patch_size=patch)  # fmt: skip
+    assert encoder.grid == (
+        cfg.data.num_frames // 2, cfg.data.input_size // patch, cfg.data.input_size // patch
+    )
+    for c in cfg.callbacks.values():
+        hydra.utils.instantiate(c)
+    assert isinstance(hydra.utils.instantiate(cfg.data), FinetuneDataModule)
+    attentive = compose_cfg([f"experiment={experiment}", "probe=[knn,linear,attentive]"], tmp_path)
+    assert list(probe_settings(attentive).probes) == ["knn", "linear", "attentive"]
+
+
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e not in PIPELINES + PROBES])
 def test_experiment_composes_and_builds(experiment, tmp_path):
     cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
     check_config(cfg)

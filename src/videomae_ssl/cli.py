@@ -62,10 +62,12 @@ def input_error(err: BaseException) -> str | None:
         return str(err)
     if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
         group, _, name = err.missing_cfg_file.rpartition("/")
+        # Options starting with "_" are bases that other options include.
+        options = [o for o in err.options if not o.startswith("_")]
         if group:
             return (
                 f"{group.replace('/', '.')}={name}: no such option; choose one of "
-                f"{', '.join(err.options)}."
+                f"{', '.join(options)}."
             )
     if isinstance(err, OverrideParseException):
         detail = " ".join(

@@ -4,6 +4,7 @@
     python -m videomae_ssl.train experiment=k400_pretrain mask_ratio=0.95
     python -m videomae_ssl.train experiment=ucf101_finetune pretrained=<checkpoint>
     python -m videomae_ssl.train experiment=ucf101_finetune stage=test ckpt_path=<classifier>
+    python -m videomae_ssl.train experiment=ucf101_probe pretrained=<checkpoint> probe=[knn,linear]
     python -m videomae_ssl.train experiment=ucf101_pipeline
 
 Composes configs/ with Hydra, checks the inputs before any work, then builds the Trainer (with
@@ -58,7 +59,7 @@ def config_dir() -> str:
 CONFIG_DIR = config_dir()
 
 
-STAGES = ("fit", "test")
+STAGES = ("fit", "test", "probe")
 _ABSENT = object()
 
 
@@ -123,7 +124,10 @@ def check_config(cfg: DictConfig) -> None:
     """Reject impossible values before anything is built, naming the key at fault. The cheap
     checks come first: those on the token grid import torch (and timm, to read a model size)."""
     if cfg.get("stage", "fit") not in STAGES:
-        raise ConfigError(f"stage={cfg.stage}: choose fit (train) or test (evaluate ckpt_path).")
+        raise ConfigError(
+            f"stage={cfg.stage}: choose fit (train), test (evaluate ckpt_path) or probe (frozen "
+            f"evaluation of pretrained)."
+        )
     for spec in NUMBERS:
         _check_number(cfg, spec)
     data = cfg.data
@@ -155,8 +159,9 @@ def check_config(cfg: DictConfig) -> None:
 def check_lists_exist(cfg: DictConfig) -> None:
     """A missing annotation file of the stage, named with its key, before anything is imported
     or built; the data module checks the files' contents later (see `validate_inputs`)."""
-    keys = ["data.train_list", "data.val_list"] if cfg.get("stage", "fit") == "fit" else []
-    if _testing(cfg):
+    stage = cfg.get("stage", "fit")
+    keys = ["data.train_list", "data.val_list"] if stage in ("fit", "probe") else []
+    if _testing(cfg) or stage == "probe":
         keys.append("data.test_list")
     for key in keys:
         path = OmegaConf.select(cfg, key)
@@ -183,6 +188,12 @@ def _check_checkpoint_keys(cfg: DictConfig) -> None:
                 "stage=test evaluates ckpt_path as it is; pretrained only initialises training."
             )
         return
+    if cfg.get("stage", "fit") == "probe" and ckpt_path:
+        raise ConfigError(
+            "stage=probe evaluates the encoder of pretrained=<checkpoint>; ckpt_path resumes "
+            "training: set pretrained instead (run_name=<name> resume=auto continues an "
+            "attentive probe)."
+        )
     if ckpt_path and not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={ckpt_path}: no such file.")
     if pretrained and not Path(pretrained).exists():
@@ -305,9 +316,10 @@ def step_checkpoint(cfg: DictConfig) -> Any:
     return instantiate(OmegaConf.create(fields), "checkpoint_every_n_steps")
 
 
-def build_trainer(cfg: DictConfig) -> L.Trainer:
+def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
     """The Trainer with the configured callbacks and loggers; a callback or logger set to null
-    (as `debug=fdr` does for those that write files) is left out."""
+    (as `debug=fdr` does for those that write files) is left out. `overrides` replace
+    Trainer arguments of the config."""
     groups = {"callbacks": [], "logger": []}
     for group, built in groups.items():
         for name, node in (cfg.get(group) or {}).items():
@@ -322,7 +334,11 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         "ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`"
     )
     return instantiate(
-        cfg.trainer, "trainer", callbacks=groups["callbacks"], logger=groups["logger"] or False
+        cfg.trainer,
+        "trainer",
+        callbacks=groups["callbacks"],
+        logger=groups["logger"] or False,
+        **overrides,
     )
 
 
@@ -381,11 +397,14 @@ def _lightning_logs_to_the_run_log() -> None:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """One stage: fit (then test when `test_after_fit`), or test `ckpt_path`. Returns the test
-    metrics (empty without a test) and, after fitting, the last checkpoint's path."""
+    """One stage: fit (then test when `test_after_fit`), test `ckpt_path`, or probe
+    `pretrained` (`run_probe`). Returns the test metrics (empty without a test) and, after
+    fitting, the last checkpoint's path."""
     check_lists_exist(cfg)
     check_config(cfg)
     check_accelerator(cfg)
+    if cfg.stage == "probe":
+        return run_probe(cfg)
     import lightning as L
 
     from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
@@ -424,6 +443,106 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
+def probe_settings(cfg: DictConfig) -> Any:
+    """`cfg.probe` as `ProbeSettings`: the probes chosen (`probe=knn`, `probe=[knn,linear]`,
+    ...: the option files of configs/probe/ add their nodes) and their settings."""
+    from videomae_ssl.probe.evaluate import PROBE_NAMES
+    from videomae_ssl.probe.settings import PROBE_SETTINGS
+    from videomae_ssl.probe.stage import ProbeSettings
+
+    node = cfg.probe
+    probes = [name for name in PROBE_NAMES if node.get(name) is not None]
+    if not probes:
+        raise ConfigError(
+            "stage=probe: no probe chosen; add probe=knn, probe=linear, probe=attentive or a "
+            "list such as 'probe=[knn,linear]'."
+        )
+    built = {}
+    for name in probes:
+        values = OmegaConf.to_container(node[name], resolve=True)
+        try:
+            built[name] = PROBE_SETTINGS[name](**values)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"probe.{name}: {err}.") from None
+    metadata = {"pretrained": str(cfg.get("pretrained") or ""),
+                "num_frames": str(cfg.data.num_frames), "input_size": str(cfg.data.input_size)}  # fmt: skip
+    return ProbeSettings(
+        probes, Path(cfg.paths.output_dir), **built,
+        embedding_points=int(node.get("embedding_points", 5000)), seed=int(cfg.seed),
+        metadata=metadata,
+    )  # fmt: skip
+
+
+def run_probe(cfg: DictConfig) -> dict[str, Any]:
+    """stage=probe: frozen evaluation of `cfg.pretrained` (or of random weights, a baseline)
+    with the chosen probes on the fine-tuning data's lists (`videomae_ssl.probe.stage`)."""
+    import lightning as L
+    from lightning.pytorch.utilities import rank_zero_info
+
+    from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
+    from videomae_ssl.probe.encoder import frozen_encoder
+    from videomae_ssl.probe.stage import run_frozen_evaluation
+
+    settings = probe_settings(cfg)
+    _lightning_logs_to_the_run_log()
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data, "data")
+    if not isinstance(datamodule, FinetuneDataModule):
+        raise ConfigError(
+            "stage=probe needs labelled lists: use a probe or fine-tuning data config (e.g. "
+            "experiment=ucf101_probe), not a pretraining one."
+        )
+    datamodule.validate_inputs("features")
+    patch_size, tubelet_size = _patch_and_tubelet(cfg)
+    net = OmegaConf.to_container(cfg.model.net, resolve=True)
+    size = net.pop("size", "base")
+    for key in ("patch_size", "tubelet_size"):
+        net.pop(key, None)
+    try:
+        encoder = frozen_encoder(
+            size=size, img_size=cfg.data.input_size, num_frames=cfg.data.num_frames,
+            patch_size=patch_size, tubelet_size=tubelet_size, pretrained=cfg.get("pretrained"),
+            log=rank_zero_info, **net,
+        )  # fmt: skip
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"model.net: {err}") from None
+    say_on_rank_zero(f"Run folder: {cfg.paths.output_dir}")
+    if not cfg.get("pretrained"):
+        say_on_rank_zero("No pretrained=<checkpoint>: probing an encoder with random weights "
+                         "(the weights pretraining starts from), a baseline.")  # fmt: skip
+
+    def extraction_trainer() -> L.Trainer:
+        # The extractor keeps its features (predict_step returns nothing) and normalises the
+        # clips on the device, by design; Lightning warns about both.
+        warnings.filterwarnings("ignore", message=".*predict returned None.*")
+        warnings.filterwarnings(
+            "ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`"
+        )
+        return instantiate(cfg.trainer, "trainer", callbacks=[], logger=False,
+                           enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
+
+    def attentive_trainer() -> L.Trainer:
+        return build_trainer(cfg, max_epochs=settings.attentive.epochs)
+
+    ckpt = resume_checkpoint(cfg) if "attentive" in settings.probes else None
+    return run_frozen_evaluation(
+        settings, encoder, datamodule, extraction_trainer, attentive_trainer, ckpt
+    )
+
+
+def result_lines(label: str, result: dict[str, Any]) -> list[str]:
+    """`<label> top-1: x%` for a test, `<label> <probe> top-1: x%` for each probe."""
+    from videomae_ssl.probe.evaluate import PROBE_NAMES
+
+    lines = [f"{label} top-1: {100 * result['test/top1']:.1f}%"] if "test/top1" in result else []
+    lines += [
+        f"{label} {shown} top-1: {100 * result[f'{name}/top1']:.1f}%"
+        for name, shown in PROBE_NAMES.items()
+        if f"{name}/top1" in result
+    ]
+    return lines
+
+
 def task_overrides() -> list[str]:
     """The command line's overrides of this run, less the experiment that chose a pipeline."""
     overrides = HydraConfig.get().overrides.task
@@ -460,7 +579,8 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     command line's overrides, in `<run folder>/<stage name>/` (its composed config in
     `.hydra/config.yaml` there); a stage with `init` starts from that earlier stage's last
     checkpoint (under fast_dev_run, which writes none, from its own initialisation). Prints
-    `<stage> top-1: <accuracy>` for every stage that tested."""
+    `<label> top-1: <accuracy>` for every stage that tested (and `<label> kNN top-1: ...`
+    for each probe of a probe stage); a stage's `label` defaults to its name."""
     root = Path(cfg.paths.output_dir)
     results: dict[str, dict[str, Any]] = {}
     for stage in cfg.pipeline:
@@ -492,11 +612,8 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         saved.parent.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(stage_cfg, saved)
         results[stage.name] = run(stage_cfg)
-    lines = [
-        f"{name} top-1: {100 * result['test/top1']:.1f}%"
-        for name, result in results.items()
-        if "test/top1" in result
-    ]
+    labels = {stage.name: stage.get("label") or stage.name for stage in cfg.pipeline}
+    lines = [line for name, result in results.items() for line in result_lines(labels[name], result)]
     if lines:
         say_on_rank_zero("\n" + "\n".join(lines))
     return results

@@ -14,7 +14,8 @@ from videomae_ssl.evaluation.report import confusion_matrix_png, format_result, 
 class TestReport(L.Callback):
     """After a test run (rank 0, results already gathered over ranks): `<dirpath>/predictions.csv`
     (one row per video: label, prediction, top-5 with probabilities), `<dirpath>/confusion.png`,
-    and a printed line with the number of videos and views scored and the accuracies.
+    and a printed line, `<name>: ...`, with the number of videos and views scored and the
+    accuracies.
 
     Reads the per-video scores from the module (`test_scores`, `test_result`, `class_names`)
     and the videos' paths from the data module (`test_video_paths()`).
@@ -22,8 +23,9 @@ class TestReport(L.Callback):
 
     __test__ = False  # not a pytest test class, whatever its name
 
-    def __init__(self, dirpath: str) -> None:
+    def __init__(self, dirpath: str, name: str = "test") -> None:
         self.dirpath = Path(dirpath)
+        self.name = name
         self.predictions: Path | None = None
         self.confusion: Path | None = None
         self.line: str | None = None
@@ -43,7 +45,9 @@ class TestReport(L.Callback):
         )
         dm = trainer.datamodule
         result = {k.removeprefix("test/"): v for k, v in pl_module.test_result.items()}
-        self.line = format_result(result, "test", num_clips=dm.test_clips, num_crops=dm.test_crops)
+        self.line = format_result(
+            result, self.name, num_clips=dm.test_clips, num_crops=dm.test_crops
+        )
         if "top1_ema" in result:
             self.line += f"; EMA weights: top-1 {100 * result['top1_ema']:.2f}%"
         say(f"{self.line}\n  predictions: {self.predictions}\n  confusion matrix: {self.confusion}")

@@ -39,6 +39,9 @@ from videomae_ssl.data.workers import worker_init
 from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.masking import MaskGenerator
 
+# The lists frozen evaluation extracts features from, in this order (val when listed).
+FEATURE_SPLITS = ("train", "val", "test")
+
 
 class VideoDataModule(L.LightningDataModule):
     """What the pretraining and fine-tuning data modules share.
@@ -109,11 +112,14 @@ class VideoDataModule(L.LightningDataModule):
         self.val_records: list[VideoRecord] | None = None
         self.test_records: list[VideoRecord] | None = None
         self.excluded_eval: list[tuple[str, str]] = []
-        # Per evaluation mode ("val", "test"): every listed record, and the rows the probe left
-        # out (None where this process did not probe: ranks other than 0).
+        # Per evaluation mode ("val", "test"; "train" in frozen evaluation): every listed record,
+        # and the rows the probe left out (None where this process did not probe: ranks > 0).
         self.listed_eval: dict[str, list[VideoRecord]] = {}
         self.excluded_rows: dict[str, list[int] | None] = {}
         self.train_dataset: Any = None
+        # Frozen evaluation: the lists `setup("predict")` makes feature datasets of.
+        self.feature_splits: tuple[str, ...] = FEATURE_SPLITS
+        self.feature_datasets: dict[str, Any] = {}
         self.val_dataset: Any = None
         self.test_dataset: Any = None
         self.broken_tracker: BrokenVideoTracker | None = None
@@ -159,17 +165,18 @@ class VideoDataModule(L.LightningDataModule):
 
     def lists_for(self, stage: str) -> list[tuple[str, str]]:
         """(config key, path) of the annotation files a stage reads: "fit" the training and
-        validation lists, "test" the test list."""
+        validation lists, "test" the test list, "features" (frozen evaluation) all three."""
+        test = [("data.test_list", self.test_list)]
+        if stage in ("test", "features") and self.test_list is None:
+            raise ConfigError("data.test_list is not set: give the list of test videos.")
         if stage == "test":
-            if self.test_list is None:
-                raise ConfigError("data.test_list is not set: give the list of test videos.")
-            return [("data.test_list", self.test_list)]
+            return test
         if self.train_list is None:
             raise ConfigError("data.train_list is not set: give the list of training videos.")
         lists = [("data.train_list", self.train_list)]
         if self.val_list is not None:
             lists.append(("data.val_list", self.val_list))
-        return lists
+        return lists + test if stage == "features" else lists
 
     def validate_inputs(self, stage: str = "fit") -> None:
         """Check settings, files and annotation lines, and probe the evaluation videos, before
@@ -200,17 +207,19 @@ class VideoDataModule(L.LightningDataModule):
             )
         for key, path in lists:
             records = self._read(path)
-            if key == "data.train_list":
+            mode = {"data.train_list": "train", "data.val_list": "val"}.get(key, "test")
+            # Frozen evaluation reads the training videos like evaluation ones: never replaced.
+            if mode == "train" and stage != "features":
                 self.train_records = records
-            else:
-                mode = "val" if key == "data.val_list" else "test"
-                self.listed_eval[mode] = records
-                kept = self._probe_eval(records, path, self.eval_frames(mode), mode)
-                setattr(self, f"{mode}_records", kept)
+                continue
+            self.listed_eval[mode] = records
+            kept = self._probe_eval(records, path, self.eval_frames(mode), mode)
+            setattr(self, f"{mode}_records", kept)
 
     def eval_frames(self, mode: str) -> Callable[[int], list[int]]:
-        """The frames the `mode` ("val" or "test") evaluation reads from a video of a given
-        frame count: the probe decodes them before the run."""
+        """The frames the `mode` ("train", "val" or "test") evaluation reads from a video of a
+        given frame count: the probe decodes them before the run. Training videos are read
+        as evaluation ones only by frozen evaluation, on their validation view."""
         raise NotImplementedError
 
     def _read(self, path: str) -> list[VideoRecord]:
@@ -281,12 +290,17 @@ class VideoDataModule(L.LightningDataModule):
         return [r for row, r in enumerate(records) if row not in dropped]
 
     def setup(self, stage: str | None = None) -> None:
-        """Parse the annotation files (once) and build the datasets."""
+        """Parse the annotation files (once) and build the datasets: "fit" the training and
+        validation ones, "test" the multi-view test, "predict" the evaluation views of every
+        list for frozen evaluation (`feature_datasets`)."""
+        if stage == "predict":
+            self._setup_features()
+            return
         stage = "test" if stage == "test" else "fit"
         records = self.test_records if stage == "test" else self.train_records
         if records is None:
             self.validate_inputs(stage)
-        for mode in ("val",) if stage == "fit" else ("test",):
+        for mode in ("train", "val") if stage == "fit" else ("test",):
             self._agree_on_eval_records(mode)
         if stage == "fit":
             self.train_dataset = self.build_dataset("train", self.train_records)
@@ -300,6 +314,26 @@ class VideoDataModule(L.LightningDataModule):
                 self.val_dataset = self.build_dataset("val", self.val_records)
         else:
             self.test_dataset = self.build_dataset("test", self.test_records)
+
+    def _setup_features(self) -> None:
+        if self.test_records is None or self.train_records is None:
+            self.validate_inputs("features")
+        for mode in FEATURE_SPLITS:
+            self._agree_on_eval_records(mode)
+        # Training videos on their validation view: one centred clip and crop each.
+        records = {"train": self.train_records, "val": self.val_records, "test": self.test_records}
+        self.feature_datasets = {
+            split: self.build_dataset("test" if split == "test" else "val", records[split])
+            for split in FEATURE_SPLITS
+            if split in self.feature_splits and records[split] is not None
+        }
+
+    def predict_dataloader(self) -> list[DataLoader]:
+        """One loader per list of `feature_datasets` (frozen evaluation), in that order: every
+        view of every video once over all ranks."""
+        if not self.feature_datasets:
+            self.setup("predict")
+        return [self._eval_loader(dataset) for dataset in self.feature_datasets.values()]
 
     def _agree_on_eval_records(self, mode: str) -> None:
         """Under DDP, every rank keeps the evaluation records that rank 0's probe kept."""
