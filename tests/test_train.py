@@ -139,7 +139,8 @@ def pipeline_run(tmp_path_factory):
         f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={run_dir}", "trainer.max_epochs=1",
         "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "data.num_workers=0",
         # Two test batches of 4 clips: the first 4 videos, each with its 2 clips.
-        "trainer.limit_test_batches=2", "model.norm_pix_loss=false", cwd=tmp, experiment="demo",
+        "trainer.limit_test_batches=2", "trainer.limit_predict_batches=2",
+        "model.norm_pix_loss=false", cwd=tmp, experiment="demo",
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return tmp, run_dir, out
@@ -164,9 +165,20 @@ def test_pipeline_runs_each_stage_from_the_previous_checkpoint(pipeline_run):
             rows = list(csv.DictReader(f))
         assert len(rows) == 4  # every tested video once
         assert (run_dir / stage / "test" / "confusion.png").is_file()
-    lines = out.stdout.strip().splitlines()
-    assert lines[-2].startswith("pretrained top-1: ") and lines[-2].endswith("%")
-    assert lines[-1].startswith("scratch top-1: ") and lines[-1].endswith("%")
+    lines = out.stdout.strip().splitlines()[-4:]
+    for line, start in zip(lines, ("pretrained top-1: ", "scratch top-1: ",
+                                   "pretrained kNN top-1: ", "random-init kNN top-1: "),
+                           strict=True):  # fmt: skip
+        assert line.startswith(start) and line.endswith("%"), lines
+    # The probe stages: the pretraining checkpoint's encoder, and random weights.
+    knn = next(s for s in stages if s.startswith("knn_pretrained"))
+    assert f"Pretrained weights: {pretrain_ckpt}" in knn
+    assert "probing an encoder with random weights" in next(
+        s for s in stages if s.startswith("knn_random"))
+    for stage in ("knn_pretrained", "knn_random"):
+        assert (run_dir / stage / "knn" / "predictions.csv").is_file()
+        assert (run_dir / stage / "embedding.png").is_file()
+    assert (run_dir / "pretrain" / "probe" / "knn_top1.png").is_file()
     assert "test: 4 videos, 8 views (2 clips x 1 crop each)" in out.stdout
     # A key of the pretraining stage's config only: the fine-tuning stages leave it out.
     assert "(not used by this stage: model.norm_pix_loss=false)" in out.stdout

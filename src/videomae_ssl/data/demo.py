@@ -21,6 +21,8 @@ build.
 Layout under the dataset folder:
     videos/<split>/<class>_<k>.mp4                yuv420p H.264
     unlabelled.csv, train.csv, val.csv, test.csv  V1 annotations, '<relative path> <label>'
+    probe_train.csv                               the first 16 unlabelled clips of each class
+                                                  (the online probe's labelled subset)
     classes.txt                                   line i is the name of label i
 """
 
@@ -55,7 +57,8 @@ DEMO_CLASSES = (
 )
 SPLITS = ("unlabelled", "train", "val", "test")
 MARKER = ".complete"  # written last; holds the generation parameters
-FORMAT_VERSION = 4  # bump when the rendering changes, so old caches are regenerated
+FORMAT_VERSION = 5  # bump when the rendering or the lists change, so old caches are regenerated
+PROBE_PER_CLASS = 16  # unlabelled clips per class in probe_train.csv
 
 
 def direction(label: int) -> tuple[float, float]:
@@ -149,6 +152,11 @@ def _generate(
                     lines.append(f"{relative} {label}\n")
                     bar.update()
             (out / f"{split}.csv").write_text("".join(lines))
+            if split == "unlabelled":
+                # The online probe's labelled subset: the first clips of each class.
+                per_class = counts[split]
+                subset = [line for i, line in enumerate(lines) if i % per_class < PROBE_PER_CLASS]
+                (out / "probe_train.csv").write_text("".join(subset))
     (out / "classes.txt").write_text("".join(f"{name}\n" for name in DEMO_CLASSES))
     (out / MARKER).write_text(json.dumps(params, sort_keys=True))
 
@@ -265,7 +273,9 @@ class DemoPretrainDataModule(PretrainDataModule):
 
 class DemoFinetuneDataModule(FinetuneDataModule):
     """`FinetuneDataModule` on the demo dataset (generated on first use): its train, val and
-    test lists and class names, 8 motion classes. `options` are the other
+    test lists and class names, 8 motion classes. `train_split` names the list to train on
+    ("train", the 2 labelled clips per class; frozen evaluation takes "unlabelled", whose
+    labels pretraining never saw, as its kNN bank). `options` are the other
     `FinetuneDataModule` arguments (sampling, augmentation, test views, batch size, ...)."""
 
     def __init__(
@@ -274,16 +284,19 @@ class DemoFinetuneDataModule(FinetuneDataModule):
         cache_dir: str,
         demo_seed: int = 0,
         num_classes: int = len(DEMO_CLASSES),
+        train_split: str = "train",
         **options: Any,
     ) -> None:
         if num_classes != len(DEMO_CLASSES):
             raise ConfigError(
                 f"data.num_classes={num_classes}: the demo dataset has {len(DEMO_CLASSES)} classes."
             )
+        if train_split not in SPLITS:
+            raise ConfigError(f"data.train_split={train_split!r}: choose one of {SPLITS}.")
         self.dataset_dir = Path(cache_dir) / f"seed_{demo_seed}"
         self.demo_seed = demo_seed
         super().__init__(
-            train_list=str(self.dataset_dir / "train.csv"),
+            train_list=str(self.dataset_dir / f"{train_split}.csv"),
             val_list=str(self.dataset_dir / "val.csv"),
             test_list=str(self.dataset_dir / "test.csv"),
             class_names=str(self.dataset_dir / "classes.txt"),
