@@ -1,7 +1,9 @@
-"""Config values that depend on the process or on the run folder, for configs/hydra and
-configs/logger: `${log_suffix:}` names each rank's log file, `${wandb_id:<run folder>}` gives a
-run folder one wandb run that a resumed job continues, `${wandb_offline:}` whether wandb has
-no credentials to log in with."""
+"""Config values that depend on the process, the run folder or the files given, for
+configs/hydra, configs/logger and configs/data: `${log_suffix:}` names each rank's log file,
+`${wandb_id:<run folder>}` gives a run folder one wandb run that a resumed job continues,
+`${wandb_offline:}` whether wandb has no credentials to log in with, `${classes_beside:<list>}`
+the classes.txt beside an annotation file and `${class_count:<classes.txt>,<default>}` how many
+names it lists."""
 
 from __future__ import annotations
 
@@ -60,11 +62,32 @@ def wandb_offline() -> bool:
         return True
 
 
+CLASSES_FILE = "classes.txt"  # what prep.prepare writes beside the lists
+
+
+def classes_beside(annotation_file: str | None) -> str | None:
+    """The classes.txt in the folder of `annotation_file`, or None when there is none."""
+    if not annotation_file:
+        return None
+    path = Path(annotation_file).parent / CLASSES_FILE
+    return str(path) if path.is_file() else None
+
+
+def class_count(class_names: str | None, default: int) -> int:
+    """The number of names in the file `class_names` (one per non-empty line), or `default`
+    when there is no file."""
+    if not class_names or not Path(class_names).is_file():
+        return int(default)
+    return sum(1 for line in Path(class_names).read_text().splitlines() if line.strip())
+
+
 def register_resolvers() -> None:
-    """Make `${log_suffix:}`, `${wandb_id:...}` and `${wandb_offline:}` known to OmegaConf (done
-    when the package is imported)."""
+    """Make the resolvers of this module known to OmegaConf (done when the package is
+    imported)."""
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("log_suffix", log_suffix, replace=True)
     OmegaConf.register_new_resolver("wandb_id", wandb_id, replace=True)
     OmegaConf.register_new_resolver("wandb_offline", wandb_offline, replace=True)
+    OmegaConf.register_new_resolver("classes_beside", classes_beside, replace=True)
+    OmegaConf.register_new_resolver("class_count", class_count, replace=True)

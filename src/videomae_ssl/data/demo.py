@@ -275,7 +275,8 @@ class DemoFinetuneDataModule(FinetuneDataModule):
     """`FinetuneDataModule` on the demo dataset (generated on first use): its train, val and
     test lists and class names, 8 motion classes. `train_split` names the list to train on
     ("train", the 2 labelled clips per class; frozen evaluation takes "unlabelled", whose
-    labels pretraining never saw, as its kNN bank). `options` are the other
+    labels pretraining never saw, as its kNN bank); `class_names` defaults to the demo's own
+    classes.txt. `options` are the other
     `FinetuneDataModule` arguments (sampling, augmentation, test views, batch size, ...)."""
 
     def __init__(
@@ -285,6 +286,7 @@ class DemoFinetuneDataModule(FinetuneDataModule):
         demo_seed: int = 0,
         num_classes: int = len(DEMO_CLASSES),
         train_split: str = "train",
+        class_names: str | None = None,
         **options: Any,
     ) -> None:
         if num_classes != len(DEMO_CLASSES):
@@ -299,7 +301,7 @@ class DemoFinetuneDataModule(FinetuneDataModule):
             train_list=str(self.dataset_dir / f"{train_split}.csv"),
             val_list=str(self.dataset_dir / "val.csv"),
             test_list=str(self.dataset_dir / "test.csv"),
-            class_names=str(self.dataset_dir / "classes.txt"),
+            class_names=class_names or str(self.dataset_dir / "classes.txt"),
             root=str(self.dataset_dir),
             num_classes=len(DEMO_CLASSES),
             **options,
