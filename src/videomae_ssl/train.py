@@ -328,11 +328,6 @@ def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
     steps = step_checkpoint(cfg)
     if steps is not None:
         groups["callbacks"].append(steps)
-    # The modules normalise the uint8 clips on the device in `on_after_batch_transfer`, by
-    # design, whatever data module feeds them; Lightning warns about any module hook there.
-    warnings.filterwarnings(
-        "ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`"
-    )
     return instantiate(
         cfg.trainer,
         "trainer",
@@ -512,12 +507,8 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
                          "(the weights pretraining starts from), a baseline.")  # fmt: skip
 
     def extraction_trainer() -> L.Trainer:
-        # The extractor keeps its features (predict_step returns nothing) and normalises the
-        # clips on the device, by design; Lightning warns about both.
+        # The extractor keeps its features (predict_step returns nothing), by design.
         warnings.filterwarnings("ignore", message=".*predict returned None.*")
-        warnings.filterwarnings(
-            "ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`"
-        )
         return instantiate(cfg.trainer, "trainer", callbacks=[], logger=False,
                            enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
 

@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from videomae_ssl.checkpoints import build_model, load_checkpoint
+from videomae_ssl.data.datamodule import VideoDataModule
 from videomae_ssl.data.transforms import normalize
 from videomae_ssl.lightning.finetune import VideoClassificationModule
 from videomae_ssl.models import videomae_classifier
@@ -149,7 +150,9 @@ def test_a_uint8_eval_batch_is_normalised_on_the_device():
     module = VideoClassificationModule(classifier()).eval()
     video = torch.randint(0, 256, (2, 3, 4, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     worker = torch.stack([normalize(v.permute(1, 0, 2, 3)) for v in video])
-    batch = module.on_after_batch_transfer({"video": video, "label": torch.tensor([0, 1])}, 0)
+    batch = VideoDataModule(train_list=None).on_after_batch_transfer(
+        {"video": video, "label": torch.tensor([0, 1])}, 0
+    )
     assert torch.equal(batch["video"], worker)
     with torch.no_grad():
         assert torch.equal(module.net(batch["video"]), module.net(worker))

@@ -3,10 +3,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from videomae_ssl.data.datamodule import VideoDataModule
 from videomae_ssl.data.transforms import normalize
 from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
 from videomae_ssl.masking import tube_mask
 from videomae_ssl.models import videomae_pretrain
+from videomae_ssl.optim.setup import effective_batch
 
 NET = dict(img_size=32, num_frames=4, patch_size=8, embed_dim=32, depth=2, num_heads=2,
            decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2)
@@ -72,7 +74,7 @@ def test_lr_scales_with_the_modules_own_batch_size_without_a_datamodule(tmp_path
     # 4 videos per device x 1 device x 2 accumulation = 8, as with a data module: 5e-5. The
     # views per video make more clips per step, not a larger lr.
     assert trainer.lr_scheduler_configs[0].scheduler.base_lrs[0] == pytest.approx(5e-5)
-    assert module.effective_batch() == 8
+    assert effective_batch(trainer, module.hparams.batch_size) == 8
 
 
 def test_loss_falls_when_overfitting(tmp_path):
@@ -93,6 +95,6 @@ def test_a_uint8_batch_normalised_on_the_device_gives_the_same_loss():
     video = torch.randint(0, 256, (2, 3, 4, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     mask = torch.stack([tube_mask((2, 4, 4), 0.75, torch.Generator().manual_seed(i)) for i in range(2)])
     worker = {"video": torch.stack([normalize(v.permute(1, 0, 2, 3)) for v in video]), "mask": mask}
-    device = module.on_after_batch_transfer({"video": video, "mask": mask}, 0)
+    device = VideoDataModule(train_list=None).on_after_batch_transfer({"video": video, "mask": mask}, 0)
     assert torch.equal(device["video"], worker["video"])
     assert torch.equal(module.shared_step(device)[0], module.shared_step(worker)[0])

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.lightning.probe import AttentiveProbeModule
 from videomae_ssl.models import videomae_classifier, videomae_pretrain
 from videomae_ssl.probe.encoder import FrozenEncoder, frozen_encoder, frozen_encoder_from_checkpoint
@@ -24,11 +25,13 @@ def tiny_encoder(**kw) -> FrozenEncoder:
 
 def clip_batches(n=4, batch=2, classes=3):
     g = torch.Generator().manual_seed(1)
+    # Normalised already: without a data module nothing normalises them on the device.
     items = [
-        {"video": torch.randint(0, 256, (3, 4, 32, 32), dtype=torch.uint8, generator=g),
+        {"video": normalize_video(torch.randint(0, 256, (3, 4, 32, 32), dtype=torch.uint8,
+                                                generator=g)),
          "label": int(i % classes)}
         for i in range(n)
-    ]
+    ]  # fmt: skip
     return DataLoader(items, batch_size=batch)
 
 

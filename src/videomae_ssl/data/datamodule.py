@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from videomae_ssl.data.annotations import ANNOTATION_FORMATS, VideoRecord, read_annotations
 from videomae_ssl.data.clip_dataset import collate_views
+from videomae_ssl.data.on_device import prepare_batch
 from videomae_ssl.data.pretrain import VideoPretrainDataset
 from videomae_ssl.data.probe import probe_records
 from videomae_ssl.data.quarantine import (
@@ -383,6 +384,11 @@ class VideoDataModule(L.LightningDataModule):
                 total = self.broken_tracker.update(rows)
             batch["broken_total"] = torch.tensor(total)
         return batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """uint8 clips travel to the device and are normalised (and augmented) there, for
+        every module this data module feeds (see `on_device.prepare_batch`)."""
+        return prepare_batch(batch) if isinstance(batch, dict) and "video" in batch else batch
 
     def _count_broken_over_ranks(self, rows: list[int]) -> int:
         """The tracker's count over all ranks, the same on every rank.

@@ -4,13 +4,12 @@ Glue only: the classifier (`models.classifier`), timm's layer-decay parameter gr
 cross entropy and EMA, the warmup-cosine schedule (`optim.schedules`) and the multi-view metric
 (`evaluation.multiview`). Clips arrive in uint8 and are normalised on the device; random
 erasing and Mixup/CutMix, drawn in the data loader with the soft targets ("target"), are
-applied there too (`data.on_device`).
+applied there too, by the data module (`data.on_device`).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -23,15 +22,12 @@ from timm.utils import ModelEmaV3
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from videomae_ssl.data.on_device import prepare_batch
 from videomae_ssl.evaluation import MultiViewAccuracy
 from videomae_ssl.lightning.guard import NonFiniteLoss
 from videomae_ssl.lightning.step_log import finish_training_step
 from videomae_ssl.models import VideoMAEClassifier
 from videomae_ssl.optim.param_groups import layer_decay_groups
-from videomae_ssl.optim.schedules import scale_lr, warmup_cosine_scheduler
-
-OptimizerFactory = Callable[[Iterable[Any]], torch.optim.Optimizer]
+from videomae_ssl.optim.setup import OptimizerFactory, lr_plan, optimizer_with_schedule
 
 # The fine-tuning optimizer: AdamW with the default betas (lr and weight decay set per group).
 ADAMW_FINETUNE: OptimizerFactory = partial(torch.optim.AdamW, betas=(0.9, 0.999))
@@ -110,10 +106,6 @@ class VideoClassificationModule(L.LightningModule):
             nets.append(("_ema", self.ema.module))
         return nets
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        # uint8 clips travel to the device; they are normalised (and augmented) there.
-        return prepare_batch(batch) if isinstance(batch, dict) and "video" in batch else batch
-
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         logits = self.net(batch["video"])  # (B, num_classes)
         if "target" in batch:
@@ -161,33 +153,16 @@ class VideoClassificationModule(L.LightningModule):
             # sync_dist takes, changes nothing; without it Lightning warns under DDP.
             self.log(key, value, sync_dist=True)
 
-    def effective_batch(self) -> int:
-        """Videos per optimizer step over all devices and nodes, with gradient accumulation."""
-        t = self.trainer
-        return self.hparams.batch_size * t.world_size * t.accumulate_grad_batches
-
     def configure_optimizers(self) -> dict[str, Any]:
         hp, t = self.hparams, self.trainer
-        batch = self.effective_batch()
-        lr, min_lr, warmup_lr = (scale_lr(x, batch) for x in (hp.base_lr, hp.min_lr, hp.warmup_lr))
-        total_steps = int(t.estimated_stepping_batches)
-        steps_per_epoch = max(math.ceil(t.num_training_batches / t.accumulate_grad_batches), 1)
-        warmup_steps = min(int(hp.warmup_epochs * steps_per_epoch), total_steps)
+        plan = lr_plan(t, hp.batch_size, hp.base_lr, hp.min_lr, hp.warmup_lr, hp.warmup_epochs)
         rank_zero_info(
-            f"Effective batch {batch} videos = {hp.batch_size} per device x {t.num_devices} "
-            f"devices x {t.num_nodes} nodes x {t.accumulate_grad_batches} accumulation; lr "
-            f"{lr:.3g} = base_lr {hp.base_lr:g} x {batch} / 256 (min_lr {min_lr:.3g}), layer "
-            f"decay {hp.layer_decay}; {total_steps} steps, {warmup_steps} warmup."
+            f"{plan.batch_line(t, hp.batch_size)}; lr {plan.lr:.3g} = base_lr {hp.base_lr:g} x "
+            f"{plan.batch} / 256 (min_lr {plan.min_lr:.3g}), layer decay {hp.layer_decay}; "
+            f"{plan.total_steps} steps, {plan.warmup_steps} warmup."
         )
-        groups = layer_decay_groups(self.net, lr, hp.weight_decay, hp.layer_decay)
-        optimizer = self.optimizer_factory(groups, lr=lr)
-        scheduler = warmup_cosine_scheduler(
-            optimizer, total_steps, warmup_steps, lr, min_lr, warmup_lr
-        )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        groups = layer_decay_groups(self.net, plan.lr, hp.weight_decay, hp.layer_decay)
+        return optimizer_with_schedule(self.optimizer_factory, groups, plan)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Enough to rebuild the classifier and test it without Hydra (see videomae_ssl.predict).

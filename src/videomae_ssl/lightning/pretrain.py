@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -11,7 +9,6 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
-from videomae_ssl.data.on_device import prepare_batch
 from videomae_ssl.lightning.guard import NonFiniteLoss
 from videomae_ssl.lightning.step_log import finish_training_step
 from videomae_ssl.loss import pixel_targets, reconstruction_loss
@@ -23,9 +20,7 @@ from videomae_ssl.masking import (
 )
 from videomae_ssl.models import VideoMAEPretrainModel
 from videomae_ssl.optim.param_groups import weight_decay_groups
-from videomae_ssl.optim.schedules import scale_lr, warmup_cosine_scheduler
-
-OptimizerFactory = Callable[[Iterable[Any]], torch.optim.Optimizer]
+from videomae_ssl.optim.setup import OptimizerFactory, lr_plan, optimizer_with_schedule
 
 # The paper's total batch for ViT-B; far smaller effective batches are a known cause of
 # weaker results, so runs below it say so at start.
@@ -38,8 +33,8 @@ ADAMW_PRETRAIN: OptimizerFactory = partial(torch.optim.AdamW, betas=(0.9, 0.95))
 class VideoMAEPretrainModule(L.LightningModule):
     """Masked video pretraining.
 
-    Batches are dicts from the data module: `video` (B, C, T, H, W) uint8, normalised on the
-    device once transferred (a float video is taken as normalised), `mask` Bool[B, N] with
+    Batches are dicts from the data module: `video` (B, C, T, H, W), normalised on the device
+    by the data module's `on_after_batch_transfer`, `mask` Bool[B, N] with
     True = hidden, its token indices `ids_visible` (B, N_vis) and `ids_masked` (B, N_mask), and
     optionally `broken_total`, the number of distinct broken training videos met so far, logged
     as `data/broken`. Learning rates are given per 256 videos and scaled by the effective batch
@@ -102,10 +97,6 @@ class VideoMAEPretrainModule(L.LightningModule):
         decoded = decoded.to(mask.device)
         return TokenIndices(visible, decoded, torch.gather(mask, 1, decoded))  # loss: Bool[B, K]
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        # uint8 clips travel to the device; they are normalised (and augmented) there.
-        return prepare_batch(batch) if isinstance(batch, dict) and "video" in batch else batch
-
     def shared_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         video = batch["video"]
         ids = self.token_indices(batch)  # once per step: the model and target share it
@@ -131,43 +122,23 @@ class VideoMAEPretrainModule(L.LightningModule):
         )
         return loss
 
-    def effective_batch(self) -> int:
-        """Videos per optimizer step over all devices and nodes, with gradient accumulation."""
-        t = self.trainer
-        return self.hparams.batch_size * t.world_size * t.accumulate_grad_batches
-
     def configure_optimizers(self) -> dict[str, Any]:
-        hp = self.hparams
-        batch = self.effective_batch()
-        lr, min_lr, warmup_lr = (scale_lr(x, batch) for x in (hp.base_lr, hp.min_lr, hp.warmup_lr))
-        total_steps = int(self.trainer.estimated_stepping_batches)
-        steps_per_epoch = max(
-            math.ceil(self.trainer.num_training_batches / self.trainer.accumulate_grad_batches), 1
-        )
-        warmup_steps = min(int(hp.warmup_epochs * steps_per_epoch), total_steps)
-        t = self.trainer
+        hp, t = self.hparams, self.trainer
+        plan = lr_plan(t, hp.batch_size, hp.base_lr, hp.min_lr, hp.warmup_lr, hp.warmup_epochs)
         views = hp.views_per_video
-        clips = f" ({batch * views} clips: {views} views per video)" if views > 1 else ""
+        clips = f" ({plan.batch * views} clips: {views} views per video)" if views > 1 else ""
         rank_zero_info(
-            f"Effective batch {batch} videos{clips} = {hp.batch_size} per device x "
-            f"{t.num_devices} devices x {t.num_nodes} nodes x {t.accumulate_grad_batches} "
-            f"accumulation; lr {lr:.3g} = base_lr {hp.base_lr:g} x {batch} / 256 (min_lr "
-            f"{min_lr:.3g}); {total_steps} steps, {warmup_steps} warmup."
+            f"{plan.batch_line(t, hp.batch_size)}{clips}; lr {plan.lr:.3g} = base_lr "
+            f"{hp.base_lr:g} x {plan.batch} / 256 (min_lr {plan.min_lr:.3g}); "
+            f"{plan.total_steps} steps, {plan.warmup_steps} warmup."
         )
-        if batch < PAPER_BATCH // 4:
+        if plan.batch < PAPER_BATCH // 4:
             rank_zero_info(
                 f"Note: the paper pretrains with an effective batch of {PAPER_BATCH}; results are "
                 f"known to drop when it is much smaller."
             )
         groups = weight_decay_groups(self.net, hp.weight_decay)
-        optimizer = self.optimizer_factory(groups, lr=lr)
-        scheduler = warmup_cosine_scheduler(
-            optimizer, total_steps, warmup_steps, lr, min_lr, warmup_lr
-        )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return optimizer_with_schedule(self.optimizer_factory, groups, plan)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Enough to rebuild the network without Hydra (see videomae_ssl.checkpoints).

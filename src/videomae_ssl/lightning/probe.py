@@ -7,7 +7,6 @@ Glue only: the frozen encoder (`probe.encoder`), the heads (`probe.heads`), the 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,20 +17,14 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from videomae_ssl.data.on_device import prepare_batch
 from videomae_ssl.evaluation import MultiViewAccuracy
 from videomae_ssl.optim.param_groups import weight_decay_groups
-from videomae_ssl.optim.schedules import warmup_cosine_scheduler
+from videomae_ssl.optim.setup import lr_plan, optimizer_with_schedule
 from videomae_ssl.probe.encoder import FrozenEncoder
 from videomae_ssl.probe.features import FeatureSet, gather_rows, order_rows
 from videomae_ssl.probe.heads import AttentiveProbe
 
 _ROW_KEYS = ("labels", "video_ids", "view_ids")
-
-
-def _prepare(batch: Any) -> Any:
-    # uint8 clips travel to the device; they are normalised there.
-    return prepare_batch(batch) if isinstance(batch, dict) and "video" in batch else batch
 
 
 class FeatureExtractor(L.LightningModule):
@@ -49,9 +42,6 @@ class FeatureExtractor(L.LightningModule):
         self.splits: list[str] = []
         self.features: dict[str, FeatureSet] = {}
         self._rows: dict[str, list[dict[str, torch.Tensor]]] = {}
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        return _prepare(batch)
 
     def on_predict_epoch_start(self) -> None:
         # The data module's loaders, in the order of its feature datasets.
@@ -135,9 +125,6 @@ class AttentiveProbeModule(L.LightningModule):
         self.test_result: dict[str, float] = {}
         self.test_scores: Any = None
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        return _prepare(batch)
-
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """video: (B, C, T, H, W) normalised -> logits (B, num_classes)."""
         with torch.no_grad():
@@ -174,17 +161,14 @@ class AttentiveProbeModule(L.LightningModule):
             self.log(key, value, sync_dist=True)  # the same on every rank
 
     def configure_optimizers(self) -> dict[str, Any]:
-        hp, t = self.hparams, self.trainer
-        total_steps = int(t.estimated_stepping_batches)
-        steps_per_epoch = max(math.ceil(t.num_training_batches / t.accumulate_grad_batches), 1)
-        warmup_steps = min(int(hp.warmup_epochs * steps_per_epoch), total_steps)
+        hp = self.hparams
+        plan = lr_plan(self.trainer, 1, hp.lr, hp.min_lr, 0.0, hp.warmup_epochs, scaled=False)
         rank_zero_info(
             f"Attentive probe: lr {hp.lr:g} (not scaled by the batch), weight decay "
-            f"{hp.weight_decay:g}; {total_steps} steps, {warmup_steps} warmup."
+            f"{hp.weight_decay:g}; {plan.total_steps} steps, {plan.warmup_steps} warmup."
         )
-        optimizer = torch.optim.AdamW(weight_decay_groups(self.probe, hp.weight_decay), lr=hp.lr)
-        scheduler = warmup_cosine_scheduler(optimizer, total_steps, warmup_steps, hp.lr, hp.min_lr)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        groups = weight_decay_groups(self.probe, hp.weight_decay)
+        return optimizer_with_schedule(torch.optim.AdamW, groups, plan)
 
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         state = super().state_dict(*args, **kwargs)
