@@ -10,6 +10,8 @@ import torch
 STREAM_FRAMES = 0
 STREAM_CROP = 1
 STREAM_MASK = 2
+# 3 draws replacements of broken videos (data.clip_dataset).
+STREAM_DECODER_MASK = 4
 
 
 def sample_generator(

@@ -133,3 +133,26 @@ def test_broken_video_in_evaluation_names_the_file(records, tmp_path):
     ds = dataset([*records, VideoRecord(str(bad), 0)], train=False)
     with pytest.raises(DataError, match=re.escape(str(bad)) + ".*data.eval_broken=exclude"):
         ds[3]
+
+
+def test_the_decoder_mask_comes_from_the_samples_own_stream(tmp_path, make_clip):
+    from videomae_ssl.data.annotations import VideoRecord
+    from videomae_ssl.masking import RunningCellMaskGenerator, token_indices
+    from videomae_ssl.seeding import STREAM_DECODER_MASK, sample_generator
+
+    make_clip(tmp_path / "a.mp4", num_frames=12, size=(48, 32))
+    cells = RunningCellMaskGenerator(0.5)
+    dataset = pretrain_dataset([VideoRecord(str(tmp_path / "a.mp4"))], num_sample=2,
+                               decoder_mask_generator=cells)  # fmt: skip
+    torch.manual_seed(1)
+    item = dataset[(0, 3)]
+    torch.manual_seed(2)  # the global generator plays no part
+    assert torch.equal(dataset[(0, 3)]["ids_decoded"], item["ids_decoded"])
+    for view in range(2):
+        drawn = cells((2, 4, 4), sample_generator(0, 3, 0, view=view, stream=STREAM_DECODER_MASK))
+        want = token_indices(item["mask"][view : view + 1], drawn[None])
+        assert torch.equal(item["ids_decoded"][view], want.decoded[0])
+        assert torch.equal(item["decoded_loss"][view], want.loss_mask[0])
+    assert item["ids_decoded"].shape == (2, 16)  # half of the 32 tokens, per view
+    assert "ids_decoded" not in pretrain_dataset([VideoRecord(str(tmp_path / "a.mp4"))],
+                                                 train=False, decoder_mask_generator=cells)[0]

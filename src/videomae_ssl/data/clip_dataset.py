@@ -33,7 +33,7 @@ STREAM_SUBSTITUTE = 3
 # Item fields that describe the video rather than one view; `collate_views` repeats them.
 VIDEO_FIELDS = ("index", "label", "broken", "requested", "video_id")
 # Item fields with one entry per view; `collate_views` flattens them like the clips.
-VIEW_FIELDS = ("mask", "ids_visible", "ids_masked", "view_id")
+VIEW_FIELDS = ("mask", "ids_visible", "ids_masked", "ids_decoded", "decoded_loss", "view_id")
 # Item fields that stay plain Python objects (per clip, or a list per view), so that the main
 # process reads them without a copy back from the device; `collate_views` lists them per clip.
 HOST_FIELDS = ("erase",)

@@ -38,7 +38,7 @@ from videomae_ssl.data.sampler import EpochSampler, ResumableDataLoader
 from videomae_ssl.data.sampling import center_indices
 from videomae_ssl.data.workers import worker_init
 from videomae_ssl.errors import ConfigError, DataError
-from videomae_ssl.masking import MaskGenerator
+from videomae_ssl.masking import MaskGenerator, RunningCellMaskGenerator, check_decoder_ratio
 
 # The lists frozen evaluation extracts features from, in this order (val when listed).
 FEATURE_SPLITS = ("train", "val", "test")
@@ -519,7 +519,9 @@ class VideoDataModule(L.LightningDataModule):
 class PretrainDataModule(VideoDataModule):
     """Train (and optionally validation) clips with masks for VideoMAE pretraining; see
     `VideoDataModule` for the loaders and the broken-video policy. Validation clips are the
-    centre window with a centre crop and a fixed mask per clip."""
+    centre window with a centre crop and a fixed mask per clip. With `decoder_mask_ratio`
+    (VideoMAE V2's decoder masking, the model's `decoder_mask_ratio`) each training clip also
+    carries the tokens its decoder reconstructs, drawn from the clip's own stream."""
 
     def __init__(
         self,
@@ -529,17 +531,20 @@ class PretrainDataModule(VideoDataModule):
         patch_size: int = 16,
         tubelet_size: int = 2,
         mask_generator: MaskGenerator,
+        decoder_mask_ratio: float = 0.0,
         **options: Any,
     ) -> None:
         super().__init__(train_list=train_list, val_list=val_list, **options)
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
         self.mask_generator = mask_generator
+        self.decoder_mask_ratio = decoder_mask_ratio
         side = self.input_size // patch_size
         self.grid = (self.num_frames // tubelet_size, side, side)
 
     def _check_settings(self) -> None:
         self.mask_generator.check(self.grid)
+        check_decoder_ratio(self.decoder_mask_ratio, self.grid, key="model.decoder_mask_ratio")
         super()._check_settings()
 
     def eval_frames(self, mode: str) -> Callable[[int], list[int]]:
@@ -556,6 +561,9 @@ class PretrainDataModule(VideoDataModule):
             patch_size=self.patch_size,
             tubelet_size=self.tubelet_size,
             mask_generator=self.mask_generator,
+            decoder_mask_generator=(
+                RunningCellMaskGenerator(self.decoder_mask_ratio) if self.decoder_mask_ratio else None
+            ),
             seed=self.seed,
             backend=self.backend,
             frame_template=self.frame_template,

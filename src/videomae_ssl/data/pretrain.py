@@ -23,8 +23,8 @@ from videomae_ssl.data.readers import FRAME_TEMPLATE
 from videomae_ssl.data.sampling import center_indices, pretrain_indices
 from videomae_ssl.data.transforms import MultiScaleCrop, center_crop_resize, channels_first
 from videomae_ssl.errors import ConfigError
-from videomae_ssl.masking import MaskGenerator, mask_to_indices
-from videomae_ssl.seeding import STREAM_CROP, STREAM_MASK, sample_generator
+from videomae_ssl.masking import MaskGenerator, mask_to_indices, token_indices
+from videomae_ssl.seeding import STREAM_CROP, STREAM_DECODER_MASK, STREAM_MASK, sample_generator
 
 __all__ = ["VideoPretrainDataset", "collate_views"]
 
@@ -37,7 +37,9 @@ class VideoPretrainDataset(VideoListDataset):
     "mask" Bool[N] over the (T', H', W') token grid (True = hidden from the encoder),
     "ids_visible" (N_vis,) and "ids_masked" (N - N_vis,) its token indices, ascending (the
     model's gathers take them as they are, so the step never reads the mask back from the
-    device),
+    device), and in training with `decoder_mask_generator` (VideoMAE V2's decoder masking)
+    "ids_decoded" (K,), the tokens the decoder reconstructs, drawn from the sample's own
+    stream like the encoder's mask, with "decoded_loss" Bool[K], those of them in the loss,
     "index" the row in `records` of the video shown, "label" its class id, "requested" the row
     asked for, and "broken" how many broken videos were met before one decoded (0: the
     requested video itself). With `num_sample` > 1, "video" is (V, 3, T, S, S) and "mask"
@@ -62,6 +64,7 @@ class VideoPretrainDataset(VideoListDataset):
         mask_generator: MaskGenerator,
         seed: int,
         train: bool,
+        decoder_mask_generator: MaskGenerator | None = None,
         backend: str = "auto",
         frame_template: str = FRAME_TEMPLATE,
         short_side: int | None = None,
@@ -92,6 +95,9 @@ class VideoPretrainDataset(VideoListDataset):
         self.grid = (num_frames // tubelet_size, input_size // patch_size, input_size // patch_size)
         self.mask_generator = mask_generator
         mask_generator.check(self.grid)
+        self.decoder_mask_generator = decoder_mask_generator if train else None
+        if self.decoder_mask_generator is not None:
+            self.decoder_mask_generator.check(self.grid)
         self.train = train
         self.num_sample = num_sample
         self.crop = MultiScaleCrop(input_size)
@@ -125,6 +131,15 @@ class VideoPretrainDataset(VideoListDataset):
             masks.append(self.mask_generator(self.grid, stream(STREAM_MASK, view)))  # (N,) bool
         mask = torch.stack(masks)  # (V, N)
         visible, masked = mask_to_indices(mask)  # (V, N_vis), (V, N - N_vis), on the host
+        views = {"video": torch.stack(videos), "mask": mask, "ids_visible": visible,
+                 "ids_masked": masked}  # fmt: skip
+        if self.decoder_mask_generator is not None:
+            decoder_mask = torch.stack([
+                self.decoder_mask_generator(self.grid, stream(STREAM_DECODER_MASK, view))
+                for view in range(self.num_sample)
+            ])  # (V, N), True = not reconstructed
+            ids = token_indices(mask, decoder_mask)
+            views.update(ids_decoded=ids.decoded, decoded_loss=ids.loss_mask)  # (V, K) each
         item = {
             "index": row,
             "label": self.records[row].label,
@@ -132,8 +147,6 @@ class VideoPretrainDataset(VideoListDataset):
             "requested": index,
         }
         if self.num_sample == 1:
-            views = {"video": videos[0], "mask": masks[0], "ids_visible": visible[0]}
-            return {**views, "ids_masked": masked[0], **item}
-        views = {"video": torch.stack(videos), "mask": mask, "ids_visible": visible}
-        return {**views, "ids_masked": masked, **item}
+            views = {key: value[0] for key, value in views.items()}
+        return {**views, **item}
 

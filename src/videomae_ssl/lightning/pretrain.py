@@ -43,7 +43,7 @@ class VideoMAEPretrainModule(L.LightningModule):
     clips but the same lr, as in VideoMAE V2.
 
     `decoder_mask_ratio` > 0 turns on VideoMAE V2's decoder masking in training: a running-cell
-    mask (random phase per clip, from the global RNG that `seed_everything` seeds) picks the
+    mask (random phase per clip, drawn by the data module from the clip's own stream) picks the
     tokens the decoder reconstructs and the loss covers the encoder-masked ones among them.
     Validation always reconstructs every masked token, so its loss compares across settings.
     """
@@ -80,10 +80,11 @@ class VideoMAEPretrainModule(L.LightningModule):
 
     def token_indices(self, batch: dict[str, torch.Tensor]) -> TokenIndices:
         """The step's token indices, read from the device by no one: the encoder's from the
-        batch ("ids_visible", "ids_masked", computed by the data path on the host), and in
-        training with decoder masking the decoder's from a running-cell mask drawn here on the
-        host. A batch without the indices (one built by hand) has them computed from its
-        "mask", which reads the count back once."""
+        batch ("ids_visible", "ids_masked"), and in training with decoder masking the
+        decoder's ("ids_decoded", "decoded_loss"), all drawn by the data path on the host from
+        each clip's own stream, so a resumed run draws them again. A batch without them (one
+        built by hand) has the encoder's computed from its "mask" (reading the count back
+        once) and the decoder's drawn here from the global generator."""
         mask = batch["mask"]  # Bool[B, N]
         if "ids_visible" in batch:
             visible, masked = batch["ids_visible"], batch["ids_masked"]  # (B, N_vis), (B, N_mask)
@@ -91,6 +92,8 @@ class VideoMAEPretrainModule(L.LightningModule):
             visible, masked = mask_to_indices(mask)
         if self.decoder_masking is None or not self.training:
             return TokenIndices(visible, masked)
+        if "ids_decoded" in batch:
+            return TokenIndices(visible, batch["ids_decoded"], batch["decoded_loss"])
         grid = self.net.grid
         decoder_mask = torch.stack([self.decoder_masking(grid) for _ in range(len(mask))])
         decoded, _ = mask_to_indices(decoder_mask)  # (B, K) on the host: decoder-visible first
