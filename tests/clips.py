@@ -7,6 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from videomae_ssl.data.decode import DecodeOptions
 from videomae_ssl.data.pretrain import VideoPretrainDataset
 from videomae_ssl.masking import TubeMaskGenerator
 
@@ -53,6 +54,9 @@ def write_clip(
 def pretrain_dataset(records, **overrides) -> VideoPretrainDataset:
     """A small training `VideoPretrainDataset` read with PyAV: 4 frames 2 apart at 32 px, patch
     8, tube mask 0.75, seed 0; keyword arguments replace any of these."""
+    # The decode settings travel as one DecodeOptions.
+    decode = {key: overrides.pop(key) for key in ("backend", "frame_template", "short_side")
+              if key in overrides}  # fmt: skip
     args = dict(
         num_frames=4,
         sampling_rate=2,
@@ -62,6 +66,6 @@ def pretrain_dataset(records, **overrides) -> VideoPretrainDataset:
         mask_generator=TubeMaskGenerator(0.75),
         seed=0,
         train=True,
-        backend="pyav",
+        decode=DecodeOptions(**{"backend": "pyav", **decode}),
     )
     return VideoPretrainDataset(records, **{**args, **overrides})

@@ -62,7 +62,7 @@ def test_pipeline_stages_are_experiments_and_init_from_earlier_ones(experiment, 
 
 @pytest.mark.parametrize("experiment", PROBES)
 def test_probe_experiment_composes_and_builds(experiment, tmp_path):
-    from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
+    from videomae_ssl.data.datamodules import FinetuneDataModule
     from videomae_ssl.probe.encoder import frozen_encoder
     from videomae_ssl.train import probe_settings
 

@@ -237,7 +237,7 @@ def build_module(
     from lightning.pytorch.utilities import rank_zero_info
 
     from videomae_ssl.checkpoints import load_pretrained_encoder
-    from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
+    from videomae_ssl.data.datamodules import FinetuneDataModule
 
     if isinstance(datamodule, FinetuneDataModule):
         built = {
@@ -402,7 +402,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         return run_probe(cfg)
     import lightning as L
 
-    from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
+    from videomae_ssl.data.datamodules import FinetuneDataModule
 
     _lightning_logs_to_the_run_log()
     L.seed_everything(cfg.seed, workers=True)
@@ -474,7 +474,7 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
     import lightning as L
     from lightning.pytorch.utilities import rank_zero_info
 
-    from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
+    from videomae_ssl.data.datamodules import FinetuneDataModule
     from videomae_ssl.probe.encoder import frozen_encoder
     from videomae_ssl.probe.stage import run_frozen_evaluation
 

@@ -13,7 +13,7 @@ from torch._utils import ExceptionWrapper
 from torch.utils.data import DataLoader
 
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.datamodule import PretrainDataModule
+from videomae_ssl.data.datamodules import PretrainDataModule
 from videomae_ssl.data.pretrain import collate_views
 from videomae_ssl.data.quarantine import LoaderDataError, read_quarantine, record_broken
 from videomae_ssl.data.readers import open_record
@@ -198,7 +198,7 @@ def test_evaluation_fail_shows_the_first_twenty_and_a_count(folder, tmp_path):
 
 def test_evaluation_exclude_leaves_them_out_and_reports(folder, tmp_path, monkeypatch):
     messages = []
-    monkeypatch.setattr("videomae_ssl.data.datamodule.rank_zero_info", messages.append)
+    monkeypatch.setattr("videomae_ssl.data.datamodules.eval_check.rank_zero_info", messages.append)
     dm = module(
         folder,
         tmp_path,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from videomae_ssl.data.datamodule import PretrainDataModule
+from videomae_ssl.data.datamodules import PretrainDataModule
 from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.masking import TubeMaskGenerator
 
@@ -97,15 +97,21 @@ def test_train_sampler_uses_the_trainer_rank(dataset_dir):
 
 
 def test_lightning_resharding_is_refused(dataset_dir):
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+    from torch.utils.data import DataLoader
+
     dm = module(dataset_dir, batch_size=1)
-    connector = SimpleNamespace(use_distributed_sampler=True)
     strategy = SimpleNamespace(broadcast=lambda obj, src=0: obj)
-    dm.trainer = SimpleNamespace(
-        global_rank=0, world_size=2, strategy=strategy, _accelerator_connector=connector
-    )
+    dm.trainer = SimpleNamespace(global_rank=0, world_size=2, strategy=strategy, training=True)
     dm.setup("fit")
+    ours = dm.train_dataloader()
+    # What Lightning iterates with use_distributed_sampler=true: our sampler wrapped in its own.
+    wrapped = DistributedSamplerWrapper(ours.sampler, num_replicas=2, rank=0)
+    dm.trainer.train_dataloader = DataLoader(ours.dataset, batch_size=1, sampler=wrapped)
     with pytest.raises(ConfigError, match="trainer.use_distributed_sampler must be false"):
-        dm.train_dataloader()
+        dm.on_before_batch_transfer({}, 0)
+    dm.trainer.train_dataloader = ours  # Lightning left it alone: no error
+    dm.on_before_batch_transfer({}, 0)
 
 
 def test_without_val_list_validation_is_skipped(dataset_dir):
@@ -147,7 +153,7 @@ def test_reader_options_reach_the_datasets(dataset_dir):
     dm = module(dataset_dir, frame_template="{:06d}.png", short_side=40, num_sample=3)
     dm.setup("fit")
     for ds in (dm.train_dataset, dm.val_dataset):
-        assert (ds.frame_template, ds.short_side) == ("{:06d}.png", 40)
+        assert (ds.decoding.frame_template, ds.decoding.short_side) == ("{:06d}.png", 40)
     assert dm.train_dataset.num_sample == 3 and dm.val_dataset.num_sample == 1
 
 

@@ -8,7 +8,9 @@ import pytest
 
 from videomae_ssl.data import demo
 from videomae_ssl.data.annotations import read_annotations
-from videomae_ssl.data.demo import DEMO_CLASSES, DemoPretrainDataModule, ensure_demo_dataset
+from videomae_ssl.data.datamodules import DemoPretrainDataModule
+from videomae_ssl.data.datamodules import demo as demo_modules
+from videomae_ssl.data.demo import DEMO_CLASSES, ensure_demo_dataset
 from videomae_ssl.errors import DataError
 from videomae_ssl.masking import TubeMaskGenerator
 
@@ -134,7 +136,7 @@ def test_rendered_ball_moves_as_its_class_says(name):
 
 def test_datamodule_generates_then_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(
-        demo, "ensure_demo_dataset", functools.partial(ensure_demo_dataset, **SMALL)
+        demo_modules, "ensure_demo_dataset", functools.partial(ensure_demo_dataset, **SMALL)
     )
     dm = DemoPretrainDataModule(
         cache_dir=str(tmp_path / "cache"),

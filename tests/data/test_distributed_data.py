@@ -9,7 +9,7 @@ import pytest
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from videomae_ssl.data.datamodule import PretrainDataModule
+from videomae_ssl.data.datamodules import PretrainDataModule
 from videomae_ssl.data.quarantine import BrokenVideoTracker
 from videomae_ssl.errors import DataError
 from videomae_ssl.masking import TubeMaskGenerator
@@ -101,7 +101,7 @@ def test_only_rank_zero_probes_and_the_others_take_its_verdict(dataset_dir, monk
     def probe(*args, **kwargs):
         raise AssertionError("rank 1 decoded the evaluation list")
 
-    monkeypatch.setattr("videomae_ssl.data.datamodule.probe_records", probe)
+    monkeypatch.setattr("videomae_ssl.data.datamodules.eval_check.probe_records", probe)
     monkeypatch.setattr(rank_zero_only, "rank", 1)
     dm = module(dataset_dir, eval_broken="exclude")
     dm.validate_inputs("fit")

@@ -7,7 +7,7 @@ import pytest
 
 from videomae_ssl.data import probe
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.datamodule import PretrainDataModule
+from videomae_ssl.data.datamodules import PretrainDataModule
 from videomae_ssl.data.readers import open_record
 from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.masking import TubeMaskGenerator

@@ -6,9 +6,9 @@ import torch
 from clips import pretrain_dataset
 from torch.utils.data import DataLoader
 
-import videomae_ssl.data.clip_dataset as clip_dataset
+import videomae_ssl.data.decode as decode
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.datamodule import PretrainDataModule
+from videomae_ssl.data.datamodules import PretrainDataModule
 from videomae_ssl.data.pretrain import collate_views
 from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.errors import ConfigError
@@ -47,13 +47,13 @@ def frame_numbers(video):
 def count_opens(monkeypatch):
     """Counts decoder opens made by the dataset."""
     opened = []
-    real = clip_dataset.open_record
+    real = decode.open_record
 
     def counting(record, *args, **kwargs):
         opened.append(record.path)
         return real(record, *args, **kwargs)
 
-    monkeypatch.setattr(clip_dataset, "open_record", counting)
+    monkeypatch.setattr(decode, "open_record", counting)
     return opened
 
 

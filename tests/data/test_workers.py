@@ -5,7 +5,7 @@ import platform
 import pytest
 
 from videomae_ssl.data import workers
-from videomae_ssl.data.datamodule import PretrainDataModule
+from videomae_ssl.data.datamodules import PretrainDataModule
 from videomae_ssl.masking import TubeMaskGenerator
 
 

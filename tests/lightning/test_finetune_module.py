@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from videomae_ssl.checkpoints import build_model, load_checkpoint
-from videomae_ssl.data.datamodule import VideoDataModule
+from videomae_ssl.data.datamodules import VideoDataModule
 from videomae_ssl.data.transforms import normalize
 from videomae_ssl.lightning.finetune import VideoClassificationModule
 from videomae_ssl.models import videomae_classifier

@@ -55,7 +55,7 @@ def test_no_module_copies_the_optimizer_setup_or_the_batch_preparation(path):
 
 
 def test_the_data_module_prepares_the_batch_on_the_device():
-    from videomae_ssl.data.datamodule import VideoDataModule
+    from videomae_ssl.data.datamodules import VideoDataModule
 
     video = torch.randint(0, 256, (1, 3, 2, 4, 4), dtype=torch.uint8)
     batch = VideoDataModule(train_list=None).on_after_batch_transfer({"video": video}, 0)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from videomae_ssl.data.datamodule import VideoDataModule
+from videomae_ssl.data.datamodules import VideoDataModule
 from videomae_ssl.data.transforms import normalize
 from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
 from videomae_ssl.masking import tube_mask

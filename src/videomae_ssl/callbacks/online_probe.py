@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +33,11 @@ from torch.utils.data import DataLoader
 from videomae_ssl.console import say
 from videomae_ssl.data.annotations import read_annotations
 from videomae_ssl.data.clip_dataset import collate_views
+from videomae_ssl.data.decode import DecodeOptions
 from videomae_ssl.data.finetune import VideoClassificationDataset
 from videomae_ssl.data.probe import probe_records
 from videomae_ssl.data.quarantine import broken_list_message
-from videomae_ssl.data.readers import FRAME_TEMPLATE, open_record, resolve_backend
+from videomae_ssl.data.readers import FRAME_TEMPLATE
 from videomae_ssl.data.sampler import EpochSampler
 from videomae_ssl.data.sampling import evaluation_clip_indices
 from videomae_ssl.data.transforms import normalize_video
@@ -109,8 +109,8 @@ class OnlineProbe(L.Callback):
         self.clip = {"num_frames": num_frames, "sampling_rate": sampling_rate,
                      "input_size": input_size}  # fmt: skip
         self.batch_size, self.num_workers = batch_size, num_workers
-        self.backend, self.annotation_format = backend, annotation_format
-        self.frame_template = frame_template
+        self.annotation_format = annotation_format
+        self.decode = DecodeOptions(backend=backend, frame_template=frame_template)
         self.dirpath = Path(dirpath) if dirpath else None
         self.datasets: dict[str, VideoClassificationDataset] = {}
         self.num_classes = 0
@@ -138,14 +138,12 @@ class OnlineProbe(L.Callback):
                 self._check_videos(records)
         for split, rows in records.items():
             self.datasets[split] = VideoClassificationDataset(
-                rows, mode="val", sampling="dense", backend=self.backend,
-                frame_template=self.frame_template, **self.clip,
-            )  # fmt: skip
+                rows, mode="val", sampling="dense", decode=self.decode, **self.clip
+            )
 
     def _check_videos(self, records: dict[str, list[Any]]) -> None:
         """Every probe video must decode: evaluation never replaces one."""
-        opener = partial(open_record, backend=resolve_backend(self.backend),
-                         frame_template=self.frame_template)  # fmt: skip
+        opener = self.decode.resolved().open
         clip = self.clip
 
         def frames(total: int) -> list[int]:

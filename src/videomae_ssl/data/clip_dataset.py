@@ -15,15 +15,10 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from videomae_ssl.data.annotations import VideoRecord
+from videomae_ssl.data.decode import DecodeOptions
 from videomae_ssl.data.probe import decode_reason
 from videomae_ssl.data.quarantine import LoaderDataError, record_broken
-from videomae_ssl.data.readers import (
-    FRAME_TEMPLATE,
-    VideoDecodeError,
-    check_decode_device,
-    open_record,
-    resolve_backend,
-)
+from videomae_ssl.data.readers import VideoDecodeError
 from videomae_ssl.errors import UserInputError
 from videomae_ssl.seeding import STREAM_FRAMES, sample_generator
 
@@ -56,19 +51,13 @@ class VideoListDataset(Dataset):
         records: Sequence[VideoRecord],
         *,
         seed: int,
-        backend: str = "auto",
-        frame_template: str = FRAME_TEMPLATE,
-        short_side: int | None = None,
+        decode: DecodeOptions | None = None,
         quarantine_file: str | None = None,
         max_retries: int = 20,
-        decode_device: str = "cpu",
     ) -> None:
         self.records = list(records)
         self.seed = seed
-        self.backend = resolve_backend(backend)  # fixed once, not per worker
-        self.frame_template = frame_template
-        self.short_side = short_side
-        self.decode_device = check_decode_device(decode_device, self.backend)
+        self.decoding = (decode or DecodeOptions()).resolved()  # fixed once, not per worker
         self.quarantine_file = quarantine_file
         self.max_retries = max_retries
         self._known_broken: set[int] = set()  # per worker: rows not worth opening again
@@ -87,13 +76,7 @@ class VideoListDataset(Dataset):
         pick = pick or self.pick_frames
         try:
             # Opened here, in the worker process: decord readers must not cross a fork.
-            with open_record(
-                self.records[row],
-                self.backend,
-                frame_template=self.frame_template,
-                short_side=self.short_side,
-                device=self.decode_device,
-            ) as video:
+            with self.decoding.open(self.records[row]) as video:
                 return video.read(list(pick(video.num_frames, generator)))  # (T, H, W, 3)
         except VideoDecodeError:
             raise

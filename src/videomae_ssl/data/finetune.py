@@ -24,7 +24,7 @@ import torch
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.augment import ErasePlan, finetune_eval_transform
 from videomae_ssl.data.clip_dataset import VideoListDataset
-from videomae_ssl.data.readers import FRAME_TEMPLATE
+from videomae_ssl.data.decode import DecodeOptions
 from videomae_ssl.data.sampling import SAMPLINGS, evaluation_clip_indices, finetune_clip_indices
 from videomae_ssl.errors import ConfigError
 from videomae_ssl.seeding import STREAM_CROP, sample_generator
@@ -62,12 +62,9 @@ class VideoClassificationDataset(VideoListDataset):
         transform: ClipTransform | None = None,
         num_sample: int = 1,
         seed: int = 0,
-        backend: str = "auto",
-        frame_template: str = FRAME_TEMPLATE,
-        short_side: int | None = None,
+        decode: DecodeOptions | None = None,
         quarantine_file: str | None = None,
         max_retries: int = 20,
-        decode_device: str = "cpu",
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -84,12 +81,9 @@ class VideoClassificationDataset(VideoListDataset):
         super().__init__(
             records,
             seed=seed,
-            backend=backend,
-            frame_template=frame_template,
-            short_side=short_side,
+            decode=decode,
             quarantine_file=quarantine_file,
             max_retries=max_retries,
-            decode_device=decode_device,
         )
         self.mode = mode
         self.num_frames = num_frames

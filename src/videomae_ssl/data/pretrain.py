@@ -19,7 +19,7 @@ import torch
 
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.clip_dataset import VideoListDataset, collate_views
-from videomae_ssl.data.readers import FRAME_TEMPLATE
+from videomae_ssl.data.decode import DecodeOptions
 from videomae_ssl.data.sampling import center_indices, pretrain_indices
 from videomae_ssl.data.transforms import MultiScaleCrop, center_crop_resize, channels_first
 from videomae_ssl.errors import ConfigError
@@ -65,13 +65,10 @@ class VideoPretrainDataset(VideoListDataset):
         seed: int,
         train: bool,
         decoder_mask_generator: MaskGenerator | None = None,
-        backend: str = "auto",
-        frame_template: str = FRAME_TEMPLATE,
-        short_side: int | None = None,
+        decode: DecodeOptions | None = None,
         num_sample: int = 1,
         quarantine_file: str | None = None,
         max_retries: int = 20,
-        decode_device: str = "cpu",
     ) -> None:
         if num_frames % tubelet_size:
             raise ConfigError(f"num_frames={num_frames} must be a multiple of {tubelet_size=}.")
@@ -82,12 +79,9 @@ class VideoPretrainDataset(VideoListDataset):
         super().__init__(
             records,
             seed=seed,
-            backend=backend,
-            frame_template=frame_template,
-            short_side=short_side,
+            decode=decode,
             quarantine_file=quarantine_file,
             max_retries=max_retries,
-            decode_device=decode_device,
         )
         self.num_frames = num_frames
         self.sampling_rate = sampling_rate

@@ -26,6 +26,7 @@ import fcntl
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from videomae_ssl.errors import DataError
 
@@ -168,3 +169,30 @@ def broken_list_message(
         f"never replaces a video. Repair or remove them, or set {EVAL_BROKEN_KEY}=exclude to "
         f"leave them out:\n" + "\n".join(lines)
     )
+
+
+def count_broken_over_ranks(strategy: Any, tracker: BrokenVideoTracker, rows: list[int]) -> int:
+    """The tracker's count over all ranks, the same on every rank; `rows` are the training
+    rows this rank's batch found broken, `strategy` Lightning's (its collectives).
+
+    Every rank takes part in the same collectives at every training batch (one all-reduce,
+    plus a gather and another all-reduce at batches where some rank met a new broken video),
+    so the budget is checked against the videos of every shard and, when it is exceeded,
+    every rank raises at the same step instead of one raising and the others waiting in the
+    next collective until the timeout.
+    """
+    import torch
+
+    device = strategy.root_device
+    most = int(strategy.reduce(torch.tensor(len(rows), device=device), reduce_op="max"))
+    if most == 0:
+        return tracker.count
+    padded = torch.full((most,), -1, dtype=torch.long, device=device)
+    padded[: len(rows)] = torch.tensor(rows, dtype=torch.long)
+    gathered = strategy.all_gather(padded)  # (world, most), -1 = no row
+    tracker.add(gathered[gathered >= 0].tolist())
+    # The quarantine file grows while the ranks read it: agree on the largest count.
+    total = torch.tensor(tracker.total(), device=device)
+    count = int(strategy.reduce(total, reduce_op="max"))
+    tracker.check(count)
+    return count

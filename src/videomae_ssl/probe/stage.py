@@ -19,7 +19,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from videomae_ssl.console import say
-from videomae_ssl.data.finetune_datamodule import FinetuneDataModule
+from videomae_ssl.data.datamodules import FinetuneDataModule
 from videomae_ssl.lightning.probe import AttentiveProbeModule, FeatureExtractor
 from videomae_ssl.probe.encoder import FrozenEncoder
 from videomae_ssl.probe.evaluate import (

@@ -1,0 +1,25 @@
+"""Lightning data modules of videos listed in annotation files.
+
+- `base`: `VideoDataModule`, what they share (the lists, the datasets of each stage, the batch
+  hooks before and after the transfer);
+- `settings`: checks of the settings no file can fix;
+- `eval_check`: the evaluation videos decoded once before a run (rank 0) and its verdict
+  shared with every rank;
+- `loaders`: rank-sharded loaders and the training sampler's place in the epoch;
+- `pretrain`, `finetune`, `demo`: the data modules themselves.
+"""
+
+from videomae_ssl.data.datamodules.base import FEATURE_SPLITS, VideoDataModule
+from videomae_ssl.data.datamodules.demo import DemoFinetuneDataModule, DemoPretrainDataModule
+from videomae_ssl.data.datamodules.finetune import FinetuneDataModule, read_class_names
+from videomae_ssl.data.datamodules.pretrain import PretrainDataModule
+
+__all__ = [
+    "FEATURE_SPLITS",
+    "DemoFinetuneDataModule",
+    "DemoPretrainDataModule",
+    "FinetuneDataModule",
+    "PretrainDataModule",
+    "VideoDataModule",
+    "read_class_names",
+]

@@ -1,0 +1,207 @@
+"""The Lightning data module for fine-tuning and testing a classifier on labelled videos."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from videomae_ssl.data.annotations import VideoRecord
+from videomae_ssl.data.augment import (
+    DEFAULT_RAND_AUGMENT,
+    FinetuneTrainTransform,
+    MixupCutmixCollate,
+    SmoothLabelsCollate,
+)
+from videomae_ssl.data.datamodules.base import VideoDataModule
+from videomae_ssl.data.finetune import VideoClassificationDataset
+from videomae_ssl.data.sampling import SAMPLINGS, evaluation_clip_indices
+from videomae_ssl.errors import ConfigError, DataError
+
+
+def read_class_names(path: str, num_classes: int) -> list[str]:
+    """Line i of `path` names class i (the `classes.txt` that `videomae_ssl.prep.prepare`
+    writes)."""
+    names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    if len(names) != num_classes:
+        raise DataError(
+            f"data.class_names={path}: {len(names)} names for data.num_classes={num_classes}; "
+            f"the file must have one class name per line, line i naming label i."
+        )
+    return names
+
+
+def _all_clip_frames(
+    total_frames: int, num_frames: int, sampling_rate: int, sampling: str, num_clips: int
+) -> list[int]:
+    clips = evaluation_clip_indices(total_frames, num_frames, sampling_rate, sampling, num_clips)
+    return sorted({i for clip in clips for i in clip})
+
+
+class FinetuneDataModule(VideoDataModule):
+    """Labelled clips for fine-tuning (train, one-view validation) and the multi-view test.
+
+    `sampling` is "dense" (Kinetics, UCF101, HMDB51: `num_frames` frames over a window of
+    `num_frames * sampling_rate`) or "segment" (SSv2: one frame per segment, no flip). Training
+    clips get RandAugment, random resized crop, flip (`flip`), random erasing (`reprob`) and
+    Mixup/CutMix with label smoothing, or label smoothing alone when both alphas are 0; batches
+    carry "label" (hard) and "target" (soft). Testing scores `test_clips` x `test_crops` views
+    per video. `class_names` (a file, line i naming class i) labels predictions and pictures.
+    See `VideoDataModule` for the loaders, the evaluation check and the broken-video policy.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        train_list: str | None = None,
+        val_list: str | None = None,
+        test_list: str | None = None,
+        class_names: str | None = None,
+        sampling: str = "dense",
+        test_clips: int = 5,
+        test_crops: int = 3,
+        auto_augment: str | None = DEFAULT_RAND_AUGMENT,
+        crop_scale: Sequence[float] = (0.08, 1.0),
+        flip: bool = True,
+        reprob: float = 0.25,
+        mixup: float = 0.8,
+        cutmix: float = 1.0,
+        mixup_switch_prob: float = 0.5,
+        label_smoothing: float = 0.1,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            train_list=train_list,
+            val_list=val_list,
+            test_list=test_list,
+            num_classes=num_classes,
+            **options,
+        )
+        self.class_names_file = None if class_names is None else str(class_names)
+        self.sampling = sampling
+        self.test_clips = test_clips
+        self.test_crops = test_crops
+        self.auto_augment = auto_augment
+        self.crop_scale = tuple(crop_scale)
+        self.flip = flip
+        self.reprob = reprob
+        self.mixup = mixup
+        self.cutmix = cutmix
+        self.mixup_switch_prob = mixup_switch_prob
+        self.label_smoothing = label_smoothing
+        self.class_names: list[str] | None = None
+
+    def _check_settings(self) -> None:
+        super()._check_settings()
+        if not isinstance(self.num_classes, int) or self.num_classes < 2:
+            raise ConfigError(f"data.num_classes={self.num_classes} must be an integer >= 2.")
+        if self.sampling not in SAMPLINGS:
+            raise ConfigError(
+                f"data.sampling={self.sampling!r}: choose dense (Kinetics, UCF101, HMDB51) or "
+                f"segment (Something-Something V2)."
+            )
+        for key in ("test_clips", "test_crops"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"data.{key}={value} must be a positive integer.")
+        low, high = (self.crop_scale + (None, None))[:2]
+        if len(self.crop_scale) != 2 or not 0 < low <= high <= 1:
+            raise ConfigError(
+                f"data.crop_scale={list(self.crop_scale)} must be [low, high] area fractions "
+                f"with 0 < low <= high <= 1 (the recipe's is [0.08, 1.0])."
+            )
+        for key in ("reprob", "mixup_switch_prob", "label_smoothing"):
+            value = getattr(self, key)
+            if not 0 <= value <= 1:
+                raise ConfigError(f"data.{key}={value} must be in [0, 1].")
+        if self.mixup < 0 or self.cutmix < 0:
+            raise ConfigError(
+                f"data.mixup={self.mixup} and data.cutmix={self.cutmix} are Beta-distribution "
+                f"alphas: >= 0, with 0 turning that mixing off."
+            )
+        if (self.mixup > 0 or self.cutmix > 0) and (self.batch_size * self.num_sample) % 2:
+            raise ConfigError(
+                f"Mixup/CutMix pairs the clips of a batch: data.batch_size={self.batch_size} x "
+                f"data.num_sample={self.num_sample} must be even (or set data.mixup=0 and "
+                f"data.cutmix=0)."
+            )
+        # Building the augmentation checks its settings (the RandAugment string) up front.
+        self.train_transform()
+
+    def validate_inputs(self, stage: str = "fit") -> None:
+        super().validate_inputs(stage)
+        if self.class_names_file is not None:
+            if not os.path.isfile(self.class_names_file):
+                raise DataError(
+                    f"data.class_names={self.class_names_file}: no such file; give the "
+                    f"classes.txt written by videomae_ssl.prep.prepare, or null."
+                )
+            self.class_names = read_class_names(self.class_names_file, self.num_classes)
+
+    def eval_frames(self, mode: str) -> Callable[[int], list[int]]:
+        return partial(
+            _all_clip_frames,
+            num_frames=self.num_frames,
+            sampling_rate=self.sampling_rate,
+            sampling=self.sampling,
+            num_clips=self.test_clips if mode == "test" else 1,
+        )
+
+    def train_transform(self) -> FinetuneTrainTransform:
+        return FinetuneTrainTransform(
+            input_size=self.input_size,
+            auto_augment=self.auto_augment,
+            scale=self.crop_scale,
+            flip=self.flip,
+            reprob=self.reprob,
+        )
+
+    def train_collate(self) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+        if self.mixup > 0 or self.cutmix > 0:
+            return MixupCutmixCollate(
+                self.num_classes,
+                mixup_alpha=self.mixup,
+                cutmix_alpha=self.cutmix,
+                switch_prob=self.mixup_switch_prob,
+                label_smoothing=self.label_smoothing,
+                seed=self.seed,
+            )
+        return SmoothLabelsCollate(self.num_classes, self.label_smoothing)
+
+    def build_dataset(self, mode: str, records: list[VideoRecord]) -> VideoClassificationDataset:
+        train = mode == "train"
+        return VideoClassificationDataset(
+            records,
+            mode=mode,
+            num_frames=self.num_frames,
+            sampling_rate=self.sampling_rate,
+            sampling=self.sampling,
+            input_size=self.input_size,
+            test_clips=self.test_clips,
+            test_crops=self.test_crops,
+            transform=self.train_transform() if train else None,
+            num_sample=self.num_sample if train else 1,
+            seed=self.seed,
+            decode=self.decode,
+            quarantine_file=self.quarantine_file if train else None,
+        )
+
+    def test_video_paths(self) -> Sequence[str]:
+        """Path of each test video, by video id (its row in the test list after the check)."""
+        if self.test_records is None:
+            raise RuntimeError("test videos are known only after validate_inputs('test')")
+        return [r.path for r in self.test_records]
+
+    def eval_settings(self) -> dict[str, Any]:
+        """How this data module samples test views; stored in checkpoints for `predict`."""
+        return {
+            "num_frames": self.num_frames,
+            "sampling_rate": self.sampling_rate,
+            "sampling": self.sampling,
+            "input_size": self.input_size,
+            "test_clips": self.test_clips,
+            "test_crops": self.test_crops,
+        }
