@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from videomae_ssl.errors import UserInputError
+from videomae_ssl.errors import ConfigError, UserInputError
+
+if TYPE_CHECKING:
+    import torch
 
 # Exit status of every command for an error in the user's input.
 INPUT_ERROR_STATUS = 2
@@ -28,6 +32,17 @@ def run_command(work: Callable[[], list[str]]) -> int:
 
 def report_input_error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is CUDA when available, else the CPU; "cuda" without a GPU is an error."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available; use --device cpu or auto.")
+    return torch.device(name)
 
 
 def one_line(text: str) -> str:

@@ -25,6 +25,7 @@ from videomae_ssl.checkpoints import (
     export_original,
     load_checkpoint,
 )
+from videomae_ssl.data.annotations import read_class_names
 from videomae_ssl.errors import UserInputError
 
 TARGETS = ("hf", "lightning", "original")
@@ -49,14 +50,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def read_labels(path: Path) -> dict[int, str]:
-    """A text file with one class name per line -> {class id: name}."""
-    if not path.is_file():
-        raise UserInputError(f"--labels {path}: no such file.")
-    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    return dict(enumerate(names))
-
-
 def convert(args: argparse.Namespace) -> Path:
     """Load, report, rebuild and write; returns the path written."""
     if args.dst.exists() and not args.overwrite:
@@ -73,7 +66,7 @@ def convert(args: argparse.Namespace) -> Path:
     print(loaded.summary(), flush=True)
     model = build_model(loaded)
     print("  missing keys: none", flush=True)
-    id2label = read_labels(args.labels) if args.labels else loaded.id2label
+    id2label = dict(enumerate(read_class_names(args.labels, "--labels"))) if args.labels else loaded.id2label
     if args.to == "hf":
         norm_pix = True if loaded.norm_pix_loss is None else loaded.norm_pix_loss
         out = export_hf(model, args.dst, id2label=id2label, norm_pix_loss=norm_pix)

@@ -30,12 +30,11 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from videomae_ssl.cli import INPUT_ERROR_STATUS, report_input_error
+from videomae_ssl.cli import INPUT_ERROR_STATUS, report_input_error, resolve_device
 from videomae_ssl.console import count
 from videomae_ssl.data.annotations import ANNOTATION_FORMATS, VideoRecord, read_annotations
 from videomae_ssl.data.readers import FRAME_TEMPLATE, resolve_backend
 from videomae_ssl.errors import ConfigError, DataError, UserInputError
-from videomae_ssl.predict import resolve_device
 from videomae_ssl.probe.encoder import FrozenEncoder, frozen_encoder_from_checkpoint
 from videomae_ssl.probe.windows import VideoWindows, WindowAssembler, WindowSettings
 

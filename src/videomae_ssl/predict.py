@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from videomae_ssl.checkpoints import CheckpointError, LoadedCheckpoint, build_model, load_checkpoint
-from videomae_ssl.cli import run_command
+from videomae_ssl.cli import resolve_device, run_command
 from videomae_ssl.console import count
-from videomae_ssl.convert import read_labels
+from videomae_ssl.data.annotations import read_class_names
 from videomae_ssl.data.augment import finetune_eval_transform
 from videomae_ssl.data.readers import open_video, resolve_backend
 from videomae_ssl.data.sampling import SAMPLINGS, evaluation_clip_indices
@@ -155,15 +155,6 @@ def predict_video(
     return view_probabilities(model, views, batch_size).mean(dim=0)
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` is CUDA when available, else the CPU; "cuda" without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available; use --device cpu or auto.")
-    return torch.device(name)
-
-
 def require_classifier(loaded: LoadedCheckpoint) -> None:
     """Predictions need a classification head: pretraining and encoder-only weights have none."""
     if loaded.kind == "classifier":
@@ -182,7 +173,7 @@ def class_names(loaded: LoadedCheckpoint, labels: Path | None = None) -> list[st
     checkpoint's own names, else the class ids."""
     num_classes = loaded.config["num_classes"]
     if labels is not None:
-        names = read_labels(labels)
+        names = dict(enumerate(read_class_names(labels, "--labels")))
         if len(names) != num_classes:
             raise ConfigError(
                 f"--labels {labels}: {len(names)} class names for a model with {num_classes} "

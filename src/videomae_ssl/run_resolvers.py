@@ -78,7 +78,9 @@ def class_count(class_names: str | None, default: int) -> int:
     when there is no file."""
     if not class_names or not Path(class_names).is_file():
         return int(default)
-    return sum(1 for line in Path(class_names).read_text().splitlines() if line.strip())
+    from videomae_ssl.data.annotations import read_class_names
+
+    return len(read_class_names(class_names, "data.class_names"))
 
 
 def register_resolvers() -> None:

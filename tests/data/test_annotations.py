@@ -164,3 +164,13 @@ def test_file_without_clips_is_an_error(tmp_path):
     path = write(tmp_path, "\n\n")
     with pytest.raises(DataError, match="lists no clips"):
         read_annotations(path, format="frames")
+
+
+def test_read_class_names_skips_blank_lines_and_names_a_missing_file(tmp_path):
+    from videomae_ssl.data.annotations import read_class_names
+
+    path = tmp_path / "classes.txt"
+    path.write_text("archery\n\n  bowling \nsurfing\n")
+    assert read_class_names(path, "data.class_names") == ["archery", "bowling", "surfing"]
+    with pytest.raises(DataError, match=r"--labels=.*nope\.txt: no such file"):
+        read_class_names(tmp_path / "nope.txt", "--labels")

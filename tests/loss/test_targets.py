@@ -94,3 +94,13 @@ def test_loss_ignores_visible_tokens():
     changed[mask] += 1.0
     assert not torch.equal(loss, reconstruction_loss(pred, masked_targets(changed, mask)))
     torch.testing.assert_close(loss, ((pred - targets[mask].view(2, -1, 7)) ** 2).mean())
+
+
+def test_untubelet_puts_every_pixel_back():
+    from videomae_ssl.loss.targets import tubelets, untubelet
+
+    video = torch.randn(2, 3, 4, 32, 48)
+    tokens = tubelets(video, patch_size=16, tubelet_size=2)
+    assert torch.equal(untubelet(tokens, tuple(video.shape), 16, 2), video)
+    # One token holds the pixels of one tubelet: token 0 is the top-left 2x16x16 block.
+    assert torch.equal(tokens[0, 0, :, 0], video[0, 0, :2, :16, :16].reshape(-1))

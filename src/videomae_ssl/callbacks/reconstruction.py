@@ -14,7 +14,8 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
 
-from videomae_ssl.visualize import frame_grid, masked_psnr, reconstruct
+from videomae_ssl.viz.frames import frame_grid
+from videomae_ssl.viz.reconstruction import masked_psnr, reconstruct
 
 
 def log_picture(trainer: L.Trainer, key: str, picture: Image.Image) -> None:

@@ -9,7 +9,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from videomae_ssl.console import say
-from videomae_ssl.visualize import NORM_PIX_NOTE, psnr_line
+from videomae_ssl.viz.reconstruction import NORM_PIX_NOTE, psnr_line
 
 
 def written_files(trainer: L.Trainer, config_path: str | None = None) -> list[str]:

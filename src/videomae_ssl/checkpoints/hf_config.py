@@ -12,7 +12,7 @@ from typing import Any
 
 from videomae_ssl.checkpoints.layouts import mlp_ratio_for
 from videomae_ssl.checkpoints.reading import CheckpointError
-from videomae_ssl.loss.targets import IMAGENET_MEAN, IMAGENET_STD
+from videomae_ssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 # transformers field -> our constructor argument
 _ENCODER_FIELDS = {

@@ -208,3 +208,12 @@ def read_annotations(
     if check_files:
         _check_exists(path, records, linenos, root)
     return records
+
+
+def read_class_names(path: str | Path, key: str) -> list[str]:
+    """The names in a `classes.txt`: line i names class i, blank lines skipped. `key` (the
+    config key or flag that gave `path`) is named when the file is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{key}={path}: no such file.")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]

@@ -46,6 +46,13 @@ def tubelets(
     return x.reshape(b, ids.shape[1], q * p * p, c)  # (B, K, q*p*p, C)
 
 
+def untubelet(tokens: torch.Tensor, shape: tuple[int, ...], p: int, q: int) -> torch.Tensor:
+    """Inverse of `tubelets`: (B, N, q*p*p, C) tokens -> the (B, C, T, H, W) video of `shape`."""
+    b, c, t, h, w = shape
+    x = tokens.reshape(b, t // q, h // p, w // p, q, p, p, c)  # (B, T', H', W', q, p, p, C)
+    return x.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(b, c, t, h, w)
+
+
 @torch.no_grad()
 def pixel_targets(
     video: torch.Tensor,

@@ -11,7 +11,7 @@
 
 from videomae_ssl.data.datamodules.base import FEATURE_SPLITS, VideoDataModule
 from videomae_ssl.data.datamodules.demo import DemoFinetuneDataModule, DemoPretrainDataModule
-from videomae_ssl.data.datamodules.finetune import FinetuneDataModule, read_class_names
+from videomae_ssl.data.datamodules.finetune import FinetuneDataModule
 from videomae_ssl.data.datamodules.pretrain import PretrainDataModule
 
 __all__ = [
@@ -21,5 +21,4 @@ __all__ = [
     "FinetuneDataModule",
     "PretrainDataModule",
     "VideoDataModule",
-    "read_class_names",
 ]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-from videomae_ssl.data.annotations import VideoRecord
+from videomae_ssl.data.annotations import VideoRecord, read_class_names
 from videomae_ssl.data.augment import (
     DEFAULT_RAND_AUGMENT,
     FinetuneTrainTransform,
@@ -21,10 +20,10 @@ from videomae_ssl.data.sampling import SAMPLINGS, evaluation_clip_indices
 from videomae_ssl.errors import ConfigError, DataError
 
 
-def read_class_names(path: str, num_classes: int) -> list[str]:
+def checked_class_names(path: str, num_classes: int) -> list[str]:
     """Line i of `path` names class i (the `classes.txt` that `videomae_ssl.prep.prepare`
     writes)."""
-    names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    names = read_class_names(path, "data.class_names")
     if len(names) != num_classes:
         raise DataError(
             f"data.class_names={path}: {len(names)} names for data.num_classes={num_classes}; "
@@ -139,7 +138,7 @@ class FinetuneDataModule(VideoDataModule):
                     f"data.class_names={self.class_names_file}: no such file; give the "
                     f"classes.txt written by videomae_ssl.prep.prepare, or null."
                 )
-            self.class_names = read_class_names(self.class_names_file, self.num_classes)
+            self.class_names = checked_class_names(self.class_names_file, self.num_classes)
 
     def eval_frames(self, mode: str) -> Callable[[int], list[int]]:
         return partial(
