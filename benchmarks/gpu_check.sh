@@ -13,7 +13,7 @@ export PYTHONUNBUFFERED=1
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
 "$python" -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tee "$out/pytest_gpu.log"
-"$python" -m videomae_ssl.bench --device cuda --dtype bfloat16 --batches 1,8,32 --repeats 10 \
+"$python" benchmarks/model_speed.py --device cuda --dtype bfloat16 --batches 1,8,32 --repeats 10 \
     --json "$out/bench_bf16.json" 2>&1 | tee "$out/bench_bf16.log"
 "$python" benchmarks/data_wait.py --out "${DATA_WAIT_DIR:-/tmp/data_wait}" --size base \
     --batch 32 --steps 60 --json "$out/data_wait.json" 2>&1 | tail -n 40 | tee "$out/data_wait.log"

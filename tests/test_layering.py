@@ -8,11 +8,17 @@ helper that two commands share belongs in the library, not in one of the command
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 import videomae_ssl
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: pytest depends on tomli there
+    import tomli as tomllib
 
 PACKAGE = Path(videomae_ssl.__file__).parent
 
@@ -78,6 +84,24 @@ def test_an_entry_point_import_is_caught():
     """The check itself: a library module importing a command is reported."""
     tree = ast.parse("def f():\n    from videomae_ssl.predict import class_names\n")
     assert imported_modules(tree, "videomae_ssl.callbacks.x", False) & ENTRY_POINTS
+
+
+def dev_only_dependencies() -> set[str]:
+    """Import names of the development dependency group that the runtime ones do not share."""
+    pyproject = tomllib.loads((PACKAGE.parents[1] / "pyproject.toml").read_text())
+    name = lambda req: re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0].lower().replace("-", "_")  # noqa: E731
+    runtime = {name(r) for r in pyproject["project"]["dependencies"]}
+    return {name(r) for r in pyproject["dependency-groups"]["dev"]} - runtime
+
+
+def test_the_package_needs_no_development_dependency():
+    """An installed wheel has none of the dev group (transformers, pytest): code that needs one,
+    such as the model-speed benchmark against transformers, lives in benchmarks/ or tests/."""
+    dev = dev_only_dependencies()
+    assert "transformers" in dev
+    for name, (tree, is_package) in MODULES.items():
+        roots = {m.split(".")[0] for m in imported_modules(tree, name, is_package)}
+        assert not roots & dev, f"{name} imports {', '.join(sorted(roots & dev))}"
     tree = ast.parse("from .. import visualize\n")
     assert "videomae_ssl.visualize" in imported_modules(tree, "videomae_ssl.callbacks.x", False)
 
