@@ -9,12 +9,10 @@ import sys
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf, open_dict
+from test_configs import compose_cfg
 
 from videomae_ssl.errors import ConfigError
-from videomae_ssl.train import CONFIG_DIR, check_config
+from videomae_ssl.train import check_config
 
 
 def train_cli(*args, cwd):
@@ -75,19 +73,6 @@ def test_help_and_composed_config_do_not_import_lightning(args, tmp_path):
     assert not {"lightning", "torch", "timm"} & imported(out.stderr)
 
 
-def composed(overrides, tmp_path):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.root_dir = str(tmp_path)
-        cfg.paths.output_dir = str(tmp_path / "out")
-        cfg.paths.cache_dir = str(tmp_path / "cache")
-        del cfg["hydra"]
-    OmegaConf.resolve(cfg)
-    return cfg
-
-
 @pytest.mark.parametrize("override, message", [
     ("mask_ratio=abc", "mask_ratio='abc': expected a number in (0, 1)"),
     ("mask_ratio=true", "mask_ratio=True: expected a number in (0, 1)"),
@@ -96,7 +81,7 @@ def composed(overrides, tmp_path):
     ("trainer.accumulate_grad_batches=0.5", "trainer.accumulate_grad_batches=0.5: expected an integer >= 1"),
 ])
 def test_numeric_keys_are_checked_before_anything_is_built(override, message, tmp_path):
-    cfg = composed(["experiment=demo_pretrain", override], tmp_path)
+    cfg = compose_cfg(["experiment=demo_pretrain", override], tmp_path)
     with pytest.raises(ConfigError) as err:
         check_config(cfg)
     assert str(err.value) == message + "."

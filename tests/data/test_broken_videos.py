@@ -8,19 +8,18 @@ import lightning as L
 import pytest
 import torch
 from clips import pretrain_dataset
+from conftest import pretrain_module
 from lightning.pytorch.loggers import CSVLogger
 from torch._utils import ExceptionWrapper
 from torch.utils.data import DataLoader
 
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.datamodules import PretrainDataModule
 from videomae_ssl.data.pretrain import collate_views
 from videomae_ssl.data.quarantine import LoaderDataError, read_quarantine, record_broken
 from videomae_ssl.data.readers import open_record
 from videomae_ssl.data.sampler import EpochSampler
 from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
-from videomae_ssl.masking import TubeMaskGenerator
 from videomae_ssl.models import videomae_pretrain
 
 KINDS = ("truncated", "zero_bytes", "text", "missing")
@@ -60,23 +59,10 @@ def write_list(path, folder, names):
 
 
 def module(folder, tmp_path, train_names, val_names=None, **kwargs):
-    args = dict(
-        train_list=write_list(tmp_path / "train.csv", folder, train_names),
-        val_list=None if val_names is None else write_list(tmp_path / "val.csv", folder, val_names),
-        root=str(folder),
-        num_frames=4,
-        sampling_rate=2,
-        input_size=32,
-        patch_size=8,
-        tubelet_size=2,
-        mask_generator=TubeMaskGenerator(0.75),
-        batch_size=2,
-        num_workers=0,
-        pin_memory=False,
-        backend="pyav",
-        quarantine_file=str(tmp_path / "run" / "quarantine.tsv"),
-    )
-    return PretrainDataModule(**{**args, **kwargs})
+    val_list = None if val_names is None else write_list(tmp_path / "val.csv", folder, val_names)
+    args = dict(patch_size=8, mask_ratio=0.75, quarantine_file=str(tmp_path / "run" / "quarantine.tsv"))
+    return pretrain_module(write_list(tmp_path / "train.csv", folder, train_names), folder,
+                           val_list, **{**args, **kwargs})
 
 
 def quarantine_lines(path):

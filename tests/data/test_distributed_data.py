@@ -7,12 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import pretrain_module
 from lightning.pytorch.utilities import rank_zero_only
 
-from videomae_ssl.data.datamodules import PretrainDataModule
 from videomae_ssl.data.quarantine import BrokenVideoTracker
 from videomae_ssl.errors import DataError
-from videomae_ssl.masking import TubeMaskGenerator
 
 
 class OtherRank:
@@ -46,33 +45,13 @@ class OtherRank:
 
 
 @pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory, make_clip):
-    root = tmp_path_factory.mktemp("ds")
-    (root / "videos").mkdir()
-    for k in range(3):
-        make_clip(root / "videos" / f"c{k}.mp4", num_frames=12, size=(48, 32))
-    (root / "train.csv").write_text("".join(f"videos/c{k}.mp4 0\n" for k in range(3)))
-    (root / "val.csv").write_text("videos/c0.mp4 0\nvideos/c1.mp4 1\nvideos/c2.mp4 0\n")
-    return root
+def dataset_dir(tmp_path_factory, clip_folder):
+    return clip_folder(tmp_path_factory.mktemp("ds"), 3, labels=[0, 0, 0])
 
 
 def module(folder, **kwargs):
-    args = dict(
-        train_list=str(folder / "train.csv"),
-        val_list=str(folder / "val.csv"),
-        root=str(folder),
-        num_frames=4,
-        sampling_rate=2,
-        input_size=32,
-        patch_size=16,
-        tubelet_size=2,
-        mask_generator=TubeMaskGenerator(0.5),
-        batch_size=2,
-        num_workers=0,
-        pin_memory=False,
-        backend="pyav",
-    )
-    return PretrainDataModule(**{**args, **kwargs})
+    lists = dict(train_list=folder / "train.csv", root=folder, val_list=folder / "val.csv")
+    return pretrain_module(**{**lists, **kwargs})
 
 
 def test_every_rank_stops_when_another_rank_crosses_the_broken_budget(dataset_dir):

@@ -4,13 +4,12 @@ before a run both judge videos with it."""
 from functools import partial
 
 import pytest
+from conftest import pretrain_module
 
 from videomae_ssl.data import probe
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.datamodules import PretrainDataModule
 from videomae_ssl.data.readers import open_record
 from videomae_ssl.errors import ConfigError, DataError
-from videomae_ssl.masking import TubeMaskGenerator
 from videomae_ssl.prep.scan import scan
 
 OPEN = partial(open_record, backend="pyav")
@@ -28,21 +27,8 @@ def videos(tmp_path_factory, make_clip):
 def data_module(root, tmp_path, val_names):
     (tmp_path / "train.csv").write_text("good.mp4 0\n")
     (tmp_path / "val.csv").write_text("".join(f"{name} 0\n" for name in val_names))
-    return PretrainDataModule(
-        train_list=str(tmp_path / "train.csv"),
-        val_list=str(tmp_path / "val.csv"),
-        root=str(root),
-        num_frames=4,
-        sampling_rate=2,
-        input_size=32,
-        patch_size=8,
-        tubelet_size=2,
-        mask_generator=TubeMaskGenerator(0.75),
-        batch_size=1,
-        num_workers=0,
-        pin_memory=False,
-        backend="pyav",
-    )
+    return pretrain_module(tmp_path / "train.csv", root, tmp_path / "val.csv", mask_ratio=0.75,
+                           patch_size=8, batch_size=1)
 
 
 def test_a_good_video(videos):

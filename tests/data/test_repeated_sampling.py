@@ -4,16 +4,15 @@ import lightning as L
 import pytest
 import torch
 from clips import pretrain_dataset
+from conftest import pretrain_module
 from torch.utils.data import DataLoader
 
 import videomae_ssl.data.decode as decode
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.datamodules import PretrainDataModule
 from videomae_ssl.data.pretrain import collate_views
 from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.errors import ConfigError
 from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
-from videomae_ssl.masking import TubeMaskGenerator
 from videomae_ssl.models import videomae_pretrain
 
 NUM_CLIPS = 4
@@ -122,22 +121,8 @@ def test_num_sample_must_be_positive(records, folder):
 
 
 def data_module(folder, **kwargs):
-    args = dict(
-        train_list=str(folder / "train.csv"),
-        root=str(folder),
-        num_frames=4,
-        sampling_rate=3,
-        input_size=32,
-        patch_size=8,
-        tubelet_size=2,
-        mask_generator=TubeMaskGenerator(0.75),
-        batch_size=2,
-        num_workers=0,
-        pin_memory=False,
-        backend="pyav",
-        num_sample=2,
-    )
-    return PretrainDataModule(**{**args, **kwargs})
+    args = dict(sampling_rate=3, patch_size=8, mask_ratio=0.75, num_sample=2)
+    return pretrain_module(folder / "train.csv", folder, **{**args, **kwargs})
 
 
 class ClipCounter(L.Callback):
