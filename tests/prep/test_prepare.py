@@ -379,3 +379,72 @@ def test_missing_root_is_a_clean_error(tmp_path, capsys):
     status, _, err = run(capsys, "kinetics", "--root", tmp_path / "nope", "--out", tmp_path / "o")
     assert status == 2
     assert err == f"error: --root {tmp_path / 'nope'}: no such folder\n"
+
+
+def make_class_folders(root, counts, prefix=""):
+    """`counts[name]` empty placeholder videos in `<root>/<prefix><name>/`, plus a note and a
+    hidden file that are not videos."""
+    for name, count in counts.items():
+        for k in range(count):
+            touch(root / prefix / name / f"{name.lower()}_{k:02d}.mp4")
+        touch(root / prefix / name / "README.txt")
+        touch(root / prefix / name / ".DS_Store")
+    return root
+
+
+def test_folder_holds_out_a_seeded_share_of_every_class(tmp_path, capsys):
+    root = make_class_folders(tmp_path / "mine", {"Wave": 10, "Clap": 5, "Jump": 1})
+    touch(root / "Clap" / "takes" / "clap_deep.MOV")  # nested, upper-case suffix: still a video
+    status, out, _ = run(capsys, "folder", "--root", root, "--out", tmp_path / "a", "--seed", "3")
+    assert status == 0
+    assert lines(tmp_path / "a" / "classes.txt") == ["Clap", "Jump", "Wave"]
+    train, val = (lines(tmp_path / "a" / f"{s}.csv") for s in ("train", "val"))
+    assert lines(tmp_path / "a" / "test.csv") == val
+    # 10 % of 10 Wave videos, at least one of the 6 Clap ones, none of the single Jump one.
+    held = {c: sum(line.startswith(f"{c}/") for line in val) for c in ("Wave", "Clap", "Jump")}
+    assert held == {"Wave": 1, "Clap": 1, "Jump": 0}
+    listed = sorted(line.split()[0] for line in train + val)
+    assert len(listed) == 17 and "Clap/takes/clap_deep.MOV" in listed
+    assert not any(name.endswith((".txt", ".DS_Store")) for name in listed)
+    for line in train + val:
+        path, label = line.split()
+        assert int(label) == ["Clap", "Jump", "Wave"].index(path.split("/")[0])
+    assert "data.test_list=" in out and f"data.root={root.resolve()}" in out
+    # The same seed draws the same videos; another seed other ones.
+    run(capsys, "folder", "--root", root, "--out", tmp_path / "b", "--seed", "3")
+    assert lines(tmp_path / "b" / "val.csv") == val
+    run(capsys, "folder", "--root", root, "--out", tmp_path / "c", "--seed", "4",
+        "--val-fraction", "0.5")  # fmt: skip
+    held = sum(line.startswith("Wave/") for line in lines(tmp_path / "c" / "val.csv"))
+    assert held == 5
+
+
+def test_folder_with_split_sub_folders_uses_them(tmp_path, capsys):
+    root = tmp_path / "UCF101_subset"
+    make_class_folders(root, {"Archery": 3, "Basketball": 2}, prefix="train")
+    make_class_folders(root, {"Archery": 1, "Basketball": 1}, prefix="val")
+    make_class_folders(root, {"Basketball": 2}, prefix="test")
+    status, _, _ = run(capsys, "folder", "--root", root, "--out", tmp_path / "out")
+    assert status == 0
+    out = tmp_path / "out"
+    assert lines(out / "classes.txt") == ["Archery", "Basketball"]
+    assert lines(out / "val.csv") == ["val/Archery/archery_00.mp4 0", "val/Basketball/basketball_00.mp4 1"]
+    assert lines(out / "test.csv") == ["test/Basketball/basketball_00.mp4 1",
+                                       "test/Basketball/basketball_01.mp4 1"]  # fmt: skip
+    assert len(lines(out / "train.csv")) == 5
+    records = read_annotations(str(out / "train.csv"), root=str(root), num_classes=2)
+    assert all(r.path.startswith(str(root)) for r in records)
+
+
+def test_folder_mistakes_are_named(tmp_path, capsys):
+    root = make_class_folders(tmp_path / "a", {"Archery": 2}, prefix="train")
+    make_class_folders(root, {"Archery": 1, "Fencing": 1}, prefix="val")
+    status, _, err = run(capsys, "folder", "--root", root, "--out", tmp_path / "out")
+    assert status == 2 and "val/Fencing" in err and "no training videos" in err
+    empty = tmp_path / "empty"
+    (empty / "Archery").mkdir(parents=True)
+    status, _, err = run(capsys, "folder", "--root", empty, "--out", tmp_path / "out")
+    assert status == 2 and "no class sub-folder holds a video" in err
+    with pytest.raises(SystemExit):
+        main(["folder", "--root", str(root), "--out", str(tmp_path), "--val-fraction", "1.5"])
+    assert "between 0 and 1" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
     python -m videomae_ssl.prep.prepare {ucf101,hmdb51,ssv2,kinetics} --root DIR --out DIR
         [--videos DIR] [--split N] [--short-side PX] [--workers N]
+    python -m videomae_ssl.prep.prepare folder --root DIR --out DIR [--val-fraction 0.1]
+        [--seed 0] [--short-side PX] [--workers N]
 
 Layouts read from `--root` (videos from `--videos`, which defaults to the folder named last):
 - ucf101: `ucfTrainTestlist/classInd.txt` (`<id> <Name>`, ids from 1), `trainlist0N.txt`
@@ -16,6 +18,12 @@ Layouts read from `--root` (videos from `--videos`, which defaults to the folder
   test.csv optional, used when it carries labels); videos in `videos/`, as
   `<split>/<label>/<youtube_id>_<start:06d>_<end:06d>.mp4` (a label's spaces may be
   underscores), `<split>/<name>` or flat `<name>`. Class ids in alphabetical order.
+- folder: your own videos, one sub-folder per class (`<class>/<video>`, any depth below the
+  class folder), or that layout inside `train/`, `val/` and `test/` (the layout of Hugging
+  Face's video-classification tutorial). Without `val/`, a seeded `--val-fraction` of each
+  class's training videos (at least one of every class with two or more) becomes val. Class
+  ids in alphabetical order of the class folders. Every file is taken as a video except hidden
+  ones and those with a text, image or subtitle suffix.
 
 Writes into `--out`: `train.csv`, `val.csv`, `test.csv` (the dataset's labelled test list, else
 a copy of val.csv, as VideoMAE does) and `classes.txt` (line i names label i). Listed videos
@@ -35,6 +43,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import random
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,13 +52,20 @@ from pathlib import Path
 from videomae_ssl.errors import DataError, UserInputError
 from videomae_ssl.prep.reencode import reencode_all
 
-DATASETS = ("ucf101", "hmdb51", "ssv2", "kinetics")
+DATASETS = ("ucf101", "hmdb51", "ssv2", "kinetics", "folder")
 DEFAULT_VIDEOS = {
     "ucf101": "UCF-101",
     "hmdb51": "videos",
     "ssv2": "20bn-something-something-v2",
     "kinetics": "videos",
+    "folder": ".",
 }
+SPLIT_FOLDERS = ("train", "val", "test")
+# Files in a class folder that are not videos: notes, labels, thumbnails and subtitles.
+NOT_VIDEO = {
+    ".txt", ".md", ".csv", ".tsv", ".json", ".yaml", ".yml", ".xml", ".html", ".pdf",
+    ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".srt", ".vtt", ".ass", ".nfo", ".db",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -264,6 +280,61 @@ def read_kinetics(root: Path, videos: Path, split: int) -> Listing:
     return Listing(classes, splits)
 
 
+def _class_videos(folder: Path) -> dict[str, list[str]]:
+    """`folder`'s class sub-folders -> their video files, relative to `folder`, sorted."""
+    found: dict[str, list[str]] = {}
+    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = [
+            p.relative_to(folder).as_posix()
+            for p in sorted(class_dir.rglob("*"))
+            if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(class_dir).parts)
+            and p.suffix.lower() not in NOT_VIDEO
+        ]
+        found[class_dir.name] = files
+    return found
+
+
+def read_folder(root: Path, videos: Path, val_fraction: float = 0.1, seed: int = 0) -> Listing:
+    """One sub-folder per class, optionally inside train/ val/ test/ (see the module doc)."""
+    split_dirs = {name: videos / name for name in SPLIT_FOLDERS if (videos / name).is_dir()}
+    if split_dirs and "train" not in split_dirs:
+        raise DataError(f"{videos}: has {', '.join(sorted(split_dirs))}/ but no train/ folder")
+    per_split = {
+        name: {c: [f"{name}/{r}" for r in rel] for c, rel in _class_videos(d).items()}
+        for name, d in split_dirs.items()
+    } or {"train": _class_videos(videos)}
+    classes = sorted(c for c, files in per_split["train"].items() if files)
+    if not classes:
+        raise DataError(f"{split_dirs.get('train', videos)}: no class sub-folder holds a video")
+    for name, by_class in per_split.items():
+        stray = sorted(c for c, files in by_class.items() if files and c not in classes)
+        if stray:
+            raise DataError(
+                f"{videos / name}/{stray[0]}: class {stray[0]!r} has no training videos "
+                f"(train/{stray[0]}/ is missing or empty)"
+            )
+    label = {c: i for i, c in enumerate(classes)}
+    where = "class folder"
+    splits = {
+        name: [Entry(r, label[c], where) for c in classes for r in by_class.get(c, [])]
+        for name, by_class in per_split.items()
+    }
+    if "val" not in splits:
+        rng = random.Random(seed)
+        train, val = [], []
+        for c in classes:
+            files = list(per_split["train"][c])
+            rng.shuffle(files)
+            count = round(len(files) * val_fraction)
+            if len(files) >= 2:
+                count = min(max(count, 1), len(files) - 1)
+            val += [Entry(r, label[c], where) for r in sorted(files[:count])]
+            train += [Entry(r, label[c], where) for r in sorted(files[count:])]
+        splits["train"], splits["val"] = train, val
+    return Listing(classes, splits)
+
+
 READERS: dict[str, Callable[[Path, Path, int], Listing]] = {
     "ucf101": read_ucf101,
     "hmdb51": read_hmdb51,
@@ -338,6 +409,8 @@ def prepare(
     short_side: int | None = None,
     workers: int = 1,
     progress: bool = True,
+    val_fraction: float = 0.1,
+    seed: int = 0,
 ) -> int:
     """Write the annotation files of `dataset` into `out` and print a summary. Returns the
     exit status: 0, or 1 when listed videos are missing or failed to re-encode."""
@@ -346,7 +419,10 @@ def prepare(
     videos = (videos or root / DEFAULT_VIDEOS[dataset]).resolve()
     if not videos.is_dir():
         raise DataError(f"{videos}: no such videos folder; pass --videos DIR")
-    listing = READERS[dataset](root, videos, split)
+    if dataset == "folder":
+        listing = read_folder(root, videos, val_fraction, seed)
+    else:
+        listing = READERS[dataset](root, videos, split)
 
     missing: Missing = {name: [] for name in listing.splits}
     present: dict[str, list[Entry]] = {name: [] for name in listing.splits}
@@ -380,7 +456,8 @@ def prepare(
     print(f"Annotation paths are relative to {data_root}. Train with the overrides")
     print(
         f"  data.train_list={(out / 'train.csv').resolve()} "
-        f"data.val_list={(out / 'val.csv').resolve()} data.root={data_root}"
+        f"data.val_list={(out / 'val.csv').resolve()} "
+        f"data.test_list={(out / 'test.csv').resolve()} data.root={data_root}"
     )
     print(f"and, to check the labels, data.num_classes={len(listing.classes)}")
     return 1 if any(missing.values()) else 0
@@ -390,6 +467,16 @@ def _positive(text: str) -> int:
     value = int(text) if text.strip().isdigit() else 0
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text}")
     return value
 
 
@@ -404,7 +491,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m videomae_ssl.prep.prepare",
         description="Write V1 annotation files (train.csv, val.csv, test.csv, classes.txt) "
-        "from an official dataset layout, optionally re-encoding the videos smaller.",
+        "from an official dataset layout or a folder of class sub-folders, optionally "
+        "re-encoding the videos smaller.",
     )
     p.add_argument("dataset", choices=DATASETS)
     p.add_argument(
@@ -422,6 +510,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="re-encode the videos to this short side into <out>/videos")  # fmt: skip
     p.add_argument("--workers", type=_positive, default=1, metavar="N",
                    help="videos re-encoded in parallel (default 1)")  # fmt: skip
+    p.add_argument("--val-fraction", type=_fraction, default=0.1, metavar="F",
+                   help="folder only, without val/: share of each class held out (default 0.1)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0,
+                   help="folder only: seed of the held-out draw (default 0)")  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -436,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
             split=args.split,
             short_side=args.short_side,
             workers=args.workers,
+            val_fraction=args.val_fraction,
+            seed=args.seed,
         )
     except UserInputError as err:
         print(f"error: {err}", file=sys.stderr)
