@@ -475,3 +475,17 @@ def test_decode_device_cuda_is_refused_naming_the_key_where_it_cannot_work(tmp_p
         write_clip(path, num_frames=4)
         with pytest.raises(ConfigError, match=r"data\.decode_device=cuda: no CUDA device"):
             open_video(str(path), "torchcodec", device="cuda")
+
+
+@pytest.mark.skipif(not HAS_DECORD, reason="decord has no wheel here")
+@pytest.mark.parametrize("suffix", ["mp4", "avi"])
+def test_a_video_decord_cannot_decode_is_read_with_pyav(tmp_path, make_clip, suffix):
+    """decord fails inside its buffer copy on 48x32 frames, which FFmpeg decodes: such a video
+    is not lost but decoded by PyAV, giving the frames it was made from."""
+    path = tmp_path / f"small.{suffix}"
+    source = make_clip(path, num_frames=12, size=(48, 32), codec=CODECS[suffix])
+    frames = open_video(str(path), "decord").read([0, 5, 11]).numpy()
+    assert frames.shape == (3, 32, 48, 3)
+    assert frame_ids(frames) == [0, 5, 11]
+    assert np.array_equal(frames, open_video(str(path), "pyav").read([0, 5, 11]).numpy())
+    assert np.abs(frames.astype(int) - source[[0, 5, 11]].astype(int)).mean() < 10

@@ -23,13 +23,19 @@ class DecordVideo(VideoFile):
     """decord.VideoReader on one thread (DataLoader workers already run in parallel); with
     `short_side`, decord's own scaler shrinks frames as they are decoded. decord reports only
     the frames it indexed, so the header's count (for the truncation check) and size come from
-    one PyAV probe of the container header."""
+    one PyAV probe of the container header.
+
+    decord cannot decode some files that FFmpeg reads (frame sizes such as 48x32 fail inside
+    its buffer copy): when decord fails on a file whose header PyAV read, the file is decoded
+    with PyAV instead, which returns the same frames, and is an error only if PyAV fails too."""
 
     def __init__(self, path: str, short_side: int | None = None) -> None:
         super().__init__(path)
         require_file(path)
         import decord
 
+        self._short_side = short_side
+        self._pyav: VideoFile | None = None
         width, height, header_frames = probe_header(path)
         size = {}
         if short_side is not None:
@@ -38,18 +44,34 @@ class DecordVideo(VideoFile):
         try:
             self._reader = decord.VideoReader(path, num_threads=1, ctx=decord.cpu(0), **size)
             num_frames = len(self._reader)
-        except Exception as err:
-            raise VideoDecodeError(f"{path}: cannot open video ({describe(err)})") from err
+        except Exception:
+            self._reader = None
+            self.num_frames = self._with_pyav().num_frames
+            return
         check_header_count(path, header_frames, num_frames)
         self.num_frames = check_not_empty(path, num_frames)
 
-    def _read(self, indices: list[int]) -> np.ndarray:
-        return self._reader.get_batch(indices).asnumpy()  # (T, H, W, 3)
+    def _with_pyav(self) -> VideoFile:
+        if self._pyav is None:
+            from videomae_ssl.data.readers.pyav import PyAVVideo
+
+            self._reader = None
+            self._pyav = PyAVVideo(self.path, self._short_side)
+        return self._pyav
+
+    def _read(self, indices: list[int]) -> np.ndarray | torch.Tensor:
+        if self._reader is not None:
+            try:
+                return self._reader.get_batch(indices).asnumpy()  # (T, H, W, 3)
+            except Exception:
+                pass  # decoded by PyAV below
+        return self._with_pyav().read(indices)
 
     def close(self) -> None:
         # decord frees its decoder only when the reader is garbage collected.
         self._reader = None
-
+        if self._pyav is not None:
+            self._pyav.close()
 
 class TorchCodecVideo(VideoFile):
     """TorchCodec's VideoDecoder (exact seeking, one FFmpeg thread); with `short_side` its
