@@ -60,7 +60,8 @@ class LoadedCheckpoint:
     (`patch_embed`, `blocks`, `fc_norm`, `head`) or encoder only (`patch_embed`, `blocks`,
     `norm`). `config` holds constructor arguments of our model (`num_heads` None when unknown).
     `eval_settings` is the test protocol our fine-tuning checkpoints record (frames, sampling
-    rate and rule, input size, test clips and crops), None for other files.
+    rate and rule, input size, test clips and crops), None for other files. `assumed_input`
+    holds the defaults taken for what the file does not record (`num_frames`, `img_size`).
     """
 
     path: Path
@@ -75,6 +76,7 @@ class LoadedCheckpoint:
     learned_pos: bool = False
     notes: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    assumed_input: dict[str, int] = field(default_factory=dict)
 
     @property
     def grid(self) -> tuple[int, int, int]:
@@ -350,15 +352,22 @@ def _fill_input_size(
         side = (size or DEFAULT_IMG_SIZE) // c["patch_size"]
         if table.shape[0] % (side * side) == 0:
             frames = table.shape[0] // (side * side) * c["tubelet_size"]
-    assumed = [f"{DEFAULT_FRAMES} frames"] if not frames else []
-    assumed += [f"{DEFAULT_IMG_SIZE} px"] if not size else []
-    if assumed:
-        loaded.notes.append(
-            f"{' at '.join(assumed)} assumed: the file does not record it (pass num_frames / "
-            "img_size if it was trained otherwise)"
-        )
+    if not frames:
+        loaded.assumed_input["num_frames"] = DEFAULT_FRAMES
+    if not size:
+        loaded.assumed_input["img_size"] = DEFAULT_IMG_SIZE
+    if loaded.assumed_input:
+        loaded.notes.append(input_size_note(loaded.assumed_input))
     c["num_frames"] = frames or DEFAULT_FRAMES
     c["img_size"] = size or DEFAULT_IMG_SIZE
+
+
+def input_size_note(assumed: dict[str, int], why: str = "") -> str:
+    """What a loader took for the input size a file does not record, and how to say otherwise."""
+    parts = [f"{assumed['num_frames']} frames"] if "num_frames" in assumed else []
+    parts += [f"{assumed['img_size']} px"] if "img_size" in assumed else []
+    return (f"{' at '.join(parts)} assumed{why}: the file does not record it (pass num_frames / "
+            "img_size if it was trained otherwise)")  # fmt: skip
 
 
 def _fill_heads(
