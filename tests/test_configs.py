@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
 from videomae_ssl.errors import ConfigError, DataError
-from videomae_ssl.model_sizes import SIZES, get_size
+from videomae_ssl.models.sizes import SIZES, get_size
 from videomae_ssl.train import CONFIG_DIR, check_config
 
 # Files starting with "_" are bases the experiments include, not experiments.

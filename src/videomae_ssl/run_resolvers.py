@@ -2,8 +2,9 @@
 configs/hydra, configs/logger and configs/data: `${log_suffix:}` names each rank's log file,
 `${wandb_id:<run folder>}` gives a run folder one wandb run that a resumed job continues,
 `${wandb_offline:}` whether wandb has no credentials to log in with, `${classes_beside:<list>}`
-the classes.txt beside an annotation file and `${class_count:<classes.txt>,<default>}` how many
-names it lists."""
+the classes.txt beside an annotation file, `${class_count:<classes.txt>,<default>}` how many
+names it lists, and for configs/model `${model_size:<size>,<field>}` one number of a named
+model size (`videomae_ssl.models.sizes`, which imports no torch)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import os
 import re
 from pathlib import Path
 from urllib.parse import urlparse
+
+from videomae_ssl.models.sizes import size_field
 
 # Launchers that start every rank themselves say which one a process is: torchrun in RANK,
 # SLURM's srun in SLURM_PROCID. Lightning's own launcher (trainer=ddp_cpu, trainer=ddp on one
@@ -93,3 +96,4 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("wandb_offline", wandb_offline, replace=True)
     OmegaConf.register_new_resolver("classes_beside", classes_beside, replace=True)
     OmegaConf.register_new_resolver("class_count", class_count, replace=True)
+    OmegaConf.register_new_resolver("model_size", size_field, replace=True)

@@ -38,6 +38,7 @@ from videomae_ssl.cli import (
 )
 from videomae_ssl.console import LOG, say
 from videomae_ssl.errors import ConfigError, DataError, UserInputError
+from videomae_ssl.models.sizes import get_size
 
 if TYPE_CHECKING:
     import lightning as L
@@ -110,8 +111,6 @@ def _patch_and_tubelet(cfg: DictConfig) -> tuple[int, int]:
     net = cfg.model.net
     patch = net.get("patch_size")
     if not patch:
-        from videomae_ssl.models.sizes import get_size
-
         patch = get_size(net.get("size", "base")).patch_size
     return int(patch), int(net.get("tubelet_size") or 2)
 
@@ -122,7 +121,7 @@ def _testing(cfg: DictConfig) -> bool:
 
 def check_config(cfg: DictConfig) -> None:
     """Reject impossible values before anything is built, naming the key at fault. The cheap
-    checks come first: those on the token grid import torch (and timm, to read a model size)."""
+    checks come first: those on the token grid import torch."""
     if cfg.get("stage", "fit") not in STAGES:
         raise ConfigError(
             f"stage={cfg.stage}: choose fit (train), test (evaluate ckpt_path) or probe (frozen "

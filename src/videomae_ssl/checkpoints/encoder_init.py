@@ -15,7 +15,13 @@ from pathlib import Path
 
 import torch
 
-from videomae_ssl.checkpoints.load import FORMAT_NAMES, compress_keys, load_checkpoint
+from videomae_ssl.checkpoints.load import (
+    FORMAT_NAMES,
+    LoadedCheckpoint,
+    compress_keys,
+    input_size_note,
+    load_checkpoint,
+)
 from videomae_ssl.checkpoints.reading import CheckpointError
 from videomae_ssl.models import VideoMAEEncoder
 from videomae_ssl.models.pos_embed import resize_pos_table, sinusoid_table
@@ -58,7 +64,9 @@ def load_pretrained_encoder(
     """Initialise `model` (a classifier, or any VideoMAE encoder) from the checkpoint at `path`.
 
     `num_frames` / `img_size` describe the checkpoint's training input when the file does not
-    record it (original checkpoints without their `args`; default 16 frames at 224 px). Raises
+    record it (original checkpoints without their `args`). Without them such a file is taken
+    to be of the model's own input size when it stores no position table, else of 16 frames at
+    224 px; the summary says which. Raises
     `CheckpointError` when no encoder weight fits. `log` receives the summary (None: silent).
     """
     ckpt = load_checkpoint(path, num_frames=num_frames, img_size=img_size)
@@ -96,7 +104,8 @@ def load_pretrained_encoder(
             f"{ckpt.path}: no encoder weight matched the model (checkpoint keys: "
             f"{compress_keys(sorted(state))}); refusing to train from random weights."
         )
-    positions = _set_positions(model, stored, ckpt.grid, ckpt.learned_pos, report)
+    grid = ckpt.grid if stored is not None else _grid_without_table(ckpt, model, report)
+    positions = _set_positions(model, stored, grid, ckpt.learned_pos, report)
     result = model.load_state_dict(state, strict=False)
     report.loaded = sorted(k for k in state if k in own) + positions
     report.missing = sorted(k for k in result.missing_keys if k != "pos_embed")
@@ -104,6 +113,33 @@ def load_pretrained_encoder(
     if log is not None:
         log(report.summary())
     return report
+
+
+def _grid_without_table(
+    ckpt: LoadedCheckpoint, model: VideoMAEEncoder, report: LoadReport
+) -> tuple[int, int, int]:
+    """The checkpoint's token grid (T', H', W') when it stores no position table.
+
+    Its positions are the fixed sinusoid, so its weights fit any grid and only the input size
+    it was trained at says which. Where the file does not record that size, the model's own is
+    the likelier guess than 16 frames at 224 px: taking the default would resize the positions
+    of a checkpoint trained at the model's size and change every output.
+    """
+    if not ckpt.assumed_input:
+        return ckpt.grid
+    c = ckpt.config
+    own = {"num_frames": model.num_frames, "img_size": model.img_size}
+    taken = {k: own[k] for k in ckpt.assumed_input}
+    frames = taken.get("num_frames", c["num_frames"])
+    side = taken.get("img_size", c["img_size"])
+    if frames % c["tubelet_size"] or side % c["patch_size"]:
+        return ckpt.grid  # not the model's geometry: the shape check has said so already
+    default = input_size_note(ckpt.assumed_input)
+    report.notes = [n for n in report.notes if n != default]
+    report.notes.append(input_size_note(
+        taken, " (the model's own: the file holds no position table either)"))  # fmt: skip
+    side //= c["patch_size"]
+    return frames // c["tubelet_size"], side, side
 
 
 def _set_positions(

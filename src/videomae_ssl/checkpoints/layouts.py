@@ -12,15 +12,16 @@ from typing import Any
 
 import torch
 
+from videomae_ssl.models.sizes import paper_names, standard_decoder_heads, standard_heads
+
 # Wrappers the original scripts and their descendants add: DDP / DeepSpeed (`module.`),
 # torch.compile (`_orig_mod.`), VideoMAE V2 / mmaction backbones (`backbone.`), Lightning (`net.`).
 PREFIXES = ("module.", "_orig_mod.", "backbone.", "net.")
 
-# Head counts of the published widths (encoder S/B/L/H/g; decoders): not readable from shapes.
-STANDARD_HEADS = {384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 16}
-STANDARD_DECODER_HEADS = {192: 3, 384: 6, 512: 8, 640: 8}
-SIZE_NAMES = {(384, 12): "ViT-S", (768, 12): "ViT-B", (1024, 24): "ViT-L", (1280, 32): "ViT-H",
-              (1408, 40): "ViT-g"}  # fmt: skip
+# Head counts by width (not readable from shapes) and the papers' names, from the model sizes.
+STANDARD_HEADS = standard_heads()
+STANDARD_DECODER_HEADS = standard_decoder_heads()
+SIZE_NAMES = paper_names()
 
 _BLOCK = (
     r"blocks\.\d+\.(norm1|norm2|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)"

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from videomae_ssl.checkpoints.formats import detect_layout, is_lightning
 from videomae_ssl.checkpoints.hf_config import HF_FIELDS, config_from_hf
 from videomae_ssl.checkpoints.hf_keys import from_hf
 from videomae_ssl.checkpoints.layouts import (
@@ -48,7 +49,6 @@ KIND_NAMES = {"pretrain": "pretraining (encoder + decoder)", "classifier": "clas
               "encoder": "encoder only"}  # fmt: skip
 DEFAULT_FRAMES = 16
 DEFAULT_IMG_SIZE = 224
-_V2_ARGS = {"decoder_mask_type", "decoder_mask_ratio", "num_sample", "with_checkpoint"}
 EMA_PREFIX = "ema.module."  # timm's ModelEmaV3 registered as `ema` in our fine-tuning module
 
 
@@ -60,7 +60,8 @@ class LoadedCheckpoint:
     (`patch_embed`, `blocks`, `fc_norm`, `head`) or encoder only (`patch_embed`, `blocks`,
     `norm`). `config` holds constructor arguments of our model (`num_heads` None when unknown).
     `eval_settings` is the test protocol our fine-tuning checkpoints record (frames, sampling
-    rate and rule, input size, test clips and crops), None for other files.
+    rate and rule, input size, test clips and crops), None for other files. `assumed_input`
+    holds the defaults taken for what the file does not record (`num_frames`, `img_size`).
     """
 
     path: Path
@@ -75,6 +76,7 @@ class LoadedCheckpoint:
     learned_pos: bool = False
     notes: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    assumed_input: dict[str, int] = field(default_factory=dict)
 
     @property
     def grid(self) -> tuple[int, int, int]:
@@ -118,14 +120,6 @@ def compress_keys(keys: list[str]) -> str:
     return ", ".join(p if n == 1 else f"{p} (x{n})" for p, n in counts.items()) or "none"
 
 
-def _is_hf_naming(state: dict[str, torch.Tensor]) -> bool:
-    return any(
-        k.startswith(("videomae.", "embeddings.patch_embeddings.", "decoder.decoder_layers."))
-        or re.match(r"encoder\.layer\.\d+\.", k)
-        for k in state
-    )
-
-
 def _read(path: Path, ema: bool) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]]:
     """-> (format, raw state dict, side information: hf config, args, our metadata, hparams)."""
     if path.is_dir():
@@ -143,9 +137,8 @@ def _read(path: Path, ema: bool) -> tuple[str, dict[str, torch.Tensor], dict[str
     side = {"ours": obj.get("videomae_ssl"), "hparams": obj.get("hyper_parameters")}
     if isinstance(obj.get("args"), argparse.Namespace):  # the original scripts' arguments
         side["args"] = vars(obj["args"])
-    fmt, state = None, obj
-    if isinstance(obj.get("state_dict"), dict):
-        fmt, state = "lightning", _lightning_weights(path, obj["state_dict"], ema)
+    if is_lightning(obj):
+        state = _lightning_weights(path, obj["state_dict"], ema)
     elif ema:  # the original fine-tuning script saves its EMA copy under `model_ema`
         if not isinstance(obj.get("model_ema"), dict):
             raise _no_ema(path)
@@ -157,9 +150,8 @@ def _read(path: Path, ema: bool) -> tuple[str, dict[str, torch.Tensor], dict[str
             f"{path}: no state dict found (looked under 'model', 'module', 'state_dict' and at "
             f"the top level); top-level keys: {sorted(map(str, obj))[:10]}."
         )
-    if fmt is None:
-        fmt = "hf" if _is_hf_naming(state) else "original"
-    return fmt, state, side
+    recorded = bool(side["ours"]) and isinstance(side["ours"], dict)
+    return detect_layout(path, obj, state, side.get("args"), recorded), state, side
 
 
 def _lightning_weights(
@@ -231,8 +223,8 @@ def load_checkpoint(
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or directory.")
-    fmt, raw, side = _read(path, ema)
     try:
+        fmt, raw, side = _read(path, ema)
         loaded = _interpret(
             path, fmt, raw, side, num_frames, img_size, num_heads, decoder_num_heads
         )
@@ -253,54 +245,77 @@ def _interpret(
     num_heads: int | None,
     decoder_num_heads: int | None,
 ) -> LoadedCheckpoint:
+    """Raw weights of a known layout -> our names, the model's config, notes and checks."""
     state, kind, prefixes = _to_our_layout(raw, fmt, path)
     notes = [f"removed key prefix {p!r}" for p in prefixes if (fmt, p) != ("lightning", "net.")]
     ours = side.get("ours") if isinstance(side.get("ours"), dict) else None
-    if ours and isinstance(ours.get("net_config"), dict):
-        kind = ours.get("kind", kind) if ours.get("kind") in KIND_NAMES else kind
-        config: dict[str, Any] = dict(ours["net_config"])
-    else:
-        config = infer_encoder(state, "encoder." if kind == "pretrain" else "")
-        if kind == "pretrain":
-            config.update(infer_decoder(state))
-            config["final_norm"] = "encoder.norm.weight" in state
-        if kind == "classifier":
-            config["num_classes"] = state["head.weight"].shape[0]
+    kind, config = _model_config(state, kind, ours)
     loaded = LoadedCheckpoint(path, fmt, kind, {}, config, notes=notes)
     if side.get("hf_config"):
         _apply_hf_config(loaded, side["hf_config"])
     if ours:
-        loaded.id2label = {int(k): v for k, v in (ours.get("id2label") or {}).items()} or None
-        loaded.learned_pos = ours.get("pos_embed") == "learned"
-        if isinstance(ours.get("eval"), dict):
-            loaded.eval_settings = dict(ours["eval"])
+        _apply_our_metadata(loaded, ours)
     hparams = side.get("hparams")
     if isinstance(hparams, dict) and "norm_pix_loss" in hparams:
         loaded.norm_pix_loss = bool(hparams["norm_pix_loss"])
     _fill_input_size(loaded, state, side.get("args") or {}, num_frames, img_size)
     _fill_heads(loaded, num_heads, decoder_num_heads)
-    if fmt == "original" and not ours:
-        loaded.format = _original_flavour(loaded.config, prefixes, side.get("args") or {})
-    if kind == "pretrain" and not loaded.config.get("final_norm", True):
+    _note_final_norm(loaded, state)
+    _split_weights(loaded, state)
+    _check_pos_table(loaded, ours is not None)
+    return loaded
+
+
+def _model_config(
+    state: dict[str, torch.Tensor], kind: str, ours: dict[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
+    """(kind, constructor arguments): as our metadata block records them, else read off the
+    shapes (head counts and input size are filled in later)."""
+    if ours and isinstance(ours.get("net_config"), dict):
+        kind = ours.get("kind", kind) if ours.get("kind") in KIND_NAMES else kind
+        return kind, dict(ours["net_config"])
+    config = infer_encoder(state, "encoder." if kind == "pretrain" else "")
+    if kind == "pretrain":
+        config.update(infer_decoder(state))
+        config["final_norm"] = "encoder.norm.weight" in state
+    if kind == "classifier":
+        config["num_classes"] = state["head.weight"].shape[0]
+    return kind, config
+
+
+def _apply_our_metadata(loaded: LoadedCheckpoint, ours: dict[str, Any]) -> None:
+    """Class names, position-table kind and test protocol from our `videomae_ssl` block."""
+    loaded.id2label = {int(k): v for k, v in (ours.get("id2label") or {}).items()} or None
+    loaded.learned_pos = ours.get("pos_embed") == "learned"
+    if isinstance(ours.get("eval"), dict):
+        loaded.eval_settings = dict(ours["eval"])
+
+
+def _note_final_norm(loaded: LoadedCheckpoint, state: dict[str, torch.Tensor]) -> None:
+    """Say when the encoder ends without its LayerNorm, or a classifier does not mean-pool."""
+    if loaded.kind == "pretrain" and not loaded.config.get("final_norm", True):
         loaded.notes.append("no final encoder LayerNorm (transformers' use_mean_pooling=True): "
                             "the encoder's last block feeds the decoder directly")  # fmt: skip
-    if kind == "classifier" and "fc_norm.weight" not in state and "norm.weight" in state:
+    if loaded.kind == "classifier" and "fc_norm.weight" not in state and "norm.weight" in state:
         loaded.mean_pooling = False
         loaded.notes.append("trained without mean pooling: it has norm.* but no fc_norm.* "
                             "(it classifies from the first token)")  # fmt: skip
-    loaded.state, loaded.unexpected = split_unexpected(state, kind)
+
+
+def _split_weights(loaded: LoadedCheckpoint, state: dict[str, torch.Tensor]) -> None:
+    """Keep the weights our model of this kind has; the rest are reported as unexpected,
+    except parameters inside the blocks, which would change what they compute."""
+    loaded.state, loaded.unexpected = split_unexpected(state, loaded.kind)
     block = re.compile(r"(encoder\.|decoder\.)?blocks\.\d+\.")
     if in_blocks := [k for k in loaded.unexpected if block.match(k)]:
         # Ignoring them would change what the blocks compute (e.g. layer scale `gamma_1`).
         raise CheckpointError(
-            f"{path}: its transformer blocks have parameters this model does not: "
+            f"{loaded.path}: its transformer blocks have parameters this model does not: "
             f"{compress_keys(in_blocks)} (VideoMAE blocks have no layer scale or other extras)."
         )
-    if kind == "classifier" and loaded.mean_pooling and "norm.weight" in loaded.state:
+    if loaded.kind == "classifier" and loaded.mean_pooling and "norm.weight" in loaded.state:
         loaded.unexpected += [k for k in ("norm.weight", "norm.bias") if k in loaded.state]
         loaded.state = {k: v for k, v in loaded.state.items() if not k.startswith("norm.")}
-    _check_pos_table(loaded, ours is not None)
-    return loaded
 
 
 def _apply_hf_config(loaded: LoadedCheckpoint, hf: dict[str, Any]) -> None:
@@ -337,15 +352,22 @@ def _fill_input_size(
         side = (size or DEFAULT_IMG_SIZE) // c["patch_size"]
         if table.shape[0] % (side * side) == 0:
             frames = table.shape[0] // (side * side) * c["tubelet_size"]
-    assumed = [f"{DEFAULT_FRAMES} frames"] if not frames else []
-    assumed += [f"{DEFAULT_IMG_SIZE} px"] if not size else []
-    if assumed:
-        loaded.notes.append(
-            f"{' at '.join(assumed)} assumed: the file does not record it (pass num_frames / "
-            "img_size if it was trained otherwise)"
-        )
+    if not frames:
+        loaded.assumed_input["num_frames"] = DEFAULT_FRAMES
+    if not size:
+        loaded.assumed_input["img_size"] = DEFAULT_IMG_SIZE
+    if loaded.assumed_input:
+        loaded.notes.append(input_size_note(loaded.assumed_input))
     c["num_frames"] = frames or DEFAULT_FRAMES
     c["img_size"] = size or DEFAULT_IMG_SIZE
+
+
+def input_size_note(assumed: dict[str, int], why: str = "") -> str:
+    """What a loader took for the input size a file does not record, and how to say otherwise."""
+    parts = [f"{assumed['num_frames']} frames"] if "num_frames" in assumed else []
+    parts += [f"{assumed['img_size']} px"] if "img_size" in assumed else []
+    return (f"{' at '.join(parts)} assumed{why}: the file does not record it (pass num_frames / "
+            "img_size if it was trained otherwise)")  # fmt: skip
 
 
 def _fill_heads(
@@ -367,18 +389,6 @@ def _fill_heads(
                                     "(head counts cannot be read from the weights)")  # fmt: skip
             else:
                 loaded.notes.append(f"{key} unknown for width {width}: pass it to build a model")
-
-
-def _original_flavour(config: dict[str, Any], prefixes: list[str], args: dict[str, Any]) -> str:
-    """VideoMAE V2 shares the original key family; its marks are ViT-g sizes, its wrappers
-    and its own command-line arguments."""
-    v2 = (
-        bool({"_orig_mod.", "backbone."} & set(prefixes))
-        or config["embed_dim"] == 1408
-        or config["patch_size"] == 14
-        or bool(_V2_ARGS & args.keys())
-    )
-    return "videomae_v2" if v2 else "original"
 
 
 def _check_pos_table(loaded: LoadedCheckpoint, ours: bool) -> None:

@@ -7,13 +7,13 @@ cost nothing.
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from videomae_ssl.models.config import EncoderConfig, FromEncoderConfig, encoder_signature
 from videomae_ssl.models.layers import Block, LayerNorm, TubeletEmbed, run_blocks, stochastic_depth
 from videomae_ssl.models.pos_embed import sinusoid_table
 
@@ -30,79 +30,44 @@ def token_grid(
     return num_frames // tubelet_size, img_size // patch_size, img_size // patch_size
 
 
-def encoder_config(
-    img_size: int,
-    patch_size: int,
-    num_frames: int,
-    tubelet_size: int,
-    in_chans: int,
-    embed_dim: int,
-    depth: int,
-    num_heads: int,
-    mlp_ratio: float,
-    qkv_bias: bool,
-) -> dict[str, Any]:
-    """The encoder's architecture as plain Python numbers, by constructor argument name.
-
-    The models record it (plus their own fields) as `config`, which checkpoints store as
-    `net_config`. Plain values matter: a weights-only load refuses numpy scalars, and
-    `operator.index` refuses a fractional size instead of truncating it.
-    """
-    return {
-        "img_size": operator.index(img_size),
-        "patch_size": operator.index(patch_size),
-        "num_frames": operator.index(num_frames),
-        "tubelet_size": operator.index(tubelet_size),
-        "in_chans": operator.index(in_chans),
-        "embed_dim": operator.index(embed_dim),
-        "depth": operator.index(depth),
-        "num_heads": operator.index(num_heads),
-        "mlp_ratio": float(mlp_ratio),
-        "qkv_bias": bool(qkv_bias),
-    }
-
-
-class VideoMAEEncoder(nn.Module):
+class VideoMAEEncoder(FromEncoderConfig, nn.Module):
     """Video ViT backbone. Parameter names follow the original VideoMAE checkpoints.
 
+    The architecture is an `EncoderConfig`, given as its fields by keyword or through
+    `VideoMAEEncoder.from_config(config)`; it is kept as `encoder_config`.
     `grad_checkpointing` recomputes each block's activations in the backward pass instead of
     keeping them (see `run_blocks`): a memory setting, not part of the architecture, so it is
     not in the models' `config`.
     """
 
+    @encoder_signature
     def __init__(
         self,
-        img_size: int = 224,
-        patch_size: int = 16,
-        num_frames: int = 16,
-        tubelet_size: int = 2,
-        in_chans: int = 3,
-        embed_dim: int = 768,
-        depth: int = 12,
-        num_heads: int = 12,
-        mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
+        *,
         drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         final_norm: bool = True,
         grad_checkpointing: bool = False,
+        **encoder_args: Any,
     ) -> None:
         super().__init__()
+        c = self.encoder_config = EncoderConfig.of(None, encoder_args)
         self.grad_checkpointing = grad_checkpointing
-        self.img_size = img_size
-        self.num_frames = num_frames
-        self.embed_dim = embed_dim
-        self.grid = token_grid(num_frames, img_size, patch_size, tubelet_size)
-        self.patch_embed = TubeletEmbed(patch_size, tubelet_size, in_chans, embed_dim)
+        self.img_size = c.img_size
+        self.num_frames = c.num_frames
+        self.embed_dim = c.embed_dim
+        self.grid = token_grid(c.num_frames, c.img_size, c.patch_size, c.tubelet_size)
+        self.patch_embed = TubeletEmbed(c.patch_size, c.tubelet_size, c.in_chans, c.embed_dim)
         num_tokens = self.grid[0] * self.grid[1] * self.grid[2]
-        self.register_buffer("pos_embed", sinusoid_table(num_tokens, embed_dim), persistent=False)
-        dpr = stochastic_depth(drop_path_rate, depth)
+        self.register_buffer("pos_embed", sinusoid_table(num_tokens, c.embed_dim), persistent=False)
+        dpr = stochastic_depth(drop_path_rate, c.depth)
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i])
-            for i in range(depth)
-        )
-        self.norm = LayerNorm(embed_dim) if final_norm else nn.Identity()
+            Block(c.embed_dim, c.num_heads, c.mlp_ratio, c.qkv_bias, drop_rate, attn_drop_rate,
+                  dpr[i])
+            for i in range(c.depth)
+        )  # fmt: skip
+        self.norm = LayerNorm(c.embed_dim) if final_norm else nn.Identity()
 
     @property
     def num_tokens(self) -> int:

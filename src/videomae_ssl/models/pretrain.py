@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from videomae_ssl.masking.indexing import TokenIndices, token_indices
-from videomae_ssl.models.encoder import VideoMAEEncoder, encoder_config
+from videomae_ssl.models.config import EncoderConfig, FromEncoderConfig, encoder_signature
+from videomae_ssl.models.encoder import VideoMAEEncoder
 from videomae_ssl.models.layers import Block, LayerNorm, run_blocks
 from videomae_ssl.models.pos_embed import sinusoid_table
 
@@ -56,81 +57,66 @@ class VideoMAEDecoder(nn.Module):
         return self.head(self.norm(x[:, -num_predicted:]))
 
 
-class VideoMAEPretrainModel(nn.Module):
+class VideoMAEPretrainModel(FromEncoderConfig, nn.Module):
     """Masked video autoencoder (Tong et al. 2022).
 
     `forward(video, mask)` returns the predicted pixels of the masked tokens, in ascending token
     order, as (B, N_masked, tubelet * patch**2 * C). The caller draws the mask; the model never
     does. With VideoMAE V2's decoder masking (a `TokenIndices` built with a decoder mask) the
     decoder gets mask tokens only at the positions the decoder mask keeps and predicts those.
-    `final_norm=False` leaves out the encoder's last LayerNorm, as transformers' pretraining
+    The encoder's architecture is an `EncoderConfig` (its fields by keyword, or
+    `from_config`); the decoder's numbers are this model's own. `final_norm=False` leaves out the encoder's last LayerNorm, as transformers' pretraining
     model does with its default `use_mean_pooling=True`. `grad_checkpointing` recomputes every
     encoder and decoder block in the backward pass instead of keeping its activations (a
     memory setting, left out of `config`).
     """
 
+    @encoder_signature
     def __init__(
         self,
-        img_size: int = 224,
-        patch_size: int = 16,
-        num_frames: int = 16,
-        tubelet_size: int = 2,
-        in_chans: int = 3,
-        embed_dim: int = 768,
-        depth: int = 12,
-        num_heads: int = 12,
+        *,
         decoder_embed_dim: int = 384,
         decoder_depth: int = 4,
         decoder_num_heads: int = 6,
-        mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
         drop_path_rate: float = 0.0,
         final_norm: bool = True,
         grad_checkpointing: bool = False,
+        **encoder_args: Any,
     ) -> None:
         super().__init__()
+        c = self.encoder_config = EncoderConfig.of(None, encoder_args)
         # Every constructor argument by name: checkpoints store it to rebuild the model.
         self.config: dict[str, Any] = {
-            **encoder_config(img_size, patch_size, num_frames, tubelet_size, in_chans,
-                             embed_dim, depth, num_heads, mlp_ratio, qkv_bias),
+            **c.as_dict(),
             "decoder_embed_dim": operator.index(decoder_embed_dim),
             "decoder_depth": operator.index(decoder_depth),
             "decoder_num_heads": operator.index(decoder_num_heads),
             "drop_path_rate": float(drop_path_rate),
             "final_norm": bool(final_norm),
-        }  # fmt: skip
-        self.patch_size = patch_size
-        self.tubelet_size = tubelet_size
-        self.encoder = VideoMAEEncoder(
-            img_size,
-            patch_size,
-            num_frames,
-            tubelet_size,
-            in_chans,
-            embed_dim,
-            depth,
-            num_heads,
-            mlp_ratio,
-            qkv_bias,
+        }
+        self.patch_size = c.patch_size
+        self.tubelet_size = c.tubelet_size
+        self.encoder = VideoMAEEncoder.from_config(
+            c,
             drop_path_rate=drop_path_rate,
             final_norm=final_norm,
             grad_checkpointing=grad_checkpointing,
         )
-        self.encoder_to_decoder = nn.Linear(embed_dim, decoder_embed_dim, bias=False)
+        self.encoder_to_decoder = nn.Linear(c.embed_dim, decoder_embed_dim, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
         self.register_buffer(
             "decoder_pos_embed",
             sinusoid_table(self.encoder.num_tokens, decoder_embed_dim),
             persistent=False,
         )
-        out_dim = tubelet_size * patch_size**2 * in_chans
+        out_dim = c.tubelet_size * c.patch_size**2 * c.in_chans
         self.decoder = VideoMAEDecoder(
             decoder_embed_dim,
             decoder_depth,
             decoder_num_heads,
             out_dim,
-            mlp_ratio,
-            qkv_bias,
+            c.mlp_ratio,
+            c.qkv_bias,
             grad_checkpointing=grad_checkpointing,
         )
         self.reset_parameters()

@@ -1,50 +1,104 @@
-"""The builders that turn a named size into a model.
+"""Model sizes: numbers only, no torch, so that configs can read them before anything is built.
 
-Hydra selects a size by name (`model.net.size=base`); any constructor argument can still be
-overridden. The sizes themselves (numbers only) are in `videomae_ssl.model_sizes`.
+One builder per size (`vit_small`, `vit_base`, ...) returns its numbers; `SIZES` names them
+for `model.net.size=<name>`. The configs read a size's numbers through the `model_size`
+resolver, e.g. `patch_size: ${model_size:${.size},patch_size}`: the size decides them (ViT-g:
+patch 14) and an explicit `model.net.patch_size=16` still wins. The functions that turn a size
+into a model are in `videomae_ssl.models.build`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
-from videomae_ssl.model_sizes import (
-    SIZES,
-    ModelSize,
-    get_size,
-    vit_base,
-    vit_giant,
-    vit_huge,
-    vit_large,
-    vit_small,
-    vit_tiny,
-)
-from videomae_ssl.models.classifier import VideoMAEClassifier
-from videomae_ssl.models.pretrain import VideoMAEPretrainModel
-
-__all__ = [
-    "SIZES",
-    "ModelSize",
-    "get_size",
-    "videomae_classifier",
-    "videomae_pretrain",
-    "vit_base",
-    "vit_giant",
-    "vit_huge",
-    "vit_large",
-    "vit_small",
-    "vit_tiny",
-]
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
 
 
-def videomae_pretrain(size: str = "base", **overrides) -> VideoMAEPretrainModel:
-    """A pretraining model of a named size; `overrides` replace any constructor argument."""
-    return VideoMAEPretrainModel(**{**asdict(get_size(size)), **overrides})
+@dataclass(frozen=True)
+class ModelSize:
+    embed_dim: int
+    depth: int
+    num_heads: int
+    decoder_embed_dim: int
+    decoder_num_heads: int
+    decoder_depth: int
+    patch_size: int = 16
+    mlp_ratio: float = 4.0
 
 
-def videomae_classifier(num_classes: int, size: str = "base", **overrides) -> VideoMAEClassifier:
-    """A classification model of a named size (the decoder numbers are not used)."""
-    kwargs = asdict(get_size(size))
-    for key in ("decoder_embed_dim", "decoder_num_heads", "decoder_depth"):
-        kwargs.pop(key)
-    return VideoMAEClassifier(num_classes=num_classes, **{**kwargs, **overrides})
+def vit_tiny() -> ModelSize:
+    """For demos and tests: ViT-Ti width with a shallow encoder and decoder."""
+    return ModelSize(192, 4, 3, 96, 3, 2)
+
+
+def vit_small() -> ModelSize:
+    return ModelSize(384, 12, 6, 192, 3, 4)
+
+
+def vit_base() -> ModelSize:
+    return ModelSize(768, 12, 12, 384, 6, 4)
+
+
+def vit_large() -> ModelSize:
+    return ModelSize(1024, 24, 16, 512, 8, 12)
+
+
+def vit_huge() -> ModelSize:
+    return ModelSize(1280, 32, 16, 640, 8, 12)
+
+
+def vit_giant() -> ModelSize:
+    """VideoMAE V2 ViT-g: patch 14, MLP hidden 6144."""
+    return ModelSize(1408, 40, 16, 512, 8, 4, patch_size=14, mlp_ratio=6144 / 1408)
+
+
+SIZES: dict[str, Callable[[], ModelSize]] = {
+    "tiny": vit_tiny,
+    "small": vit_small,
+    "base": vit_base,
+    "large": vit_large,
+    "huge": vit_huge,
+    "giant": vit_giant,
+}
+# The papers' names of the published sizes (tiny is ours: a 4-block demo, not ViT-Ti).
+PAPER_NAMES = {"small": "ViT-S", "base": "ViT-B", "large": "ViT-L", "huge": "ViT-H",
+               "giant": "ViT-g"}  # fmt: skip
+
+
+def get_size(name: str) -> ModelSize:
+    try:
+        return SIZES[name]()
+    except KeyError:
+        raise ValueError(f"unknown model size {name!r}; choose one of {sorted(SIZES)}") from None
+
+
+def size_field(size: str, field: str) -> int | float:
+    """One number of a named size: what `${model_size:<size>,<field>}` gives in a config."""
+    names = [f.name for f in fields(ModelSize)]
+    if field not in names:
+        raise ValueError(f"model sizes have no field {field!r}; they have {names}")
+    return getattr(get_size(size), field)
+
+
+def standard_heads() -> dict[int, int]:
+    """Encoder width -> head count of every size: checkpoints record widths, not heads."""
+    return {s.embed_dim: s.num_heads for s in map(get_size, SIZES)}
+
+
+def standard_decoder_heads() -> dict[int, int]:
+    """Decoder width -> head count of every size."""
+    return {s.decoder_embed_dim: s.decoder_num_heads for s in map(get_size, SIZES)}
+
+
+def paper_names() -> dict[tuple[int, int], str]:
+    """(width, depth) -> the paper's name (`ViT-B`), for what a checkpoint summary prints."""
+    return {(get_size(k).embed_dim, get_size(k).depth): v for k, v in PAPER_NAMES.items()}
+
+
+def __getattr__(name: str) -> Any:
+    # The model builders lived here before `models.build`; configs may still name them here.
+    if name in ("videomae_pretrain", "videomae_classifier"):
+        from videomae_ssl.models import build
+
+        return getattr(build, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,104 @@
+"""Model sizes: one module holds the numbers, imports no torch, and feeds the config resolver."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+import videomae_ssl
+import videomae_ssl.model_sizes as old_home
+from videomae_ssl import run_resolvers
+from videomae_ssl.models import sizes
+
+PACKAGE = Path(videomae_ssl.__file__).parent
+HOME = "videomae_ssl.models.sizes"
+# Encoder widths of the published sizes: a literal table keyed by several of them is a copy.
+WIDTHS = {384, 768, 1024, 1280, 1408}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def size_definitions(tree: ast.Module) -> list[str]:
+    """What in `tree` defines size numbers: `vit_*` builders, a `SIZES` table, `ModelSize(...)`
+    calls with numbers, literal tables keyed by the published widths."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("vit_"):
+            found.append(f"def {node.name}")
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "SIZES" for t in targets):
+                found.append("SIZES =")
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ModelSize":
+            found.append(f"ModelSize(...) at line {node.lineno}")
+        elif isinstance(node, ast.Dict):
+            keys = [k for k in node.keys if isinstance(k, ast.Constant)]
+            keys += [e for k in node.keys if isinstance(k, ast.Tuple) for e in k.elts[:1]]
+            ints = {k.value for k in keys if isinstance(k, ast.Constant) and isinstance(k.value, int)}
+            if len(ints & WIDTHS) >= 3:
+                found.append(f"a table keyed by widths at line {node.lineno}")
+    return found
+
+
+def definitions_by_module() -> dict[str, list[str]]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if found := size_definitions(ast.parse(path.read_text(), str(path))):
+            out[module_name(path)] = found
+    return out
+
+
+def test_the_size_numbers_are_defined_in_one_module():
+    found = definitions_by_module()
+    assert HOME in found and "def vit_base" in found[HOME] and "SIZES =" in found[HOME]
+    elsewhere = {name: what for name, what in found.items() if name != HOME}
+    assert not elsewhere, f"size numbers defined outside {HOME}: {elsewhere}"
+
+
+def test_a_copied_table_is_caught():
+    """The check itself: a head table written out by width, or a builder, is reported."""
+    assert size_definitions(ast.parse("HEADS = {384: 6, 768: 12, 1024: 16}\n"))
+    assert size_definitions(ast.parse("NAMES = {(768, 12): 'B', (1024, 24): 'L', (1280, 32): 'H'}\n"))
+    assert size_definitions(ast.parse("def vit_base():\n    return 1\n"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["SIZES", "ModelSize", "get_size", "size_field", "vit_tiny", "vit_small", "vit_base",
+     "vit_large", "vit_huge", "vit_giant"],
+)  # fmt: skip
+def test_the_former_module_re_exports_the_same_objects(name):
+    assert getattr(old_home, name) is getattr(sizes, name)
+
+
+def test_the_sizes_import_no_torch():
+    code = "import sys, videomae_ssl.models.sizes; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_the_resolver_reads_the_sizes_module():
+    OmegaConf.clear_resolver("model_size")
+    run_resolvers.register_resolvers()
+    cfg = OmegaConf.create({"size": "giant", "patch": "${model_size:${size},patch_size}"})
+    assert cfg.patch == sizes.get_size("giant").patch_size == 14
+    with pytest.raises(Exception, match="no field 'width'"):
+        OmegaConf.to_container(OmegaConf.create({"x": "${model_size:base,width}"}), resolve=True)
+
+
+def test_the_checkpoint_tables_come_from_the_sizes():
+    from videomae_ssl.checkpoints import layouts
+
+    for name in sizes.SIZES:
+        s = sizes.get_size(name)
+        assert layouts.STANDARD_HEADS[s.embed_dim] == s.num_heads
+        assert layouts.STANDARD_DECODER_HEADS[s.decoder_embed_dim] == s.decoder_num_heads
+    assert layouts.SIZE_NAMES[(768, 12)] == "ViT-B" and layouts.SIZE_NAMES[(1408, 40)] == "ViT-g"
