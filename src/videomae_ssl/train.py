@@ -162,6 +162,8 @@ def check_lists_exist(cfg: DictConfig) -> None:
     keys = ["data.train_list", "data.val_list"] if stage in ("fit", "probe") else []
     if _testing(cfg) or stage == "probe":
         keys.append("data.test_list")
+    if OmegaConf.select(cfg, "data.stream", default=None):
+        return  # the lists are read from data.stream's shards; the data module checks them
     for key in keys:
         path = OmegaConf.select(cfg, key)
         if path and not os.path.exists(path):

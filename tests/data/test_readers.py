@@ -489,3 +489,7 @@ def test_a_video_decord_cannot_decode_is_read_with_pyav(tmp_path, make_clip, suf
     assert frame_ids(frames) == [0, 5, 11]
     assert np.array_equal(frames, open_video(str(path), "pyav").read([0, 5, 11]).numpy())
     assert np.abs(frames.astype(int) - source[[0, 5, 11]].astype(int)).mean() < 10
+    # The same video streamed from a shard (no file under its name): PyAV reads the bytes too.
+    named = str(tmp_path / "in-a-shard" / path.name)
+    from_bytes = open_video(named, "decord", data=path.read_bytes()).read([0, 5, 11])
+    assert np.array_equal(from_bytes.numpy(), frames)

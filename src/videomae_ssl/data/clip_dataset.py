@@ -19,6 +19,7 @@ from videomae_ssl.data.decode import DecodeOptions
 from videomae_ssl.data.probe import decode_reason
 from videomae_ssl.data.quarantine import LoaderDataError, record_broken
 from videomae_ssl.data.readers import VideoDecodeError
+from videomae_ssl.data.shards import ShardSplit
 from videomae_ssl.errors import UserInputError
 from videomae_ssl.seeding import STREAM_FRAMES, sample_generator
 
@@ -44,6 +45,11 @@ class VideoListDataset(Dataset):
     Subclasses decide the frames (`pick_frames`) and the item. `decode_train` gives the frames
     of a training sample (or of its replacement), `decode_eval` those of an evaluation sample
     or a LoaderDataError that says evaluation never replaces a video.
+
+    With `shards` (a packed list, `data.stream`), row i's bytes come from item i of the shards
+    and are decoded from memory by the same backend, so every sample is the one the files
+    give; `records` are then the shards' manifest. A corrupt shard is a LoaderDataError naming
+    it, in training too: it is not a broken video to replace.
     """
 
     def __init__(
@@ -54,8 +60,10 @@ class VideoListDataset(Dataset):
         decode: DecodeOptions | None = None,
         quarantine_file: str | None = None,
         max_retries: int = 20,
+        shards: ShardSplit | None = None,
     ) -> None:
         self.records = list(records)
+        self.shards = shards
         self.seed = seed
         self.decoding = (decode or DecodeOptions()).resolved()  # fixed once, not per worker
         self.quarantine_file = quarantine_file
@@ -76,7 +84,8 @@ class VideoListDataset(Dataset):
         pick = pick or self.pick_frames
         try:
             # Opened here, in the worker process: decord readers must not cross a fork.
-            with self.decoding.open(self.records[row]) as video:
+            data = None if self.shards is None else self.shards.read(row)
+            with self.decoding.open(self.records[row], data) as video:
                 return video.read(list(pick(video.num_frames, generator)))  # (T, H, W, 3)
         except VideoDecodeError:
             raise

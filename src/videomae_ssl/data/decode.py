@@ -3,6 +3,7 @@ evaluation check share instead of four settings passed along one by one."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from videomae_ssl.data.annotations import VideoRecord
@@ -61,12 +62,14 @@ class DecodeOptions:
     def on_gpu(self) -> bool:
         return self.device != "cpu"
 
-    def open(self, record: VideoRecord) -> VideoFile:
-        """Open what an annotation line points at (see `readers.open_record`)."""
+    def open(self, record: VideoRecord, data: bytes | Sequence[bytes] | None = None) -> VideoFile:
+        """Open what an annotation line points at, or with `data` its bytes in memory (see
+        `readers.open_record`)."""
         return open_record(
             record,
             self.backend,
             frame_template=self.frame_template,
             short_side=self.short_side,
             device=self.device,
+            data=data,
         )

@@ -16,6 +16,7 @@ from videomae_ssl.data.clip_dataset import collate_views
 from videomae_ssl.data.datamodules.eval_check import EvalListCheck
 from videomae_ssl.data.datamodules.loaders import ShardedLoaders, check_own_samplers
 from videomae_ssl.data.datamodules.settings import check_settings
+from videomae_ssl.data.datamodules.streams import StreamOptions
 from videomae_ssl.data.decode import DecodeOptions
 from videomae_ssl.data.on_device import prepare_batch
 from videomae_ssl.data.quarantine import BrokenVideoTracker, count_broken_over_ranks
@@ -41,6 +42,11 @@ class VideoDataModule(L.LightningDataModule):
     batch gets "broken_total" (distinct broken training videos so far) and the run stops with a
     DataError once that exceeds `max_broken_fraction` of the training list. The decode settings
     (`backend`, `frame_template`, `short_side`, `decode_device`) become one `DecodeOptions`.
+
+    With `stream` (`data.stream`, a folder or s3:// URL of lists packed by
+    `videomae_ssl.prep.pack`), each list is read from its shards (`datamodules.streams`): the
+    same clips, samplers and resume, the bytes read from the shards (remote ones cached in
+    `stream_cache_dir`, up to `stream_cache_size`).
     """
 
     def __init__(
@@ -68,8 +74,16 @@ class VideoDataModule(L.LightningDataModule):
         max_broken_fraction: float = 0.01,
         eval_broken: str = "fail",
         decode_device: str = "cpu",
+        stream: str | None = None,
+        stream_cache_dir: str | None = None,
+        stream_cache_size: str | int | None = None,
     ) -> None:
         super().__init__()
+        self.stream = None if stream is None else StreamOptions(
+            str(stream), None if stream_cache_dir is None else str(stream_cache_dir),
+            stream_cache_size,
+        )  # fmt: skip
+        self.shard_splits: dict[str, Any] = {}
         self.train_list = None if train_list is None else str(train_list)
         self.val_list = None if val_list is None else str(val_list)
         self.test_list = None if test_list is None else str(test_list)
@@ -119,6 +133,8 @@ class VideoDataModule(L.LightningDataModule):
         check_settings(self.decode, num_sample=self.num_sample, sampling_rate=self.sampling_rate,
                        max_broken_fraction=self.max_broken_fraction,
                        eval_broken=self.eval_broken)  # fmt: skip
+        if self.stream is not None:
+            self.stream.check()
 
     # -- the lists ----------------------------------------------------------------------------
 
@@ -145,6 +161,9 @@ class VideoDataModule(L.LightningDataModule):
         or ConfigError naming the key of an impossible setting.
         """
         self._check_settings()
+        if self.stream is not None:
+            self._read_streams(stage)
+            return
         help_text = (
             f"an annotation file in the {self.annotation_format} format "
             f"('{ANNOTATION_FORMATS.get(self.annotation_format, '?')}' per line, paths relative "
@@ -173,6 +192,19 @@ class VideoDataModule(L.LightningDataModule):
                 continue
             kept = self.eval_check.check(mode, records, path, self.eval_frames(mode))
             setattr(self, f"{mode}_records", kept)
+
+    def _read_streams(self, stage: str) -> None:
+        """The records of each list from its shards' manifest (see `datamodules.streams`)."""
+        for key, path in self.lists_for(stage):
+            mode = {"data.train_list": "train", "data.val_list": "val"}.get(key, "test")
+            self.shard_splits[mode] = self.stream.split(path, key)
+            setattr(self, f"{mode}_records", self.shard_splits[mode].records)
+
+    def _reading(self, dataset: Any, split: str) -> Any:
+        """`dataset` reading the shards of `split` when the lists are streamed."""
+        if self.stream is not None:
+            dataset.shards = self.shard_splits[split]
+        return dataset
 
     def eval_frames(self, mode: str) -> Callable[[int], list[int]]:
         """The frames the `mode` ("train", "val" or "test") evaluation reads from a video of a
@@ -211,7 +243,9 @@ class VideoDataModule(L.LightningDataModule):
         for mode in ("train", "val") if stage == "fit" else ("test",):
             self._agree_on_eval_records(mode)
         if stage == "fit":
-            self.train_dataset = self.build_dataset("train", self.train_records)
+            self.train_dataset = self._reading(
+                self.build_dataset("train", self.train_records), "train"
+            )
             self.broken_tracker = BrokenVideoTracker(
                 [r.path for r in self.train_records],
                 max_fraction=self.max_broken_fraction,
@@ -219,9 +253,11 @@ class VideoDataModule(L.LightningDataModule):
                 list_name=self.train_list,
             )
             if self.val_records is not None:
-                self.val_dataset = self.build_dataset("val", self.val_records)
+                self.val_dataset = self._reading(self.build_dataset("val", self.val_records), "val")
         else:
-            self.test_dataset = self.build_dataset("test", self.test_records)
+            self.test_dataset = self._reading(
+                self.build_dataset("test", self.test_records), "test"
+            )
 
     def _setup_features(self) -> None:
         if self.test_records is None or self.train_records is None:
@@ -231,7 +267,9 @@ class VideoDataModule(L.LightningDataModule):
         # Training videos on their validation view: one centred clip and crop each.
         records = {"train": self.train_records, "val": self.val_records, "test": self.test_records}
         self.feature_datasets = {
-            split: self.build_dataset("test" if split == "test" else "val", records[split])
+            split: self._reading(
+                self.build_dataset("test" if split == "test" else "val", records[split]), split
+            )
             for split in FEATURE_SPLITS
             if split in self.feature_splits and records[split] is not None
         }

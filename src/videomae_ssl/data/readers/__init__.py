@@ -11,6 +11,10 @@ and returns the frames there; frame folders are read on the CPU whatever the dev
 reader scales while decoding where it can, which is much cheaper than decoding at full size
 and resizing afterwards.
 
+Every reader also decodes from memory: a video file's encoded bytes (`data=`), or a frame
+folder's image files' bytes (`FrameImages`), as read from shards (`videomae_ssl.data.shards`);
+the frames are the same as those decoded from the files.
+
 The readers live in `base` (the interface and shared checks), `decoders` (decord,
 TorchCodec), `pyav` and `frames`; this module picks one by name.
 
@@ -23,6 +27,7 @@ readers created before a fork are known to deadlock.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 
 import torch
 
@@ -38,7 +43,7 @@ from videomae_ssl.data.readers.base import (
     scaled_size,
 )
 from videomae_ssl.data.readers.decoders import DecordVideo, TorchCodecVideo
-from videomae_ssl.data.readers.frames import FrameFolder
+from videomae_ssl.data.readers.frames import FrameFolder, FrameImages
 from videomae_ssl.data.readers.pyav import PyAVVideo
 from videomae_ssl.errors import ConfigError
 
@@ -50,6 +55,7 @@ __all__ = [
     "MAX_HEADER_EXCESS",
     "DecordVideo",
     "FrameFolder",
+    "FrameImages",
     "PyAVVideo",
     "TorchCodecVideo",
     "VideoDecodeError",
@@ -140,16 +146,22 @@ def check_decode_device(device: str, backend: str, key: str = DECODE_DEVICE_KEY)
 
 
 def open_video(
-    path: str, backend: str = "auto", short_side: int | None = None, device: str = "cpu"
+    path: str,
+    backend: str = "auto",
+    short_side: int | None = None,
+    device: str = "cpu",
+    data: bytes | None = None,
 ) -> VideoFile:
     """Open the video file `path` with the named backend, decoding at `short_side` pixels on the
-    short side (None: full size) on `device` ("cuda": TorchCodec with NVDEC); raises
-    VideoDecodeError naming the file on failure."""
+    short side (None: full size) on `device` ("cuda": TorchCodec with NVDEC); with `data`, the
+    file's bytes are decoded from memory and `path` only names it. Raises VideoDecodeError
+    naming the file on failure."""
     backend = resolve_backend(backend)
+    short_side = _check_short_side(short_side)
     if device != "cpu":
         check_decode_device(device, backend)
-        return TorchCodecVideo(str(path), _check_short_side(short_side), device)
-    return BACKENDS[backend](str(path), _check_short_side(short_side))
+        return TorchCodecVideo(str(path), short_side, device, data=data)
+    return BACKENDS[backend](str(path), short_side, data=data)
 
 
 def open_record(
@@ -159,13 +171,21 @@ def open_record(
     frame_template: str = FRAME_TEMPLATE,
     short_side: int | None = None,
     device: str = "cpu",
+    data: bytes | Sequence[bytes] | None = None,
 ) -> VideoFile:
     """Open what an annotation line points at: a video file with `backend` on `device`, or a
     folder of frames named by `frame_template` (numbered from `record.start`, read on the CPU).
     `short_side` asks the decoder for frames whose short side is that many pixels (None: full
-    size)."""
+    size). `data` holds what the line points at in memory instead: the video file's bytes, or
+    for a frame folder the bytes of its image files in frame order."""
     if not record.is_frames:
-        return open_video(record.path, backend, short_side, device)
+        if data is not None and not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"{record.path}: a video file's data is its bytes")
+        return open_video(record.path, backend, short_side, device, data=data)
+    if data is not None:
+        if isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"{record.path}: a frame folder's data is one bytes per frame")
+        return FrameImages(str(record.path), list(data), _check_short_side(short_side))
     try:
         frame_template.format(record.start)
     except (IndexError, KeyError, ValueError) as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from types import TracebackType
@@ -72,9 +73,21 @@ def describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {lines[0][:300]}" if lines else type(err).__name__
 
 
-def require_file(path: str) -> None:
+def require_file(path: str, data: bytes | None = None) -> None:
+    """A video read from disk must exist; one given as `data` (its encoded bytes, e.g. read
+    from a shard) needs no file and must not be empty."""
+    if data is not None:
+        if not data:
+            raise VideoDecodeError(f"{path}: the video's bytes are empty")
+        return
     if not os.path.isfile(path):
         raise VideoDecodeError(f"{path}: no such video file")
+
+
+def source(path: str, data: bytes | None) -> str | io.BytesIO:
+    """What a decoder opens: the file at `path`, or a fresh in-memory file over `data` (each
+    call a new one: a decoder consumes and may close the object it was given)."""
+    return path if data is None else io.BytesIO(data)
 
 
 def check_not_empty(path: str, num_frames: int) -> int:
@@ -98,13 +111,14 @@ def scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, i
 MAX_HEADER_EXCESS = 2
 
 
-def probe_header(path: str) -> tuple[int, int, int]:
-    """A video's (width, height, frame count) from its container header, without decoding a
-    frame; the count is 0 where the container stores none (webm, mkv)."""
+def probe_header(path: str, data: bytes | None = None) -> tuple[int, int, int]:
+    """A video's (width, height, frame count) from its container header (of the file `path`,
+    or of `data`, its bytes in memory), without decoding a frame; the count is 0 where the
+    container stores none (webm, mkv)."""
     import av
 
     try:
-        with av.open(path) as container:
+        with av.open(source(path, data)) as container:
             if not container.streams.video:
                 raise VideoDecodeError(f"{path}: no video stream")
             stream = container.streams.video[0]

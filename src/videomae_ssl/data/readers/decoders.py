@@ -15,6 +15,7 @@ from videomae_ssl.data.readers.base import (
     probe_header,
     require_file,
     scaled_size,
+    source,
 )
 from videomae_ssl.errors import ConfigError
 
@@ -23,26 +24,30 @@ class DecordVideo(VideoFile):
     """decord.VideoReader on one thread (DataLoader workers already run in parallel); with
     `short_side`, decord's own scaler shrinks frames as they are decoded. decord reports only
     the frames it indexed, so the header's count (for the truncation check) and size come from
-    one PyAV probe of the container header.
+    one PyAV probe of the container header. With `data` (the file's bytes), decord reads them
+    from memory and `path` only names the video in messages.
 
     decord cannot decode some files that FFmpeg reads (frame sizes such as 48x32 fail inside
     its buffer copy): when decord fails on a file whose header PyAV read, the file is decoded
     with PyAV instead, which returns the same frames, and is an error only if PyAV fails too."""
 
-    def __init__(self, path: str, short_side: int | None = None) -> None:
+    def __init__(self, path: str, short_side: int | None = None, data: bytes | None = None) -> None:
         super().__init__(path)
-        require_file(path)
+        require_file(path, data)
         import decord
 
         self._short_side = short_side
+        self._data = data
         self._pyav: VideoFile | None = None
-        width, height, header_frames = probe_header(path)
+        width, height, header_frames = probe_header(path, data)
         size = {}
         if short_side is not None:
             width, height = scaled_size(width, height, short_side)
             size = {"width": width, "height": height}
         try:
-            self._reader = decord.VideoReader(path, num_threads=1, ctx=decord.cpu(0), **size)
+            self._reader = decord.VideoReader(
+                source(path, data), num_threads=1, ctx=decord.cpu(0), **size
+            )
             num_frames = len(self._reader)
         except Exception:
             self._reader = None
@@ -56,7 +61,7 @@ class DecordVideo(VideoFile):
             from videomae_ssl.data.readers.pyav import PyAVVideo
 
             self._reader = None
-            self._pyav = PyAVVideo(self.path, self._short_side)
+            self._pyav = PyAVVideo(self.path, self._short_side, self._data)
         return self._pyav
 
     def _read(self, indices: list[int]) -> np.ndarray | torch.Tensor:
@@ -73,15 +78,24 @@ class DecordVideo(VideoFile):
         if self._pyav is not None:
             self._pyav.close()
 
+
 class TorchCodecVideo(VideoFile):
     """TorchCodec's VideoDecoder (exact seeking, one FFmpeg thread); with `short_side` its
     Resize transform scales inside FFmpeg's filter graph, before the RGB tensor is built. With
     `device="cuda"` it decodes with NVDEC and the frames stay on the GPU; a decoder that would
-    fall back to the CPU is a ConfigError naming `data.decode_device`."""
+    fall back to the CPU is a ConfigError naming `data.decode_device`. With `data` (the file's
+    bytes) the decoder reads them from memory and `path` only names the video in messages."""
 
-    def __init__(self, path: str, short_side: int | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        path: str,
+        short_side: int | None = None,
+        device: str = "cpu",
+        data: bytes | None = None,
+    ) -> None:
         super().__init__(path)
-        require_file(path)
+        require_file(path, data)
+        encoded = path if data is None else data  # VideoDecoder takes a path or the bytes
         from torchcodec.decoders import VideoDecoder
         from torchcodec.transforms import Resize
 
@@ -90,12 +104,12 @@ class TorchCodecVideo(VideoFile):
             transforms = None
             if short_side is not None:
                 # Header-only metadata; its size is after any rotation, as decoded frames are.
-                meta = VideoDecoder(path, seek_mode="approximate").metadata
+                meta = VideoDecoder(encoded, seek_mode="approximate").metadata
                 width, height = scaled_size(meta.width, meta.height, short_side)
                 if (width, height) != (meta.width, meta.height):
                     transforms = [Resize((height, width))]
             self._decoder = VideoDecoder(
-                path,
+                encoded,
                 dimension_order="NHWC",
                 num_ffmpeg_threads=1,
                 transforms=transforms,

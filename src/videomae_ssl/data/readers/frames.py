@@ -1,8 +1,11 @@
-"""Folders of image files read as videos, with PIL."""
+"""Folders of image files read as videos, with PIL: from disk, or as the image files' bytes
+in memory (a frame folder packed into shards)."""
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -50,14 +53,43 @@ class FrameFolder(VideoFile):
     def _load(self, file: str) -> np.ndarray:
         if not os.path.isfile(file):
             raise VideoDecodeError(f"{file}: frame file missing (frame folder {self.path})")
-        try:
-            with Image.open(file) as image:
-                size = scaled_size(*image.size, self._short_side)
-                if size != image.size:
-                    image.draft("RGB", size)  # JPEG only: decode at 1/2, 1/4 or 1/8 scale
-                image = image.convert("RGB")
-                if size != image.size:
-                    image = image.resize(size, Image.Resampling.BILINEAR)
-                return np.asarray(image)  # (H, W, 3)
-        except Exception as err:
-            raise VideoDecodeError(f"{file}: cannot read frame ({describe(err)})") from err
+        return load_image(file, file, self._short_side)
+
+
+class FrameImages(VideoFile):
+    """A frame folder held in memory: `images[i]` is the encoded file (JPEG, PNG, ...) of frame
+    i, read with PIL exactly as `FrameFolder` reads the file on disk, so both give the same
+    pixels. `path` names the folder in messages."""
+
+    def __init__(
+        self, path: str, images: Sequence[bytes], short_side: int | None = None
+    ) -> None:
+        super().__init__(path)
+        if not images:
+            raise VideoDecodeError(f"{path}: frame folder holds no images")
+        self.num_frames = len(images)
+        self._images = images
+        self._short_side = short_side
+
+    def _read(self, indices: list[int]) -> np.ndarray:
+        images = {
+            i: load_image(io.BytesIO(self._images[i]), f"{self.path} frame {i}", self._short_side)
+            for i in dict.fromkeys(indices)
+        }
+        return np.stack([images[i] for i in indices])  # (T, H, W, 3)
+
+
+def load_image(file: str | io.BytesIO, name: str, short_side: int | None) -> np.ndarray:
+    """One image as RGB uint8 (H, W, 3), its short side scaled to `short_side` (JPEGs are
+    first decoded at a reduced scale, PIL `draft`); `name` is said in the error."""
+    try:
+        with Image.open(file) as image:
+            size = scaled_size(*image.size, short_side)
+            if size != image.size:
+                image.draft("RGB", size)  # JPEG only: decode at 1/2, 1/4 or 1/8 scale
+            image = image.convert("RGB")
+            if size != image.size:
+                image = image.resize(size, Image.Resampling.BILINEAR)
+            return np.asarray(image)  # (H, W, 3)
+    except Exception as err:
+        raise VideoDecodeError(f"{name}: cannot read frame ({describe(err)})") from err

@@ -15,6 +15,7 @@ from videomae_ssl.data.readers.base import (
     describe,
     require_file,
     scaled_size,
+    source,
 )
 
 if TYPE_CHECKING:
@@ -30,17 +31,21 @@ class PyAVVideo(VideoFile):
     is exact for constant-frame-rate videos; whenever the timestamps disagree with that (no pts,
     variable frame rate, a gap), the read falls back to decoding from the first frame and
     counting, which defines the indices.
+
+    With `data` (the file's bytes, e.g. read from a shard) PyAV reads them from memory and
+    `path` only names the video in messages.
     """
 
-    def __init__(self, path: str, short_side: int | None = None) -> None:
+    def __init__(self, path: str, short_side: int | None = None, data: bytes | None = None) -> None:
         super().__init__(path)
-        require_file(path)
+        require_file(path, data)
         import av
 
         self._av = av
+        self._data = data
         self._container = None
         try:
-            self._container = av.open(path)
+            self._container = av.open(source(path, data))
             if not self._container.streams.video:
                 raise VideoDecodeError(f"{path}: no video stream")
             stream = self._stream()
@@ -110,7 +115,7 @@ class PyAVVideo(VideoFile):
         """Decode from frame 0, counting frames, up to the last index wanted."""
         if self._consumed:
             self._container.close()
-            self._container = self._av.open(self.path)
+            self._container = self._av.open(source(self.path, self._data))
         self._consumed = True
         stream = self._stream()
         last = max(wanted)
