@@ -13,12 +13,16 @@ endif
 # every `uv run`; tools/repair_wheel_tags.py writes the tag of the wheel uv installed.
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --locked
+	$(UV) sync --locked $(SYNC_FLAGS)
 	@$(UV) run --locked --no-sync python tools/repair_wheel_tags.py
 
 demo: setup
 	$(UV) run --locked python -m videomae_ssl.train experiment=demo
 
+# The suite starts Python in many subprocesses; where PYTHONDONTWRITEBYTECODE is set, each
+# would compile torch, Lightning and their imports from source again (23 s instead of 7 s for
+# `import lightning, timm` on a 2-core EPYC), so the test set-up compiles them once.
+test: SYNC_FLAGS = --compile-bytecode
 test: setup
 	$(UV) run --locked pytest
 

@@ -180,7 +180,8 @@ def extract(args: argparse.Namespace) -> int:
     failed = run(encoder, [records[i] for i in todo], [args.out / names[i] for i in todo],
                  settings, args.pool, device, torch.bfloat16 if bf16 else None, args.workers)  # fmt: skip
     for path, error in failed:
-        print(f"failed: {path}: {error}", file=sys.stderr)
+        named = error if error.startswith(str(path)) else f"{path}: {error}"
+        print(f"failed: {named}", file=sys.stderr)
     print(f"extracted {count(len(todo) - len(failed), 'video')} into {args.out}"
           + (f"; {len(failed)} could not be read (listed above)" if failed else ""), flush=True)
     return 1 if failed else 0

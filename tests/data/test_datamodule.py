@@ -156,6 +156,20 @@ def test_validation_probe_passes_good_lists(dataset_dir, tmp_path):
     assert not (tmp_path / "q.tsv").exists()  # nothing broken, nothing written
 
 
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_checking_the_lists_leaves_the_global_generators_as_they_were(dataset_dir, num_workers):
+    # The model is built after the check: its initialisation must not depend on whether the
+    # evaluation videos were opened (a streamed run checks none and must start the same).
+    dm = module(dataset_dir, num_workers=num_workers)
+    torch.manual_seed(0)
+    np.random.seed(0)
+    before = torch.get_rng_state(), np.random.get_state()[1].copy()
+    dm.validate_inputs()
+    assert len(dm.val_records) == 3
+    assert torch.equal(torch.get_rng_state(), before[0])
+    assert np.array_equal(np.random.get_state()[1], before[1])
+
+
 def test_frame_folders_with_a_custom_template(tmp_path):
     frames = tmp_path / "frames" / "clip0"
     frames.mkdir(parents=True)

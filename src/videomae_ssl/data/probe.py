@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
@@ -135,13 +136,16 @@ def probe_records(
 
     Runs in DataLoader workers when `num_workers` > 0, so the main process never holds a
     reader when the training workers fork; with `progress`, lists of `PROGRESS_FROM` or more
-    show a bar (the caller turns it off on all but one process).
+    show a bar (the caller turns it off on all but one process). The workers' seeds come from
+    a generator of their own: checking the data leaves the global ones, and so the model's
+    initialisation, as they were.
     """
     loader = DataLoader(
         _Probe(records, opener, frames),
         batch_size=None,
         num_workers=min(num_workers, len(records)),
         collate_fn=_keep,
+        generator=torch.Generator().manual_seed(0),
     )
     show = progress and len(records) >= PROGRESS_FROM
     bad = [
