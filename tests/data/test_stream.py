@@ -210,6 +210,17 @@ def test_killed_mid_epoch_resume_auto_from_shards_ends_as_an_uninterrupted_run(d
         torch.testing.assert_close(value, expected[key], rtol=1e-5, atol=1e-6, msg=key)
 
 
+def test_a_streamed_run_with_validation_ends_with_the_weights_of_the_files_run(data, tmp_path):
+    # The files' run checks its validation videos before the model is built, the streamed one
+    # reads them from the shards: neither may move the generators the weights start from.
+    common = (f"data.val_list={data / 'val.csv'}", "trainer.limit_val_batches=1")
+    train_here(data, tmp_path / "files", *common)
+    train_here(data, tmp_path / "shards", *common, f"data.stream={data / 'packed'}")
+    expected = weights(tmp_path / "files")
+    for key, value in weights(tmp_path / "shards").items():
+        assert torch.equal(value, expected[key]), key
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
