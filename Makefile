@@ -20,7 +20,7 @@ demo: setup
 	$(UV) run --locked python -m videomae_ssl.train experiment=demo
 
 # The suite starts Python in many subprocesses; where PYTHONDONTWRITEBYTECODE is set, each
-# would compile torch, Lightning and their imports from source again (23 s instead of 7 s for
+# would compile torch, Lightning and their imports from source again (24 s instead of 11 s for
 # `import lightning, timm` on a 2-core EPYC), so the test set-up compiles them once.
 test: SYNC_FLAGS = --compile-bytecode
 test: setup
