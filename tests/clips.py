@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from videomae_ssl.data.decode import DecodeOptions
 from videomae_ssl.data.pretrain import VideoPretrainDataset
 from videomae_ssl.masking import TubeMaskGenerator
+
+
+def ffmpeg_libraries_load() -> bool:
+    """Whether TorchCodec finds FFmpeg's shared libraries (the system's, not PyAV's bundled ones):
+    TorchCodec and transformers' video pipeline decode with them."""
+    try:
+        import torchcodec
+    except Exception:
+        return False
+    return torchcodec.ffmpeg_major_version is not None
+
+
+# A test that decodes with the system's FFmpeg libraries skips, naming the install, on a machine
+# without them (`make test` on a fresh machine); under CI, whose .ci/run installs them, it always
+# runs, so a broken install fails instead of vanishing.
+needs_ffmpeg_libraries = pytest.mark.skipif(
+    not ffmpeg_libraries_load() and not os.environ.get("CI"),
+    reason="needs FFmpeg's shared libraries (TorchCodec, transformers' video pipeline): "
+    "apt-get install ffmpeg",
+)
 
 
 def clip_frames(num_frames: int, size: tuple[int, int]) -> np.ndarray:

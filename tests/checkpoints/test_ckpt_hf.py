@@ -6,6 +6,7 @@ import stat
 
 import pytest
 import torch
+from clips import needs_ffmpeg_libraries
 
 from videomae_ssl.checkpoints import (
     CheckpointError,
@@ -176,6 +177,7 @@ def test_export_writes_the_processor_config_of_our_inputs(tiny, tmp_path, kind):
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
+@needs_ffmpeg_libraries
 def test_the_video_classification_pipeline_runs_on_an_export(tiny, tmp_path):
     names = {0: "archery", 1: "bowling", 2: "diving", 3: "fencing", 4: "rowing"}
     ours = tiny.ours_classifier()

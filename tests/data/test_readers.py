@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from clips import clip_frames, write_clip
+from clips import clip_frames, needs_ffmpeg_libraries, write_clip
 from PIL import Image
 
 from videomae_ssl.data.annotations import VideoRecord
@@ -28,24 +28,7 @@ from videomae_ssl.errors import ConfigError, DataError
 
 HAS_DECORD = importlib.util.find_spec("decord") is not None
 
-
-def _ffmpeg_for_torchcodec() -> bool:
-    try:
-        import torchcodec
-    except Exception:
-        return False
-    return torchcodec.ffmpeg_major_version is not None
-
-
-# Skipped only on a developer machine without FFmpeg's libraries; under CI (which installs
-# them in .ci/run) it always runs, so a broken install fails instead of vanishing.
-TORCHCODEC = pytest.param(
-    "torchcodec",
-    marks=pytest.mark.skipif(
-        not _ffmpeg_for_torchcodec() and not os.environ.get("CI"),
-        reason="TorchCodec cannot load FFmpeg's libraries here (apt-get install ffmpeg)",
-    ),
-)
+TORCHCODEC = pytest.param("torchcodec", marks=needs_ffmpeg_libraries)
 DECORD = pytest.param(
     "decord", marks=pytest.mark.skipif(not HAS_DECORD, reason="decord has no wheel here")
 )
@@ -471,10 +454,15 @@ def test_decode_device_cuda_is_refused_naming_the_key_where_it_cannot_work(tmp_p
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match=r"data\.decode_device=cuda: no CUDA device"):
             check_decode_device("cuda", "torchcodec")
-        path = tmp_path / "clip.mp4"
-        write_clip(path, num_frames=4)
-        with pytest.raises(ConfigError, match=r"data\.decode_device=cuda: no CUDA device"):
-            open_video(str(path), "torchcodec", device="cuda")
+
+
+@needs_ffmpeg_libraries
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_torchcodec_on_cuda_without_a_device_is_refused_naming_the_key(tmp_path):
+    path = tmp_path / "clip.mp4"
+    write_clip(path, num_frames=4)
+    with pytest.raises(ConfigError, match=r"data\.decode_device=cuda: no CUDA device"):
+        open_video(str(path), "torchcodec", device="cuda")
 
 
 @pytest.mark.skipif(not HAS_DECORD, reason="decord has no wheel here")
