@@ -54,3 +54,23 @@ def test_repair_writes_the_locked_wheels_tag_and_its_record_hash(tmp_path):
     assert record[0] == "decord/__init__.py,sha256=abc,10"
     assert record[1].startswith("decord-0.6.0.dist-info/WHEEL,sha256=")
     assert record[1].endswith(f",{len(wheel)}") and "old" not in record[1]
+
+
+def test_setup_installs_uv_inside_a_virtual_environment_where_none_is_found(tmp_path):
+    """Debian's and Ubuntu's Pythons refuse `pip install` outside a virtual environment (PEP 668):
+    without uv, `make setup` installs it with pip inside .tools/, never into the system Python."""
+    import shutil
+    import subprocess
+
+    python = tmp_path / "python3"  # a Python with no uv module and no uv on PATH
+    python.write_text("#!/bin/sh\nexit 1\n")
+    python.chmod(0o755)
+    make = shutil.which("make")
+    dry_run = subprocess.run(
+        [make, "-n", "setup", f"PYTHON={python}"],
+        cwd=ROOT, capture_output=True, text=True, env={"PATH": str(tmp_path)}, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert dry_run[0].startswith(f"{python} -m venv .tools")
+    assert dry_run[1] == ".tools/bin/python -m pip install --quiet uv"
+    assert dry_run[2].startswith(".tools/bin/uv sync --locked")
+    assert not [line for line in dry_run if line.startswith(f"{python} -m pip")]
