@@ -256,3 +256,11 @@ def test_giant_has_patch_14_unless_the_patch_is_set(tmp_path):
     cfg = compose_cfg(["experiment=k400_pretrain", "model.net.size=giant", "model.net.patch_size=16"], tmp_path)
     assert built_on_meta(cfg.model.net).config["patch_size"] == 16
     assert cfg.data.patch_size == 16
+
+
+@pytest.mark.parametrize("experiment", [e for e in PIPELINES if e != "demo"])
+def test_a_pipeline_takes_its_datasets_data_overrides(experiment, tmp_path):
+    """`experiment=ucf101_pipeline data.root=...` (the README's line): the pipeline's own
+    composition has the dataset's data keys, which its stages then receive."""
+    cfg = compose_cfg([f"experiment={experiment}", "data.root=/data/videos"], tmp_path)
+    assert cfg.data.root == "/data/videos"
