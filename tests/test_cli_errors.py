@@ -101,3 +101,22 @@ def test_a_gpu_experiment_without_a_gpu_says_to_add_trainer_cpu(tmp_path):
         "two CPU processes."
     ]
     assert "lightning" not in imported(out.stderr)  # said before the Trainer is built
+
+
+def test_a_missing_hydra_plugin_says_what_to_install(tmp_path):
+    """`-m hydra/launcher=submitit_slurm` without the plugin: one line naming the install, not
+    Hydra's "Unknown plugin class" traceback (a target no package provides stands for it here,
+    so the test holds whether or not the slurm extra is installed)."""
+    out = train_cli(
+        "-m", "hydra/launcher=submitit_slurm", "experiment=demo_pretrain",
+        "hydra.launcher._target_=hydra_plugins.hydra_submitit_launcher.absent.SlurmLauncher",
+        f"paths.cache_dir={tmp_path / 'cache'}", cwd=tmp_path,
+    )  # fmt: skip
+    errors = [line for line in messages(out.stderr) if line.startswith("error:")]
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert errors == [
+        "error: the Hydra plugin hydra_plugins.hydra_submitit_launcher.absent.SlurmLauncher is "
+        "not installed; install it with `uv sync --locked --extra slurm` (pip: pip install "
+        "'hydra-submitit-launcher')."
+    ]
+    assert "Traceback" not in out.stderr

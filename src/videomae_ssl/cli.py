@@ -57,14 +57,36 @@ def is_lightning_misconfiguration(err: BaseException) -> bool:
     return module is not None and isinstance(err, module.MisconfigurationException)
 
 
+# Hydra plugins a config can name, and how to install each (pyproject's optional dependencies).
+HYDRA_PLUGINS = {
+    "hydra_plugins.hydra_submitit_launcher": ("hydra-submitit-launcher", "slurm"),
+}
+
+
+def missing_plugin(err: BaseException) -> str | None:
+    """Hydra's "Unknown plugin class : '<class>'" (a launcher or sweeper whose package is not
+    installed) as one line naming the package and the command that installs it."""
+    prefix = "Unknown plugin class : "
+    if not isinstance(err, RuntimeError) or not str(err).startswith(prefix):
+        return None
+    name = str(err)[len(prefix) :].strip("'")
+    for module, (package, extra) in HYDRA_PLUGINS.items():
+        if name.startswith(module + "."):
+            return (
+                f"the Hydra plugin {name} is not installed; install it with "
+                f"`uv sync --locked --extra {extra}` (pip: pip install '{package}')."
+            )
+    return f"the Hydra plugin {name} is not installed; install the package that provides it."
+
+
 def input_error(err: BaseException) -> str | None:
     """The one-line message for an error in the user's input, or None for any other error (a bug,
     which keeps its traceback).
 
     Input errors are the project's UserInputError, Hydra's errors in composing the config (an
     override it cannot parse, a key the config lacks, a config group option that does not exist),
-    OmegaConf's (e.g. an interpolation of a missing key) and Lightning's
-    MisconfigurationException.
+    OmegaConf's (e.g. an interpolation of a missing key), a Hydra plugin that is not installed
+    and Lightning's MisconfigurationException.
     """
     from hydra.errors import (
         ConfigCompositionException,
@@ -75,6 +97,8 @@ def input_error(err: BaseException) -> str | None:
 
     if isinstance(err, UserInputError):
         return str(err)
+    if (plugin := missing_plugin(err)) is not None:
+        return plugin
     if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
         group, _, name = err.missing_cfg_file.rpartition("/")
         # Options starting with "_" are bases that other options include.
