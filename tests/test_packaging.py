@@ -58,3 +58,51 @@ def test_the_unpacked_wheel_composes_an_experiment_from_another_folder(wheel, tm
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "name: demo" in done.stdout and "pipeline:" in done.stdout
+
+
+def test_the_wheel_declares_the_commands_and_carries_the_license(wheel):
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        scripts = zf.read(entry_points).decode()
+        licenses = [n for n in names if "/licenses/" in n and n.endswith("LICENSE")]
+        assert licenses and "Apache License" in zf.read(licenses[0]).decode()
+    for command in ("train", "predict", "extract", "convert", "visualize", "prepare"):
+        assert f"videomae-{command} = " in scripts
+
+
+def test_every_console_script_names_a_command_main():
+    """The scripts of pyproject.toml call the `main` of a module that is a command."""
+    import importlib
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: pytest depends on tomli there
+        import tomli as tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert len(scripts) >= 8
+    for name, target in scripts.items():
+        module_name, _, function = target.partition(":")
+        module = importlib.import_module(module_name)
+        assert function == "main" and callable(module.main), name
+        assert "if __name__ == \"__main__\":" in Path(module.__file__).read_text(), name
+
+
+def test_the_version_is_the_installed_distributions():
+    from importlib.metadata import version
+
+    import videomae_ssl
+
+    assert videomae_ssl.__version__ == version("videomae-ssl")
+    assert videomae_ssl.__version__[0].isdigit()
+
+
+def test_the_training_script_runs_as_its_module_does(tmp_path):
+    script = Path(sys.executable).with_name("videomae-train")
+    if not script.exists():
+        pytest.skip("the project is not installed into this interpreter's environment")
+    done = subprocess.run([str(script), "experiment=demo_pretrain", "--cfg", "job"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "name: demo_pretrain" in done.stdout
