@@ -200,6 +200,32 @@ def test_stage_test_evaluates_a_fine_tuned_checkpoint(pipeline_run):
     assert not (tmp / "test_only" / "checkpoints").exists()  # nothing was trained
 
 
+def test_fine_tuning_keeps_the_best_checkpoint_which_stage_test_takes(pipeline_run):
+    """Fine-tuning keeps checkpoints/best.ckpt (the best val/top1 so far) beside last.ckpt; a
+    pretraining run, which logs no top-1, keeps last.ckpt only."""
+    tmp, run_dir, _ = pipeline_run
+    assert sorted(p.name for p in (run_dir / "pretrain" / "checkpoints").iterdir()) == ["last.ckpt"]
+    fit = train(
+        f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={tmp / 'best'}", "trainer.max_epochs=2",
+        "trainer.limit_train_batches=1", "trainer.limit_val_batches=1", "test_after_fit=false",
+        "trainer.check_val_every_n_epoch=1", "data.num_workers=0", cwd=tmp,
+        experiment="demo_finetune",
+    )
+    assert fit.returncode == 0, fit.stdout[-3000:] + fit.stderr[-3000:]
+    best = tmp / "best" / "checkpoints" / "best.ckpt"
+    assert sorted(p.name for p in best.parent.iterdir()) == ["best.ckpt", "last.ckpt"]
+    state = torch.load(best, map_location="cpu", weights_only=True)
+    (scores,) = [v["best_model_score"] for k, v in state["callbacks"].items() if "val/top1" in k]
+    assert 0 <= float(scores) <= 1
+    out = train(
+        f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={tmp / 'test_best'}", "stage=test",
+        f"ckpt_path={best}", "data.num_workers=0", "trainer.limit_test_batches=2",
+        cwd=tmp, experiment="demo_finetune",
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "test: 4 videos, 8 views" in out.stdout
+
+
 def test_stage_test_refuses_a_pretraining_checkpoint(pipeline_run):
     tmp, run_dir, _ = pipeline_run
     ckpt = run_dir / "pretrain" / "checkpoints" / "last.ckpt"
