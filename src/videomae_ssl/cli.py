@@ -60,6 +60,7 @@ def is_lightning_misconfiguration(err: BaseException) -> bool:
 # Hydra plugins a config can name, and how to install each (pyproject's optional dependencies).
 HYDRA_PLUGINS = {
     "hydra_plugins.hydra_submitit_launcher": ("hydra-submitit-launcher", "slurm"),
+    "hydra_plugins.hydra_optuna_sweeper": ("hydra-optuna-sweeper", "sweep"),
 }
 
 
