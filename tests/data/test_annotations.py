@@ -166,11 +166,47 @@ def test_file_without_clips_is_an_error(tmp_path):
         read_annotations(path, format="frames")
 
 
-def test_read_class_names_skips_blank_lines_and_names_a_missing_file(tmp_path):
+def test_read_class_names_ignores_trailing_blank_lines_and_names_a_missing_file(tmp_path):
     from videomae_ssl.data.annotations import read_class_names
 
     path = tmp_path / "classes.txt"
-    path.write_text("archery\n\n  bowling \nsurfing\n")
+    path.write_text("archery\n  bowling \nsurfing\n\n\n")
     assert read_class_names(path, "data.class_names") == ["archery", "bowling", "surfing"]
     with pytest.raises(DataError, match=r"--labels=.*nope\.txt: no such file"):
         read_class_names(tmp_path / "nope.txt", "--labels")
+
+
+def test_a_blank_line_between_class_names_is_an_error_naming_the_line(tmp_path):
+    """Line i names class i - 1: skipping a blank line would give every later class the name of
+    the next one."""
+    from videomae_ssl.data.annotations import read_class_names
+
+    path = tmp_path / "classes.txt"
+    path.write_text("archery\n\nbowling\nsurfing\n")
+    with pytest.raises(DataError, match=re.escape(f"{path}:2: blank line between class names")):
+        read_class_names(path, "data.class_names")
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
+    """Files saved "UTF-8 with BOM" (some Windows editors): the first video keeps its name."""
+    from videomae_ssl.data.annotations import read_class_names
+
+    path = tmp_path / "train.csv"
+    path.write_bytes("\ufeffa.mp4 0\nb.mp4 1\n".encode())
+    assert [r.path for r in read_annotations(path, root="/v")] == ["/v/a.mp4", "/v/b.mp4"]
+    names = tmp_path / "classes.txt"
+    names.write_bytes("\ufeffarchery\nbowling\n".encode())
+    assert read_class_names(names, "data.class_names") == ["archery", "bowling"]
+
+
+@pytest.mark.parametrize(("format", "first", "second"), [
+    ("v1", "a.mp4 0", "a.mp4 3"),
+    ("frames", "a 16 0", "a 16 3"),
+])  # fmt: skip
+def test_a_video_listed_with_two_labels_is_an_error_naming_both_lines(tmp_path, format, first, second):
+    path = write(tmp_path, f"{first}\nb.mp4 1\n{second}\n".replace("b.mp4 1", "b 16 1" if format == "frames" else "b.mp4 1"))
+    with pytest.raises(DataError, match=re.escape(f"{path}:3: a") + r".* label 3, but line 1 gives it label 0"):
+        read_annotations(path, format=format)
+    # Listed twice with the same label (oversampling it) stays allowed.
+    same = write(tmp_path, f"{first}\n{first}\n", name="same.csv")
+    assert len(read_annotations(same, format=format)) == 2

@@ -15,9 +15,10 @@
   records get `start=1`.
 
 Paths are relative to a `root` folder or absolute; they may not contain spaces, because lines
-are split on whitespace (the original code does the same). Blank lines are skipped. Any other
-line that does not parse is an error naming the file and line, since a silently skipped line
-would change the dataset without anyone noticing.
+are split on whitespace (the original code does the same). Blank lines are skipped, and so is a
+UTF-8 byte-order mark at the start of the file. Any other line that does not parse is an error
+naming the file and line, since a silently skipped line would change the dataset without anyone
+noticing; so is a video listed twice with different labels.
 """
 
 from __future__ import annotations
@@ -186,17 +187,24 @@ def read_annotations(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: annotation file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read annotation file ({err})") from err
+    text = _read_text(path, "annotation file")
 
     records: list[VideoRecord] = []
     linenos: list[int] = []
+    labelled: dict[str, tuple[int, int]] = {}  # listed path -> (label, line) of its first line
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        video, label, start, total = _parse_line(line, format, num_classes, f"{path}:{lineno}")
+        where = f"{path}:{lineno}"
+        video, label, start, total = _parse_line(line, format, num_classes, where)
+        if label >= 0:
+            first_label, first_line = labelled.setdefault(video, (label, lineno))
+            if first_label != label:
+                raise DataError(
+                    f"{where}: {video} is listed with label {label}, but line {first_line} "
+                    f"gives it label {first_label}; a video belongs to one class: keep one "
+                    f"of the lines"
+                )
         if root is not None and not os.path.isabs(video):
             video = os.path.join(root, video)
         records.append(VideoRecord(path=video, label=label, start=start, num_frames=total))
@@ -210,10 +218,29 @@ def read_annotations(
     return records
 
 
+def _read_text(path: Path, what: str) -> str:
+    """The file as text; a UTF-8 byte-order mark (as some editors save) is not part of it."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read {what} ({err})") from err
+
+
 def read_class_names(path: str | Path, key: str) -> list[str]:
-    """The names in a `classes.txt`: line i names class i, blank lines skipped. `key` (the
-    config key or flag that gave `path`) is named when the file is missing."""
+    """The names in a `classes.txt`: line i names class i - 1. Blank lines at the end are
+    ignored; a blank line between names is an error, since skipping it would shift every later
+    name onto the wrong class. `key` (the config key or flag that gave `path`) is named when the
+    file is missing."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{key}={path}: no such file.")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    lines = [line.strip() for line in _read_text(path, "class names").splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    if "" in lines:
+        lineno = lines.index("") + 1
+        raise DataError(
+            f"{path}:{lineno}: blank line between class names; line i names class i - 1, so a "
+            f"blank line would shift every later name: remove it or write the class's name"
+        )
+    return lines
