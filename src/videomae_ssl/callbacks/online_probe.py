@@ -35,12 +35,12 @@ from videomae_ssl.data.annotations import read_annotations
 from videomae_ssl.data.clip_dataset import collate_views
 from videomae_ssl.data.decode import DecodeOptions
 from videomae_ssl.data.finetune import VideoClassificationDataset
-from videomae_ssl.data.probe import probe_records
 from videomae_ssl.data.quarantine import broken_list_message
 from videomae_ssl.data.readers import FRAME_TEMPLATE
 from videomae_ssl.data.sampler import EpochSampler
 from videomae_ssl.data.sampling import evaluation_clip_indices
 from videomae_ssl.data.transforms import normalize_video
+from videomae_ssl.data.video_check import probe_records
 from videomae_ssl.data.workers import worker_init
 from videomae_ssl.errors import DataError
 from videomae_ssl.probe.features import FeatureSet, gather_rows, order_rows
