@@ -274,6 +274,14 @@ class VideoDataModule(L.LightningDataModule):
             if split in self.feature_splits and records[split] is not None
         }
 
+    def feature_views(self) -> dict[str, int]:
+        """The views each list of `feature_datasets` gives over all ranks (a test video has
+        `test_crops` views per item), by list name: what frozen evaluation must gather."""
+        return {
+            split: len(d) * (d.test_crops if d.mode == "test" else 1)
+            for split, d in self.feature_datasets.items()
+        }
+
     def build_dataset(self, mode: str, records: list[VideoRecord]) -> Any:
         """The dataset for `mode` ("train", "val" or "test") over `records`."""
         raise NotImplementedError
