@@ -318,6 +318,15 @@ class VideoDataModule(L.LightningDataModule):
             self.setup("test")
         return self.loaders.evaluation(self.test_dataset, self.trainer)
 
+    def evaluation_loader(
+        self, dataset: Any, *, batch_size: int | None = None, num_workers: int | None = None
+    ) -> DataLoader:
+        """A loader of another dataset read like the evaluation lists (the online probe's):
+        in order, each item once over all ranks; `batch_size` and `num_workers` replace the
+        data module's own."""
+        return self.loaders.evaluation(dataset, self.trainer, batch_size=batch_size,
+                                       num_workers=num_workers)  # fmt: skip
+
     def predict_dataloader(self) -> list[DataLoader]:
         """One loader per list of `feature_datasets` (frozen evaluation), in that order: every
         view of every video once over all ranks."""
