@@ -27,13 +27,12 @@ from lightning.pytorch.utilities import rank_zero_only
 from videomae_ssl.console import say
 from videomae_ssl.data.annotations import read_annotations
 from videomae_ssl.data.augment import preserved_global_rngs
+from videomae_ssl.data.datamodules.eval_check import EvalListCheck
 from videomae_ssl.data.decode import DecodeOptions
 from videomae_ssl.data.finetune import VideoClassificationDataset
-from videomae_ssl.data.quarantine import broken_list_message
 from videomae_ssl.data.readers import FRAME_TEMPLATE
 from videomae_ssl.data.sampling import evaluation_clip_indices
 from videomae_ssl.data.transforms import normalize_video
-from videomae_ssl.data.video_check import probe_records
 from videomae_ssl.errors import DataError
 from videomae_ssl.probe.features import FeatureSet, batch_rows, gather_rows, order_rows, stack_rows
 from videomae_ssl.probe.heads import LinearProbe
@@ -124,22 +123,19 @@ class OnlineProbe(L.Callback):
             )
 
     def _check_videos(self, records: dict[str, list[Any]]) -> None:
-        """Every probe video must decode: evaluation never replaces one."""
-        opener = self.decode.resolved().open
-        clip = self.clip
+        """Every probe video must decode, checked as the data module checks its evaluation
+        lists: evaluation never replaces a video."""
+        check = EvalListCheck(self.decode, num_workers=self.num_workers)
+        num_frames, rate = self.clip["num_frames"], self.clip["sampling_rate"]
 
         def frames(total: int) -> list[int]:
-            return evaluation_clip_indices(
-                total, clip["num_frames"], clip["sampling_rate"], "dense", 1
-            )[0]
+            return evaluation_clip_indices(total, num_frames, rate, "dense", 1)[0]
 
         for split, rows in records.items():
-            bad = probe_records(rows, opener, frames=frames, num_workers=self.num_workers,
-                                desc=f"Checking {Path(self.lists[split]).name}")  # fmt: skip
-            if bad:
-                named = [(rows[row].path, error) for row, error in bad]
-                raise DataError(f"{KEYS[split]}: " + broken_list_message(
-                    named, len(rows), self.lists[split]))  # fmt: skip
+            try:
+                check.check(split, rows, self.lists[split], frames)
+            except DataError as err:
+                raise DataError(f"{KEYS[split]}: {err}") from None
 
     # -- probing ------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.models.sizes import get_size
+from videomae_ssl.stages.build import instantiate
 
 STAGES = ("fit", "test", "probe")
 GPU_ACCELERATORS = ("gpu", "cuda")
@@ -80,8 +81,6 @@ def testing(cfg: DictConfig) -> bool:
 def check_config(cfg: DictConfig) -> None:
     """Reject impossible values before anything is built, naming the key at fault. The cheap
     checks come first: those on the token grid import torch."""
-    from videomae_ssl.stages.build import instantiate
-
     if cfg.get("stage", "fit") not in STAGES:
         raise ConfigError(
             f"stage={cfg.stage}: choose fit (train), test (evaluate ckpt_path) or probe (frozen "
