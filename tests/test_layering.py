@@ -200,6 +200,16 @@ def test_frozen_evaluation_imports_no_lightning_and_no_data_module(name):
     assert not wrong, f"{name} imports {', '.join(wrong)}"
 
 
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("videomae_ssl.lightning")))
+def test_lightning_modules_do_not_reach_into_the_data_module(name):
+    """The module owns the model, the data module its loaders: what a LightningModule needs
+    from the data comes through its constructor or its batches, not `trainer.datamodule`."""
+    tree, _ = MODULES[name]
+    reads = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+             and n.attr == "datamodule"]  # fmt: skip
+    assert not reads, f"{name} reads .datamodule at line(s) {reads}"
+
+
 def dev_only_dependencies() -> set[str]:
     """Import names of the development dependency group that the runtime ones do not share."""
     pyproject = tomllib.loads((PACKAGE.parents[1] / "pyproject.toml").read_text())
