@@ -114,9 +114,8 @@ class OnlineProbe(L.Callback):
             if unlabelled := [r.path for r in records[split] if r.label < 0]:
                 raise DataError(f"{KEYS[split]}={path}: {unlabelled[0]} has no label.")
         self.num_classes = 1 + max(r.label for rows in records.values() for r in rows)
-        if rank_zero_only.rank == 0:
-            with preserved_global_rngs():  # its loader may draw a base seed
-                self._check_videos(records)
+        if rank_zero_only.rank == 0:  # the check leaves the global generators as they were
+            self._check_videos(records)
         for split, rows in records.items():
             self.datasets[split] = VideoClassificationDataset(
                 rows, mode="val", sampling="dense", decode=self.decode, **self.clip
