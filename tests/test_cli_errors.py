@@ -12,7 +12,7 @@ import torch
 from test_configs import compose_cfg
 
 from videomae_ssl.errors import ConfigError
-from videomae_ssl.train import check_config
+from videomae_ssl.stages.checks import check_config
 
 
 def train_cli(*args, cwd):

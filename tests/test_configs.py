@@ -15,7 +15,8 @@ from omegaconf import OmegaConf, open_dict
 
 from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.models.sizes import SIZES, get_size
-from videomae_ssl.train import CONFIG_DIR, check_config
+from videomae_ssl.stages.checks import check_config
+from videomae_ssl.train import CONFIG_DIR
 
 # Files starting with "_" are bases the experiments include, not experiments.
 EXPERIMENTS = sorted(
@@ -64,7 +65,7 @@ def test_pipeline_stages_are_experiments_and_init_from_earlier_ones(experiment, 
 def test_probe_experiment_composes_and_builds(experiment, tmp_path):
     from videomae_ssl.data.datamodules import FinetuneDataModule
     from videomae_ssl.probe.encoder import frozen_encoder
-    from videomae_ssl.train import probe_settings
+    from videomae_ssl.stages.probe import probe_settings
 
     cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
     check_config(cfg)

@@ -17,8 +17,8 @@ from clips import write_clip
 
 from videomae_ssl import extract
 from videomae_ssl.checkpoints import export_original
+from videomae_ssl.data.windows import window_starts
 from videomae_ssl.models import videomae_pretrain
-from videomae_ssl.probe.windows import window_starts
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

@@ -1,4 +1,5 @@
-"""Data flows one way: nothing below the entry points imports an entry point.
+"""Data flows one way: every module imports only from its own layer and the layers below it
+(`LAYERS`), and nothing below the entry points imports an entry point.
 
 An entry point is a module run as a command (`python -m videomae_ssl.<name>`): it has an
 `if __name__ == "__main__":` block. Every other module of the package is library code, and a
@@ -47,6 +48,31 @@ def imported_modules(tree: ast.Module, name: str, is_package: bool) -> set[str]:
     return found
 
 
+def type_checking_nodes(tree: ast.Module) -> set[int]:
+    """Ids of the nodes inside `if TYPE_CHECKING:` blocks: names for annotations only, never
+    imported when the program runs."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            test = node.test
+            name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", None)
+            if name == "TYPE_CHECKING":
+                inside.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    return inside
+
+
+def runtime_imports(tree: ast.Module, name: str, is_package: bool) -> set[str]:
+    """`imported_modules` less the imports under `if TYPE_CHECKING:` (exempt from the layer
+    order: an annotation may name a type from any layer)."""
+    hidden = type_checking_nodes(tree)
+    kept = ast.Module(
+        body=[n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)
+              and id(n) not in hidden],
+        type_ignores=[],
+    )  # fmt: skip
+    return imported_modules(kept, name, is_package)
+
+
 def is_entry_point(tree: ast.Module) -> bool:
     for node in tree.body:
         if isinstance(node, ast.If) and isinstance(node.test, ast.Compare):
@@ -84,6 +110,104 @@ def test_an_entry_point_import_is_caught():
     """The check itself: a library module importing a command is reported."""
     tree = ast.parse("def f():\n    from videomae_ssl.predict import class_names\n")
     assert imported_modules(tree, "videomae_ssl.callbacks.x", False) & ENTRY_POINTS
+
+
+# The layers, lowest first: a module may import from its own layer and those below it. Each
+# row names the modules and packages (under videomae_ssl) of one layer. The package's own
+# __init__ (which registers the config resolvers) stands outside the order.
+LAYERS = (
+    ("foundation", ("errors", "console", "seeding")),
+    ("masking", ("masking",)),
+    ("data", ("data",)),
+    ("models", ("models",)),
+    ("loss", ("loss",)),
+    ("model tools", ("checkpoints", "optim", "evaluation", "viz", "flops", "run_resolvers",
+                     "model_sizes")),
+    ("frozen evaluation", ("probe",)),
+    ("lightning modules", ("lightning",)),
+    ("callbacks", ("callbacks",)),
+    ("command support", ("cli",)),
+    ("stages", ("stages",)),
+    ("entry points", ("train", "predict", "visualize", "extract", "convert", "bench", "prep")),
+)  # fmt: skip
+
+
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of a module of the package (None for the package itself)."""
+    parts = module.split(".")
+    if parts[0] != "videomae_ssl" or len(parts) == 1:
+        return None
+    for index, (_, members) in enumerate(LAYERS):
+        if parts[1] in members:
+            return index
+    raise KeyError(f"{module} has no place in LAYERS")
+
+
+def upward_imports(tree: ast.Module, name: str, is_package: bool) -> list[str]:
+    """The modules `tree` (module `name`) imports from a layer above its own."""
+    own = layer_of(name)
+    return sorted(
+        f"{target} ({LAYERS[layer_of(target)][0]})"
+        for target in runtime_imports(tree, name, is_package)
+        if layer_of(target) is not None and own is not None and layer_of(target) > own
+    )
+
+
+def test_every_module_has_a_layer():
+    """A new top-level module or package must be given its place in LAYERS."""
+    for name in MODULES:
+        layer_of(name)  # raises KeyError for a module LAYERS does not name
+    assert {n for _, members in LAYERS for n in members} >= {"probe", "stages", "train"}
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_module_imports_from_a_higher_layer(name):
+    tree, is_package = MODULES[name]
+    wrong = upward_imports(tree, name, is_package)
+    assert not wrong, f"{name} ({LAYERS[layer_of(name)][0]}) imports {', '.join(wrong)}"
+
+
+def test_an_upward_import_is_caught():
+    """The check itself: frozen evaluation importing a LightningModule is reported, inside a
+    function too, while the same import for annotations only is not."""
+    inside = ast.parse("def f():\n    from videomae_ssl.lightning.probe import FeatureExtractor\n")
+    assert upward_imports(inside, "videomae_ssl.probe.x", False) == [
+        "videomae_ssl.lightning.probe (lightning modules)",
+        "videomae_ssl.lightning.probe.FeatureExtractor (lightning modules)",
+    ]
+    relative = ast.parse("from ..callbacks import online_probe\n")
+    assert upward_imports(relative, "videomae_ssl.data.x", False)
+    annotations = ast.parse(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from videomae_ssl.lightning.probe import FeatureExtractor\n"
+    )
+    assert upward_imports(annotations, "videomae_ssl.probe.x", False) == []
+    assert upward_imports(inside, "videomae_ssl.stages.x", False) == []  # downward
+
+
+# Frozen evaluation's library works on features and encoders: Lightning, the data modules and
+# the trainer's callbacks are the stage's to wire (videomae_ssl.stages.probe).
+NOT_IN_PROBE = ("lightning", "pytorch_lightning", "videomae_ssl.data.datamodules")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("videomae_ssl.probe")))
+def test_frozen_evaluation_imports_no_lightning_and_no_data_module(name):
+    tree, is_package = MODULES[name]
+    wrong = sorted(
+        m for m in runtime_imports(tree, name, is_package)
+        if any(m == p or m.startswith(f"{p}.") for p in NOT_IN_PROBE)
+    )  # fmt: skip
+    assert not wrong, f"{name} imports {', '.join(wrong)}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("videomae_ssl.lightning")))
+def test_lightning_modules_do_not_reach_into_the_data_module(name):
+    """The module owns the model, the data module its loaders: what a LightningModule needs
+    from the data comes through its constructor or its batches, not `trainer.datamodule`."""
+    tree, _ = MODULES[name]
+    reads = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+             and n.attr == "datamodule"]  # fmt: skip
+    assert not reads, f"{name} reads .datamodule at line(s) {reads}"
 
 
 def dev_only_dependencies() -> set[str]:

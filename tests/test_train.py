@@ -13,7 +13,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from videomae_ssl.train import CONFIG_DIR, build_module
+from videomae_ssl.stages.build import build_module
+from videomae_ssl.train import CONFIG_DIR
 
 pytestmark = pytest.mark.slow
 

@@ -106,11 +106,12 @@ class KillAtStep(L.Callback):
 
 
 def train_here(data: Path, run_dir: Path, *extra: str) -> dict:
-    """The same run in this process (no Python start-up to pay): `videomae_ssl.train.run` on
+    """The same run in this process (no Python start-up to pay): `videomae_ssl.stages.fit.run` on
     the composed config, without Hydra's run folder and logging."""
     from hydra import compose, initialize_config_dir
 
-    from videomae_ssl.train import CONFIG_DIR, run
+    from videomae_ssl.stages.fit import run
+    from videomae_ssl.train import CONFIG_DIR
 
     args = [o for o in overrides(data, run_dir, *extra) if not o.startswith("hydra.")]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

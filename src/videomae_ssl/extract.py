@@ -34,9 +34,9 @@ from videomae_ssl.cli import INPUT_ERROR_STATUS, report_input_error, resolve_dev
 from videomae_ssl.console import count
 from videomae_ssl.data.annotations import ANNOTATION_FORMATS, VideoRecord, read_annotations
 from videomae_ssl.data.readers import FRAME_TEMPLATE, resolve_backend
+from videomae_ssl.data.windows import VideoWindows, WindowAssembler, WindowSettings
 from videomae_ssl.errors import ConfigError, DataError, UserInputError
 from videomae_ssl.probe.encoder import FrozenEncoder, frozen_encoder_from_checkpoint
-from videomae_ssl.probe.windows import VideoWindows, WindowAssembler, WindowSettings
 
 PARTIAL = ".partial"  # suffix of a file being written
 TEXT_PROBE_BYTES = 4096  # INPUT is an annotation file when its start is text

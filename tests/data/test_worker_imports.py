@@ -13,7 +13,7 @@ WORKER_PATH = [
     "videomae_ssl.data.augment",
     "videomae_ssl.data.sampler",
     "videomae_ssl.data.quarantine",
-    "videomae_ssl.data.probe",
+    "videomae_ssl.data.video_check",
     "videomae_ssl.data.clip_dataset",
     "videomae_ssl.data.pretrain",
     "videomae_ssl.data.finetune",

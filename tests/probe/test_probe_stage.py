@@ -15,7 +15,8 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from videomae_ssl.probe.features import FeatureSet
-from videomae_ssl.train import CONFIG_DIR, run
+from videomae_ssl.stages.fit import run
+from videomae_ssl.train import CONFIG_DIR
 
 pytestmark = pytest.mark.slow
 

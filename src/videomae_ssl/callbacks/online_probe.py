@@ -17,53 +17,34 @@ video.
 
 from __future__ import annotations
 
-import contextlib
-import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_only
-from torch.utils.data import DataLoader
 
 from videomae_ssl.console import say
 from videomae_ssl.data.annotations import read_annotations
-from videomae_ssl.data.clip_dataset import collate_views
+from videomae_ssl.data.augment import preserved_global_rngs
+from videomae_ssl.data.datamodules.eval_check import EvalListCheck
 from videomae_ssl.data.decode import DecodeOptions
 from videomae_ssl.data.finetune import VideoClassificationDataset
-from videomae_ssl.data.probe import probe_records
-from videomae_ssl.data.quarantine import broken_list_message
 from videomae_ssl.data.readers import FRAME_TEMPLATE
-from videomae_ssl.data.sampler import EpochSampler
 from videomae_ssl.data.sampling import evaluation_clip_indices
 from videomae_ssl.data.transforms import normalize_video
-from videomae_ssl.data.workers import worker_init
 from videomae_ssl.errors import DataError
-from videomae_ssl.probe.features import FeatureSet, gather_rows, order_rows
+from videomae_ssl.probe.features import FeatureSet, batch_rows, gather_rows, order_rows, stack_rows
 from videomae_ssl.probe.heads import LinearProbe
 from videomae_ssl.probe.knn import DEFAULT_K, DEFAULT_TEMPERATURE, knn_scores, topk_accuracy
+from videomae_ssl.probe.linear import train_head
 
 KEYS = {"train": "probe.train_list", "val": "probe.val_list"}
 
 
-@contextlib.contextmanager
-def preserved_rng_states(device: torch.device) -> Iterator[None]:
-    """Restore Python's, numpy's, torch's CPU and (on a GPU) the device's generators on exit:
-    building loaders draws from them, and the run must not notice the probe."""
-    python, numpy_state, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-    try:
-        yield
-    finally:
-        random.setstate(python)
-        np.random.set_state(numpy_state)
-        torch.set_rng_state(cpu)
-        if cuda is not None:
-            torch.cuda.set_rng_state(cuda, device)
+def _on_cuda(device: torch.device) -> list[torch.device]:
+    """The devices whose generator `torch.random.fork_rng` must keep: a GPU's, none on a CPU."""
+    return [device] if device.type == "cuda" else []
 
 
 class OnlineProbe(L.Callback):
@@ -133,31 +114,27 @@ class OnlineProbe(L.Callback):
             if unlabelled := [r.path for r in records[split] if r.label < 0]:
                 raise DataError(f"{KEYS[split]}={path}: {unlabelled[0]} has no label.")
         self.num_classes = 1 + max(r.label for rows in records.values() for r in rows)
-        if rank_zero_only.rank == 0:
-            with preserved_rng_states(pl_module.device):  # its loader draws a base seed
-                self._check_videos(records)
+        if rank_zero_only.rank == 0:  # the check leaves the global generators as they were
+            self._check_videos(records)
         for split, rows in records.items():
             self.datasets[split] = VideoClassificationDataset(
                 rows, mode="val", sampling="dense", decode=self.decode, **self.clip
             )
 
     def _check_videos(self, records: dict[str, list[Any]]) -> None:
-        """Every probe video must decode: evaluation never replaces one."""
-        opener = self.decode.resolved().open
-        clip = self.clip
+        """Every probe video must decode, checked as the data module checks its evaluation
+        lists: evaluation never replaces a video."""
+        check = EvalListCheck(self.decode, num_workers=self.num_workers)
+        num_frames, rate = self.clip["num_frames"], self.clip["sampling_rate"]
 
         def frames(total: int) -> list[int]:
-            return evaluation_clip_indices(
-                total, clip["num_frames"], clip["sampling_rate"], "dense", 1
-            )[0]
+            return evaluation_clip_indices(total, num_frames, rate, "dense", 1)[0]
 
         for split, rows in records.items():
-            bad = probe_records(rows, opener, frames=frames, num_workers=self.num_workers,
-                                desc=f"Checking {Path(self.lists[split]).name}")  # fmt: skip
-            if bad:
-                named = [(rows[row].path, error) for row, error in bad]
-                raise DataError(f"{KEYS[split]}: " + broken_list_message(
-                    named, len(rows), self.lists[split]))  # fmt: skip
+            try:
+                check.check(split, rows, self.lists[split], frames)
+            except DataError as err:
+                raise DataError(f"{KEYS[split]}: {err}") from None
 
     # -- probing ------------------------------------------------------------------------------
 
@@ -173,7 +150,9 @@ class OnlineProbe(L.Callback):
     def probe(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
         """Encode the subset, score the probes, log them and redraw the curve."""
         encoder = pl_module.net.encoder
-        with preserved_rng_states(pl_module.device):
+        # Loaders draw their base seed from the global generators, the head's initialisation
+        # too: all are put back, so the run is the same with or without the probe.
+        with preserved_global_rngs(), torch.random.fork_rng(devices=_on_cuda(pl_module.device)):
             was_training = encoder.training
             encoder.eval()
             try:
@@ -195,35 +174,21 @@ class OnlineProbe(L.Callback):
             say(f"epoch {epoch}  {shown}")
             self._draw()
 
-    def _loader(self, trainer: L.Trainer, split: str) -> DataLoader:
-        dataset = self.datasets[split]
-        sampler = EpochSampler(len(dataset), shuffle=False, pad=False,
-                               num_replicas=trainer.world_size, rank=trainer.global_rank)  # fmt: skip
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler,
-                          num_workers=self.num_workers, collate_fn=collate_views,
-                          worker_init_fn=worker_init)  # fmt: skip
-
     @torch.no_grad()
     def _encode(self, trainer: L.Trainer, encoder: torch.nn.Module, split: str) -> FeatureSet:
-        """Pooled features (mean of the encoder's tokens) of every video of a list."""
+        """Pooled features (mean of the encoder's tokens) of every video of a list, read by the
+        data module's evaluation loader: each video once over all ranks."""
         device = next(encoder.parameters()).device
-        parts: dict[str, list[torch.Tensor]] = {"features": [], "labels": [], "video_ids": [],
-                                                "view_ids": []}  # fmt: skip
+        dataset = self.datasets[split]
+        loader = trainer.datamodule.evaluation_loader(dataset, batch_size=self.batch_size,
+                                                      num_workers=self.num_workers)  # fmt: skip
+        parts = []
         with trainer.precision_plugin.forward_context():
-            for batch in self._loader(trainer, split):
+            for batch in loader:
                 video = normalize_video(batch["video"].to(device))  # (B, 3, T, S, S)
-                parts["features"].append(encoder(video).mean(dim=1).float())  # (B, D)
-                parts["labels"].append(batch["label"].to(device))
-                parts["video_ids"].append(batch["video_id"].to(device))
-                parts["view_ids"].append(batch["view_id"].to(device))
-        width = encoder.embed_dim
-        rows = {
-            key: torch.cat(v) if v else torch.zeros((0, width) if key == "features" else 0,
-                                                    device=device)  # fmt: skip
-            for key, v in parts.items()
-        }
-        rows = {k: v if k == "features" else v.long() for k, v in rows.items()}
-        return order_rows(gather_rows(trainer.strategy, rows), len(self.datasets[split]))
+                parts.append(batch_rows(encoder(video).mean(dim=1).float(), batch))  # (B, D)
+        rows = stack_rows(parts, encoder.embed_dim, device)
+        return order_rows(gather_rows(trainer.strategy, rows), len(dataset))
 
     def _knn_top1(self, features: dict[str, FeatureSet]) -> float:
         train, val = features["train"], features["val"]
@@ -243,17 +208,8 @@ class OnlineProbe(L.Callback):
                 self._restored = None
         x, y = train.features.to(device).detach(), train.labels.to(device)
         generator = torch.Generator().manual_seed(len(self.history["linear_top1"]))
-        self.head.train()
-        with torch.enable_grad():
-            for _ in range(self.linear_epochs):
-                for rows in torch.randperm(len(x), generator=generator).split(256):
-                    if len(rows) < 2:
-                        continue
-                    loss = F.cross_entropy(self.head(x[rows.to(device)]), y[rows.to(device)])
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    self.optimizer.step()
-        self.head.eval()
+        train_head(self.head, self.optimizer, x, y, epochs=self.linear_epochs,
+                   batch_size=256, generator=generator)  # fmt: skip
         logits = self.head(val.features.to(device)).float()
         return topk_accuracy(logits, val.labels, (1,))[1]
 

@@ -16,10 +16,10 @@ from torch.utils.data import Dataset, default_collate
 
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.decode import DecodeOptions
-from videomae_ssl.data.probe import decode_reason
 from videomae_ssl.data.quarantine import LoaderDataError, record_broken
 from videomae_ssl.data.readers import VideoDecodeError
 from videomae_ssl.data.shards import ShardSplit
+from videomae_ssl.data.video_check import decode_reason
 from videomae_ssl.errors import UserInputError
 from videomae_ssl.seeding import STREAM_FRAMES, sample_generator
 

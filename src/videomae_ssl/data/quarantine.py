@@ -7,9 +7,9 @@ even at test time, which changes reported accuracy. Here:
 - Training replaces it (deterministically, see `VideoPretrainDataset`), lists it once in the
   quarantine file and counts it; `BrokenVideoTracker` stops the run once more than
   `data.max_broken_fraction` of the training list is broken.
-- Evaluation never replaces a video: `probe.probe_records` opens every listed video before
-  evaluation starts and decodes its clip (with `probe.check_decodes`, as the dataset scan
-  does), and the data module either stops with the list of bad files or leaves
+- Evaluation never replaces a video: `video_check.probe_records` opens every listed video
+  before evaluation starts and decodes its clip (with `video_check.check_decodes`, as the
+  dataset scan does), and the data module either stops with the list of bad files or leaves
   them out (`data.eval_broken`).
 
 The quarantine file is a TSV without header, one line per broken video: `path`, `error` and the

@@ -21,68 +21,48 @@ from videomae_ssl.evaluation import MultiViewAccuracy
 from videomae_ssl.optim.param_groups import weight_decay_groups
 from videomae_ssl.optim.setup import lr_plan, optimizer_with_schedule
 from videomae_ssl.probe.encoder import FrozenEncoder
-from videomae_ssl.probe.features import FeatureSet, gather_rows, order_rows
+from videomae_ssl.probe.features import (
+    FeatureSet,
+    batch_rows,
+    gather_rows,
+    order_rows,
+    stack_rows,
+)
 from videomae_ssl.probe.heads import AttentiveProbe
-
-_ROW_KEYS = ("labels", "video_ids", "view_ids")
 
 
 class FeatureExtractor(L.LightningModule):
-    """Pooled features of every view of the data module's `feature_datasets` (by list name).
+    """Pooled features of every view of the lists `splits`, one prediction loader each, in
+    that order.
 
-    `trainer.predict(extractor, datamodule=dm)` runs the frozen encoder over each of its
-    loaders (in the trainer's precision: bf16 autocast on GPUs); afterwards `features[split]`
-    holds a `FeatureSet` of all the views of that list, gathered from every rank, the same on
-    every rank.
+    `trainer.predict(extractor, datamodule=dm)` runs the frozen encoder over each loader (in
+    the trainer's precision: bf16 autocast on GPUs); afterwards `features[split]` holds a
+    `FeatureSet` of the views of that list, ordered and gathered from every rank, the same on
+    every rank. Whether each view came exactly once is checked here for repeats; the number
+    of views a list should give is the data module's to know (`feature_views`).
     """
 
-    def __init__(self, encoder: FrozenEncoder) -> None:
+    def __init__(self, encoder: FrozenEncoder, splits: Sequence[str]) -> None:
         super().__init__()
         self.encoder = encoder
-        self.splits: list[str] = []
+        self.splits = list(splits)
         self.features: dict[str, FeatureSet] = {}
         self._rows: dict[str, list[dict[str, torch.Tensor]]] = {}
 
     def on_predict_epoch_start(self) -> None:
-        # The data module's loaders, in the order of its feature datasets.
-        self.splits = list(self.trainer.datamodule.feature_datasets)
         self._rows = {split: [] for split in self.splits}
         self.features = {}
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         features = self.encoder(batch["video"]).float()  # (B, D)
-        self._rows[self.splits[dataloader_idx]].append({
-            "features": features,
-            "labels": batch["label"],
-            "video_ids": batch["video_id"],
-            "view_ids": batch["view_id"],
-        })
+        self._rows[self.splits[dataloader_idx]].append(batch_rows(features, batch))
 
     def on_predict_epoch_end(self) -> None:
+        device = self.encoder.pos_embed.device
         for split in self.splits:
-            parts = self._rows[split]
-            rows = {
-                key: torch.cat([p[key] for p in parts]) if parts else _empty(key, self.encoder)
-                for key in ("features", *_ROW_KEYS)
-            }
-            dataset = self.trainer.datamodule.feature_datasets[split]
-            expected = len(dataset) * (dataset.test_crops if dataset.mode == "test" else 1)
-            if self._limited():  # a check run reads some batches only
-                expected = None
-            self.features[split] = order_rows(gather_rows(self.trainer.strategy, rows), expected)
+            rows = stack_rows(self._rows[split], self.encoder.embed_dim, device)
+            self.features[split] = order_rows(gather_rows(self.trainer.strategy, rows))
         self._rows = {}
-
-
-    def _limited(self) -> bool:
-        t = self.trainer
-        return bool(t.fast_dev_run) or t.limit_predict_batches not in (None, 1.0)
-
-
-def _empty(key: str, encoder: FrozenEncoder) -> torch.Tensor:
-    """A rank with no batches still takes part in the gather, with no rows."""
-    if key == "features":
-        return torch.zeros(0, encoder.embed_dim, device=encoder.pos_embed.device)
-    return torch.zeros(0, dtype=torch.long, device=encoder.pos_embed.device)
 
 
 class AttentiveProbeModule(L.LightningModule):

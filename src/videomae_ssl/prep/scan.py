@@ -40,7 +40,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from videomae_ssl.data import probe
+from videomae_ssl.data import video_check as probe
 from videomae_ssl.data.annotations import FORMAT_KEY, VideoRecord, read_annotations
 from videomae_ssl.data.readers import FRAME_TEMPLATE, open_record, resolve_backend
 from videomae_ssl.errors import UserInputError

@@ -1,5 +1,5 @@
 """The kNN and linear probes on cached features, scored with the multi-view test protocol, and
-the reports they write.
+the reports, picture and summary line of frozen evaluation.
 
 Both give each test view a distribution over the classes (kNN: its normalised votes; linear:
 the softmax of its logits), average it over the views of each video (`aggregate_views`, as the
@@ -10,8 +10,9 @@ result is exact under DDP.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,7 +27,7 @@ from videomae_ssl.evaluation import (
 from videomae_ssl.probe.features import FeatureSet
 from videomae_ssl.probe.knn import knn_scores, topk_accuracy
 from videomae_ssl.probe.linear import probe_logits, train_linear_probe
-from videomae_ssl.probe.settings import KnnSettings, LinearSettings
+from videomae_ssl.probe.settings import KnnSettings, LinearSettings, ProbeSettings
 
 # The probes of frozen evaluation, in the order they run and report, with their printed names.
 PROBE_NAMES = {"knn": "kNN", "linear": "linear", "attentive": "attentive"}
@@ -99,3 +100,63 @@ def describe_features(features: dict[str, FeatureSet]) -> str:
         parts.append(f"{split} {count(rows.num_videos, 'video')}{views}")
     width = next(iter(features.values())).features.shape[-1] if features else 0
     return f"features: {', '.join(parts)}, width {width}"
+
+
+def feature_probes(
+    settings: ProbeSettings,
+    features: dict[str, FeatureSet],
+    num_classes: int,
+    class_names: Sequence[str] | None,
+    test_paths: Sequence[str],
+    views: tuple[int, int],
+    device: torch.device | str = "cpu",
+) -> tuple[dict[str, float], list[str]]:
+    """The kNN and linear probes of `settings.probes` on the cached "train" and "test"
+    features, with their reports in `settings.out_dir`; -> (results keyed `<probe>/<metric>`,
+    lines to print). `test_paths` names the test videos by video id, `views` is (clips,
+    crops) per test video."""
+    results: dict[str, float] = {}
+    lines = [describe_features(features)]
+    train, test = features.get("train"), features.get("test")
+    runs: dict[str, Callable[[], Any]] = {
+        "knn": lambda: knn_probe(train, test, num_classes, settings.knn),
+        "linear": lambda: linear_probe(train, test, num_classes, settings.linear,
+                                       seed=settings.seed, device=device),  # fmt: skip
+    }
+    for name in [p for p in PROBE_NAMES if p in settings.probes and p in runs]:
+        scores = runs[name]()
+        result, text = write_report(settings.out_dir / name, name, scores, test_paths,
+                                    class_names, views)  # fmt: skip
+        results.update({f"{name}/{key}": value for key, value in result.items()})
+        lines.append(text)
+    return results, lines
+
+
+def feature_picture(
+    settings: ProbeSettings, features: dict[str, FeatureSet], class_names: Sequence[str] | None
+) -> str:
+    """The t-SNE map of the validation features (the test's first views without a val list);
+    -> the line naming it."""
+    from videomae_ssl.viz.embedding import embedding_png
+
+    split = "val" if "val" in features else "test"
+    rows = features[split].first_views()
+    pretrained = settings.metadata.get("pretrained")
+    source = Path(pretrained).name if pretrained else "random weights"
+    path = embedding_png(
+        settings.out_dir / "embedding.png", rows.features, rows.labels, class_names,
+        title=f"{split} features ({source})", max_points=settings.embedding_points,
+        seed=settings.seed,
+    )  # fmt: skip
+    return f"features map: {path}"
+
+
+def summary_line(results: dict[str, float]) -> str:
+    """E.g. "frozen evaluation: kNN top-1 71.09%, linear top-1 87.50%" (top-5 beside)."""
+    parts = [
+        f"{shown} top-1 {100 * results[f'{name}/top1']:.2f}% (top-5 "
+        f"{100 * results[f'{name}/top5']:.2f}%)"
+        for name, shown in PROBE_NAMES.items()
+        if f"{name}/top1" in results
+    ]
+    return "frozen evaluation: " + ", ".join(parts)

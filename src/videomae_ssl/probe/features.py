@@ -78,14 +78,46 @@ def order_rows(rows: dict[str, torch.Tensor], expected: int | None = None) -> Fe
             f"video {int(v[i])} view {int(w[i])} was scored more than once: each view must be "
             f"gathered exactly once over all ranks"
         )
-    if expected is not None and len(order) != expected:
-        raise ValueError(f"gathered {len(order)} views, expected {expected}: some were lost")
+    if expected is not None:
+        check_count(len(order), expected)
     return FeatureSet(
         features=rows["features"][order].float(),
         labels=rows["labels"][order].long(),
         video_ids=v,
         view_ids=w,
     )
+
+
+def check_count(gathered: int, expected: int) -> None:
+    """ValueError when `expected` rows were due and another number came."""
+    if gathered != expected:
+        raise ValueError(f"gathered {gathered} views, expected {expected}: some were lost")
+
+
+def batch_rows(features: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """One batch's rows: its features (B, D) with the batch's "label", "video_id" and "view_id"
+    (B,), on the features' device."""
+    device = features.device
+    return {
+        "features": features,
+        "labels": batch["label"].to(device),
+        "video_ids": batch["video_id"].to(device),
+        "view_ids": batch["view_id"].to(device),
+    }
+
+
+def stack_rows(
+    parts: list[dict[str, torch.Tensor]], width: int, device: torch.device | str
+) -> dict[str, torch.Tensor]:
+    """The rows of every batch (`batch_rows`) as one tensor per key: "features" (M, width)
+    float32, the ids (M,) int64. Without batches the tensors are empty, so that a rank with no
+    share of the list still takes part in the gather."""
+    if not parts:
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        return {"features": torch.zeros(0, width, device=device), "labels": empty,
+                "video_ids": empty, "view_ids": empty}  # fmt: skip
+    rows = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+    return {key: value.float() if key == "features" else value.long() for key, value in rows.items()}
 
 
 def gather_rows(strategy: Any, rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

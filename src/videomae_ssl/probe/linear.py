@@ -12,6 +12,7 @@ size. The features are computed once, so an epoch is a few matrix products.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,45 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
     if len(batches) > 1 and len(batches[-1]) == 1:
         batches[-2:] = [torch.cat(batches[-2:])]
     return batches
+
+
+def train_head(
+    head: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+    lr_at: Callable[[int], float] | None = None,
+    progress: bool = False,
+) -> torch.nn.Module:
+    """`epochs` of `head` on the features x (N, D) and labels y (N,), in shuffled batches of
+    `generator`'s draws (one permutation per epoch), with cross entropy; `lr_at(step)` sets the
+    learning rate of every step (None: the optimizer's own). Gradients stay with the head: a
+    caller passes features without a graph (`detach`). A lone row, which BatchNorm cannot
+    normalise, is skipped. Returns the head in eval mode."""
+    head.train()
+    step = 0
+    bar = tqdm(range(epochs), desc="Linear probe", unit="epoch", disable=not progress)
+    with torch.enable_grad():
+        for _ in bar:
+            for rows in _batches(len(x), batch_size, generator):
+                if len(rows) < 2:
+                    continue
+                if lr_at is not None:
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr_at(step)
+                rows = rows.to(x.device)
+                loss = F.cross_entropy(head(x[rows]), y[rows])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+            if step:
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+    return head.eval()
 
 
 def train_linear_probe(
@@ -54,24 +94,15 @@ def train_linear_probe(
     batch_size = min(settings.batch_size, len(x))
     lr = settings.lr
     optimizer = torch.optim.AdamW(weight_decay_groups(head, settings.weight_decay), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
     steps_per_epoch = len(_batches(len(x), batch_size, torch.Generator().manual_seed(0)))
     total = settings.epochs * steps_per_epoch
     warmup = min(math.floor(settings.warmup_epochs * steps_per_epoch), total)
-    head.train()
-    step = 0
-    bar = tqdm(range(settings.epochs), desc="Linear probe", unit="epoch", disable=not progress)
-    for _ in bar:
-        for rows in _batches(len(x), batch_size, generator):
-            for group in optimizer.param_groups:
-                group["lr"] = warmup_cosine(step, total, warmup, lr, 0.0)
-            loss = F.cross_entropy(head(x[rows.to(device)]), y[rows.to(device)])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-        bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
-    return head.eval()
+    train_head(
+        head, optimizer, x, y, epochs=settings.epochs, batch_size=batch_size,
+        generator=torch.Generator().manual_seed(seed),
+        lr_at=lambda step: warmup_cosine(step, total, warmup, lr, 0.0), progress=progress,
+    )  # fmt: skip
+    return head
 
 
 @torch.no_grad()

@@ -3,7 +3,9 @@ range is a ValueError naming the field (the training command adds the config key
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 
 def _check(settings: object, minimum: dict[str, float], positive: tuple[str, ...] = ()) -> None:
@@ -76,3 +78,18 @@ class AttentiveSettings:
 
 
 PROBE_SETTINGS = {"knn": KnnSettings, "linear": LinearSettings, "attentive": AttentiveSettings}
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """Which probes run (names of `probe.evaluate.PROBE_NAMES`) and how; `out_dir` receives
+    their reports, the features and the picture."""
+
+    probes: Sequence[str]
+    out_dir: Path
+    knn: KnnSettings = KnnSettings()
+    linear: LinearSettings = LinearSettings()
+    attentive: AttentiveSettings = AttentiveSettings()
+    embedding_points: int = 5000
+    seed: int = 0
+    metadata: dict[str, str] = field(default_factory=dict)

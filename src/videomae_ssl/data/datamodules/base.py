@@ -274,6 +274,14 @@ class VideoDataModule(L.LightningDataModule):
             if split in self.feature_splits and records[split] is not None
         }
 
+    def feature_views(self) -> dict[str, int]:
+        """The views each list of `feature_datasets` gives over all ranks (a test video has
+        `test_crops` views per item), by list name: what frozen evaluation must gather."""
+        return {
+            split: len(d) * (d.test_crops if d.mode == "test" else 1)
+            for split, d in self.feature_datasets.items()
+        }
+
     def build_dataset(self, mode: str, records: list[VideoRecord]) -> Any:
         """The dataset for `mode` ("train", "val" or "test") over `records`."""
         raise NotImplementedError
@@ -309,6 +317,15 @@ class VideoDataModule(L.LightningDataModule):
         if self.test_dataset is None:
             self.setup("test")
         return self.loaders.evaluation(self.test_dataset, self.trainer)
+
+    def evaluation_loader(
+        self, dataset: Any, *, batch_size: int | None = None, num_workers: int | None = None
+    ) -> DataLoader:
+        """A loader of another dataset read like the evaluation lists (the online probe's):
+        in order, each item once over all ranks; `batch_size` and `num_workers` replace the
+        data module's own."""
+        return self.loaders.evaluation(dataset, self.trainer, batch_size=batch_size,
+                                       num_workers=num_workers)  # fmt: skip
 
     def predict_dataloader(self) -> list[DataLoader]:
         """One loader per list of `feature_datasets` (frozen evaluation), in that order: every

@@ -18,13 +18,13 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.decode import DecodeOptions
-from videomae_ssl.data.probe import probe_records
 from videomae_ssl.data.quarantine import (
     EVAL_BROKEN_KEY,
     EVAL_TAG,
     broken_list_message,
     record_broken,
 )
+from videomae_ssl.data.video_check import probe_records
 from videomae_ssl.errors import DataError
 
 

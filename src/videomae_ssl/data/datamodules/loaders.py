@@ -83,11 +83,13 @@ class ShardedLoaders:
         sampler: EpochSampler,
         collate: Collate = collate_views,
         kind: type[DataLoader] = DataLoader,
+        batch_size: int | None = None,
+        num_workers: int | None = None,
     ) -> DataLoader:
-        workers = self.num_workers
+        workers = self.num_workers if num_workers is None else num_workers
         return kind(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size if batch_size is None else batch_size,
             sampler=sampler,
             drop_last=sampler.drop_last,
             num_workers=workers,
@@ -119,14 +121,22 @@ class ShardedLoaders:
         self.train_loader = self._loader(dataset, sampler, collate, kind=ResumableDataLoader)
         return self.train_loader
 
-    def evaluation(self, dataset: Any, trainer: Any) -> DataLoader:
-        """In list order, each item once over all ranks (no padding: nothing counted twice)."""
+    def evaluation(
+        self,
+        dataset: Any,
+        trainer: Any,
+        *,
+        batch_size: int | None = None,
+        num_workers: int | None = None,
+    ) -> DataLoader:
+        """In list order, each item once over all ranks (no padding: nothing counted twice);
+        `batch_size` and `num_workers` replace the data module's own."""
         rank, world = rank_and_world(trainer)
         sampler = EpochSampler(
             len(dataset), shuffle=False, seed=self.seed, drop_last=False, pad=False,
             num_replicas=world, rank=rank,
         )  # fmt: skip
-        return self._loader(dataset, sampler)
+        return self._loader(dataset, sampler, batch_size=batch_size, num_workers=num_workers)
 
     def advance(self) -> None:
         """Count one training batch as consumed (its place is saved in checkpoints)."""

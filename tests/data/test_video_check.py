@@ -6,7 +6,7 @@ from functools import partial
 import pytest
 from conftest import pretrain_module
 
-from videomae_ssl.data import probe
+from videomae_ssl.data import video_check
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.readers import open_record
 from videomae_ssl.errors import ConfigError, DataError
@@ -32,18 +32,18 @@ def data_module(root, tmp_path, val_names):
 
 
 def test_a_good_video(videos):
-    check = probe.check_decodes(VideoRecord(str(videos / "good.mp4")), OPEN)
-    assert check == probe.DecodeCheck("", frames=12, width=48, height=32)
-    check = probe.check_decodes(VideoRecord(str(videos / "good.mp4")), OPEN, lambda n: [n - 1])
+    check = video_check.check_decodes(VideoRecord(str(videos / "good.mp4")), OPEN)
+    assert check == video_check.DecodeCheck("", frames=12, width=48, height=32)
+    check = video_check.check_decodes(VideoRecord(str(videos / "good.mp4")), OPEN, lambda n: [n - 1])
     assert not check.error
 
 
 def test_size_is_a_hint_only_beside_a_failure_of_a_small_file(videos):
-    empty = probe.check_decodes(VideoRecord(str(videos / "empty.mp4")), OPEN)
+    empty = video_check.check_decodes(VideoRecord(str(videos / "empty.mp4")), OPEN)
     assert empty.frames is None
     assert empty.error.startswith("cannot open video")
     assert empty.error.endswith("(the file is only 0 bytes)")
-    big = probe.check_decodes(VideoRecord(str(videos / "big.mp4")), OPEN)
+    big = video_check.check_decodes(VideoRecord(str(videos / "big.mp4")), OPEN)
     assert big.error and "bytes" not in big.error
     assert str(videos) not in big.error  # the path is the caller's to add
 
@@ -52,18 +52,18 @@ def test_a_bad_setting_is_raised_not_reported(tmp_path):
     record = VideoRecord(str(tmp_path), num_frames=4, start=1)
     opener = partial(open_record, backend="pyav", frame_template="img_{}_{}.jpg")
     with pytest.raises(ConfigError, match="frame_template"):
-        probe.check_decodes(record, opener)
+        video_check.check_decodes(record, opener)
 
 
 def test_scan_and_the_evaluation_check_share_one_probe(videos, tmp_path, monkeypatch):
-    """Replacing `probe.check_decodes` changes the verdict of both."""
+    """Replacing `video_check.check_decodes` changes the verdict of both."""
     seen = []
 
-    def flag_everything(record, opener, frames=probe.first_and_last):
+    def flag_everything(record, opener, frames=video_check.first_and_last):
         seen.append(record.path)
-        return probe.DecodeCheck("flagged by the one probe")
+        return video_check.DecodeCheck("flagged by the one probe")
 
-    monkeypatch.setattr(probe, "check_decodes", flag_everything)
+    monkeypatch.setattr(video_check, "check_decodes", flag_everything)
     good = str(videos / "good.mp4")
 
     [result] = scan([(1, VideoRecord(good))], backend="pyav", workers=0)

@@ -1,0 +1,192 @@
+"""The config checks of the training command: impossible values, missing files and machines
+that cannot run the trainer are rejected before anything is built, naming the key at fault.
+
+Importable without torch or Lightning: a check answers in a second or two. Only the check of
+the token grid (the mask generator's `check`) and of the accelerator import torch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from omegaconf import DictConfig, OmegaConf
+
+from videomae_ssl.errors import ConfigError, DataError
+from videomae_ssl.models.sizes import get_size
+from videomae_ssl.stages.build import instantiate
+
+STAGES = ("fit", "test", "probe")
+GPU_ACCELERATORS = ("gpu", "cuda")
+_ABSENT = object()
+
+
+class Number(NamedTuple):
+    """A config key that a constructor receives as a number."""
+
+    key: str
+    integer: bool
+    minimum: float | None
+    expected: str
+    nullable: bool = False
+
+
+# Checked by type before anything is built, so that a typo names the key rather than the class
+# it reached (`mask_ratio=abc` used to fail inside TubeMaskGenerator). The mask ratio's range
+# depends on the token grid and is checked with it, in check_config.
+NUMBERS = (
+    Number("mask_ratio", False, None, "a number in (0, 1)"),
+    Number("seed", True, 0, "an integer >= 0"),
+    Number("split", True, 1, "an integer >= 1"),
+    Number("optim.base_lr", False, 0, "a number >= 0"),
+    Number("optim.min_lr", False, 0, "a number >= 0"),
+    Number("optim.warmup_lr", False, 0, "a number >= 0"),
+    Number("optim.warmup_epochs", False, 0, "a number >= 0"),
+    Number("optim.weight_decay", False, 0, "a number >= 0"),
+    Number("optim.layer_decay", False, 0, "a number >= 0"),
+    Number("trainer.max_epochs", True, -1, "an integer, -1 for no limit", nullable=True),
+    Number("trainer.max_steps", True, -1, "an integer, -1 for no limit"),
+    Number("trainer.accumulate_grad_batches", True, 1, "an integer >= 1"),
+    Number("trainer.num_nodes", True, 1, "an integer >= 1"),
+    Number("data.num_workers", True, 0, "an integer >= 0"),
+    Number("data.num_sample", True, 1, "an integer >= 1"),
+)
+
+
+def _check_number(cfg: DictConfig, spec: Number) -> None:
+    value = OmegaConf.select(cfg, spec.key, default=_ABSENT)
+    if value is _ABSENT or (value is None and spec.nullable):
+        return
+    kinds = (int,) if spec.integer else (int, float)
+    wrong_kind = isinstance(value, bool) or not isinstance(value, kinds)
+    if wrong_kind or (spec.minimum is not None and value < spec.minimum):
+        raise ConfigError(f"{spec.key}={value!r}: expected {spec.expected}.")
+
+
+def patch_and_tubelet(cfg: DictConfig) -> tuple[int, int]:
+    """The model's patch and tubelet sizes: set in the model config, else the size's own."""
+    net = cfg.model.net
+    patch = net.get("patch_size")
+    if not patch:
+        patch = get_size(net.get("size", "base")).patch_size
+    return int(patch), int(net.get("tubelet_size") or 2)
+
+
+def testing(cfg: DictConfig) -> bool:
+    """Whether the run tests: stage=test, or a fit with `test_after_fit`."""
+    return cfg.get("stage", "fit") == "test" or bool(cfg.get("test_after_fit", False))
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Reject impossible values before anything is built, naming the key at fault. The cheap
+    checks come first: those on the token grid import torch."""
+    if cfg.get("stage", "fit") not in STAGES:
+        raise ConfigError(
+            f"stage={cfg.stage}: choose fit (train), test (evaluate ckpt_path) or probe (frozen "
+            f"evaluation of pretrained)."
+        )
+    for spec in NUMBERS:
+        _check_number(cfg, spec)
+    data = cfg.data
+    for key in ("num_frames", "input_size", "batch_size"):
+        value = data.get(key)
+        if not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"data.{key}={value} must be a positive integer.")
+    check_checkpoint_keys(cfg)
+    patch_size, tubelet_size = patch_and_tubelet(cfg)
+    if data.num_frames % tubelet_size:
+        raise ConfigError(
+            f"data.num_frames={data.num_frames} must be a multiple of "
+            f"model.net.tubelet_size={tubelet_size}."
+        )
+    if data.input_size % patch_size:
+        raise ConfigError(
+            f"data.input_size={data.input_size} must be a multiple of "
+            f"model.net.patch_size={patch_size}."
+        )
+    if "mask_generator" in data:
+        grid = (
+            data.num_frames // tubelet_size,
+            data.input_size // patch_size,
+            data.input_size // patch_size,
+        )
+        instantiate(cfg.masking, "masking").check(grid)
+
+
+def check_lists_exist(cfg: DictConfig) -> None:
+    """A missing annotation file of the stage, named with its key, before anything is imported
+    or built; the data module checks the files' contents later (see `validate_inputs`)."""
+    stage = cfg.get("stage", "fit")
+    keys = ["data.train_list", "data.val_list"] if stage in ("fit", "probe") else []
+    if testing(cfg) or stage == "probe":
+        keys.append("data.test_list")
+    if OmegaConf.select(cfg, "data.stream", default=None):
+        return  # the lists are read from data.stream's shards; the data module checks them
+    for key in keys:
+        path = OmegaConf.select(cfg, key)
+        if path and not os.path.exists(path):
+            fmt = cfg.data.get("annotation_format", "v1")
+            raise DataError(
+                f"{key}={path}: no such file; set {key} to an annotation file in the {fmt} "
+                f"format (see the README's Data section)."
+            )
+
+
+def check_checkpoint_keys(cfg: DictConfig) -> None:
+    """`ckpt_path` and `pretrained`: files that exist, and the one each stage reads."""
+    ckpt_path, pretrained = cfg.get("ckpt_path"), cfg.get("pretrained")
+    if cfg.get("stage", "fit") == "test":
+        if not ckpt_path:
+            raise ConfigError(
+                "stage=test evaluates a fine-tuned classifier: set ckpt_path=<checkpoint> (ours, "
+                "an original fine-tuned .pth or a Hugging Face classification folder)."
+            )
+        if not Path(ckpt_path).exists():
+            raise ConfigError(f"ckpt_path={ckpt_path}: no such file or folder.")
+        if pretrained:
+            raise ConfigError(
+                "stage=test evaluates ckpt_path as it is; pretrained only initialises training."
+            )
+        return
+    if cfg.get("stage", "fit") == "probe" and ckpt_path:
+        raise ConfigError(
+            "stage=probe evaluates the encoder of pretrained=<checkpoint>; ckpt_path resumes "
+            "training: set pretrained instead (run_name=<name> resume=auto continues an "
+            "attentive probe)."
+        )
+    if ckpt_path and not Path(ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path={ckpt_path}: no such file.")
+    if pretrained and not Path(pretrained).exists():
+        raise ConfigError(
+            f"pretrained={pretrained}: no such file or folder; give a checkpoint file "
+            f"(.pth, .ckpt, .bin, .safetensors) or a Hugging Face model folder."
+        )
+    if pretrained and ckpt_path:
+        raise ConfigError(
+            "pretrained and ckpt_path are both set: ckpt_path resumes a run with all its "
+            "weights, pretrained only initialises a new one; keep one of them."
+        )
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    """A GPU trainer on a machine without one: say how to run on the CPU instead of Lightning's
+    "No supported gpu backend found!"."""
+    accelerator = cfg.trainer.get("accelerator")
+    if accelerator not in GPU_ACCELERATORS:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator}: this machine has no usable GPU (CUDA); add "
+            f"trainer=cpu to the command to run on the CPU (slow for the paper's models), or "
+            f"trainer=ddp_cpu for two CPU processes."
+        )
+
+
+def check_inputs(cfg: DictConfig) -> None:
+    """Every check of a stage's config, in the order the command runs them."""
+    check_lists_exist(cfg)
+    check_config(cfg)
+    check_accelerator(cfg)

@@ -1,0 +1,206 @@
+"""Frozen evaluation as one stage (`stage=probe`): the frozen encoder of `pretrained`, the
+features each probe needs extracted once (`trainer.predict`), the kNN and linear probes on
+them, the attentive probe trained and tested, the features drawn.
+
+Under DDP every rank extracts its share of the videos and gets all the features; the kNN and
+linear probes and the pictures then run on rank 0 alone, and the attentive probe on every rank.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from videomae_ssl.console import say
+from videomae_ssl.errors import ConfigError
+from videomae_ssl.stages.build import (
+    build_trainer,
+    instantiate,
+    lightning_logs_to_the_run_log,
+    resume_checkpoint,
+    say_on_rank_zero,
+)
+from videomae_ssl.stages.checks import patch_and_tubelet
+
+if TYPE_CHECKING:
+    import lightning as L
+
+    from videomae_ssl.data.datamodules import FinetuneDataModule
+    from videomae_ssl.probe.encoder import FrozenEncoder
+    from videomae_ssl.probe.features import FeatureSet
+    from videomae_ssl.probe.settings import ProbeSettings
+
+
+def probe_settings(cfg: DictConfig) -> ProbeSettings:
+    """`cfg.probe` as `ProbeSettings`: the probes chosen (`probe=knn`, `probe=[knn,linear]`,
+    ...: the option files of configs/probe/ add their nodes) and their settings."""
+    from videomae_ssl.probe.evaluate import PROBE_NAMES
+    from videomae_ssl.probe.settings import PROBE_SETTINGS, ProbeSettings
+
+    node = cfg.probe
+    probes = [name for name in PROBE_NAMES if node.get(name) is not None]
+    if not probes:
+        raise ConfigError(
+            "stage=probe: no probe chosen; add probe=knn, probe=linear, probe=attentive or a "
+            "list such as 'probe=[knn,linear]'."
+        )
+    built = {}
+    for name in probes:
+        values = OmegaConf.to_container(node[name], resolve=True)
+        try:
+            built[name] = PROBE_SETTINGS[name](**values)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"probe.{name}: {err}.") from None
+    metadata = {"pretrained": str(cfg.get("pretrained") or ""),
+                "num_frames": str(cfg.data.num_frames), "input_size": str(cfg.data.input_size)}  # fmt: skip
+    return ProbeSettings(
+        probes, Path(cfg.paths.output_dir), **built,
+        embedding_points=int(node.get("embedding_points", 5000)), seed=int(cfg.seed),
+        metadata=metadata,
+    )  # fmt: skip
+
+
+def run_probe(cfg: DictConfig) -> dict[str, Any]:
+    """stage=probe: frozen evaluation of `cfg.pretrained` (or of random weights, a baseline)
+    with the chosen probes on the fine-tuning data's lists (`run_frozen_evaluation`)."""
+    import lightning as L
+    from lightning.pytorch.utilities import rank_zero_info
+
+    from videomae_ssl.data.datamodules import FinetuneDataModule
+    from videomae_ssl.probe.encoder import frozen_encoder
+
+    settings = probe_settings(cfg)
+    lightning_logs_to_the_run_log()
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data, "data")
+    if not isinstance(datamodule, FinetuneDataModule):
+        raise ConfigError(
+            "stage=probe needs labelled lists: use a probe or fine-tuning data config (e.g. "
+            "experiment=ucf101_probe), not a pretraining one."
+        )
+    datamodule.validate_inputs("features")
+    patch_size, tubelet_size = patch_and_tubelet(cfg)
+    net = OmegaConf.to_container(cfg.model.net, resolve=True)
+    size = net.pop("size", "base")
+    for key in ("patch_size", "tubelet_size"):
+        net.pop(key, None)
+    try:
+        encoder = frozen_encoder(
+            size=size, img_size=cfg.data.input_size, num_frames=cfg.data.num_frames,
+            patch_size=patch_size, tubelet_size=tubelet_size, pretrained=cfg.get("pretrained"),
+            log=rank_zero_info, **net,
+        )  # fmt: skip
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"model.net: {err}") from None
+    say_on_rank_zero(f"Run folder: {cfg.paths.output_dir}")
+    if not cfg.get("pretrained"):
+        say_on_rank_zero("No pretrained=<checkpoint>: probing an encoder with random weights "
+                         "(the weights pretraining starts from), a baseline.")  # fmt: skip
+
+    def extraction_trainer() -> L.Trainer:
+        # The extractor keeps its features (predict_step returns nothing), by design.
+        warnings.filterwarnings("ignore", message=".*predict returned None.*")
+        return instantiate(cfg.trainer, "trainer", callbacks=[], logger=False,
+                           enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
+
+    def attentive_trainer() -> L.Trainer:
+        return build_trainer(cfg, max_epochs=settings.attentive.epochs)
+
+    ckpt = resume_checkpoint(cfg) if "attentive" in settings.probes else None
+    return run_frozen_evaluation(
+        settings, encoder, datamodule, extraction_trainer, attentive_trainer, ckpt
+    )
+
+
+def feature_splits(datamodule: FinetuneDataModule, probes: Sequence[str]) -> list[str]:
+    """The lists to extract features of: train and test for the kNN and linear probes, and
+    val (else test) for the picture of the features."""
+    splits = ["train", "test"] if {"knn", "linear"} & set(probes) else []
+    picture = "val" if datamodule.val_list is not None else "test"
+    return [s for s in ("train", "val", "test") if s in splits or s == picture]
+
+
+def extract_features(
+    trainer: L.Trainer, encoder: FrozenEncoder, datamodule: FinetuneDataModule, splits: list[str]
+) -> dict[str, FeatureSet]:
+    """Pooled features of every view of the `splits` lists, on every rank (`trainer.predict`),
+    each view exactly once (a check run, which reads some batches only, is not counted)."""
+    from videomae_ssl.lightning.probe import FeatureExtractor
+    from videomae_ssl.probe.features import check_count
+
+    datamodule.feature_splits = tuple(splits)
+    extractor = FeatureExtractor(encoder, splits)
+    trainer.predict(extractor, datamodule=datamodule, return_predictions=False)
+    if not trainer.fast_dev_run and trainer.limit_predict_batches in (None, 1.0):
+        for split, views in datamodule.feature_views().items():
+            check_count(len(extractor.features[split]), views)
+    return extractor.features
+
+
+def attentive_probe(
+    settings: ProbeSettings,
+    trainer: L.Trainer,
+    encoder: FrozenEncoder,
+    datamodule: FinetuneDataModule,
+    ckpt_path: str | None = None,
+) -> dict[str, float]:
+    """Train the attentive probe on the frozen encoder, then run the multi-view test (its
+    report is the trainer's TestReport callback's)."""
+    from videomae_ssl.lightning.probe import AttentiveProbeModule
+
+    a = settings.attentive
+    module = AttentiveProbeModule(
+        encoder,
+        datamodule.num_classes,
+        num_heads=a.num_heads,
+        lr=a.lr,
+        min_lr=a.min_lr,
+        warmup_epochs=a.warmup_epochs,
+        weight_decay=a.weight_decay,
+        test_views=datamodule.test_clips * datamodule.test_crops,
+        class_names=datamodule.class_names,
+    )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.test(module, datamodule=datamodule)
+    return {f"attentive/{key.removeprefix('test/')}": v for key, v in module.test_result.items()}
+
+
+def run_frozen_evaluation(
+    settings: ProbeSettings,
+    encoder: FrozenEncoder,
+    datamodule: FinetuneDataModule,
+    extraction_trainer: Callable[[], L.Trainer],
+    attentive_trainer: Callable[[], L.Trainer],
+    attentive_ckpt: str | None = None,
+) -> dict[str, float]:
+    """The whole stage; -> results keyed `<probe>/top1` etc. (rank 0's; other ranks get the
+    attentive probe's only)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from videomae_ssl.probe.evaluate import feature_picture, feature_probes, summary_line
+
+    results: dict[str, float] = {}
+    trainer = extraction_trainer()
+    splits = feature_splits(datamodule, settings.probes)
+    features = extract_features(trainer, encoder, datamodule, splits)
+    if rank_zero_only.rank == 0:
+        for split, rows in features.items():
+            rows.save(settings.out_dir / "features" / f"{split}.safetensors", settings.metadata)
+        found, lines = feature_probes(
+            settings, features, datamodule.num_classes, datamodule.class_names,
+            [r.path for r in datamodule.test_records],
+            (datamodule.test_clips, datamodule.test_crops), trainer.strategy.root_device,
+        )  # fmt: skip
+        results.update(found)
+        lines.append(feature_picture(settings, features, datamodule.class_names))
+        say("\n".join(lines))
+    if "attentive" in settings.probes:
+        results.update(attentive_probe(settings, attentive_trainer(), encoder, datamodule,
+                                       attentive_ckpt))  # fmt: skip
+    if rank_zero_only.rank == 0 and results:
+        say("\n" + summary_line(results))
+    return results
