@@ -55,6 +55,64 @@ def read_settings(record: Path) -> dict[str, Any] | None:
         ) from None
 
 
+def check_settings(
+    folder: Path,
+    record_name: str,
+    settings: Mapping[str, Any],
+    *,
+    has_outputs: bool,
+    shown: Mapping[str, str] | None = None,
+    flag: str = "--out",
+) -> None:
+    """Check `settings` against those an earlier run recorded in `folder/record_name`: the
+    same (or no earlier run) pass, any difference is a DataError naming the setting. A folder
+    that already holds outputs (`has_outputs`) but no record is refused too: what made them is
+    unknown (they may be the user's own files). `shown` gives a setting's value as people read
+    it where the compared value is not (a checkpoint's path for its fingerprint)."""
+    record = folder / record_name
+    before = read_settings(record)
+    if before is None:
+        if has_outputs:
+            raise DataError(
+                f"{flag} {folder}: already holds files that no earlier run of this command "
+                f"recorded ({record_name} is absent), so they may have been made otherwise or "
+                f"by hand; choose another {flag}, or move those files away."
+            )
+        return
+    notes, shown = _read_notes(record), dict(shown or {})
+    for key, value in settings.items():
+        old = before.get(key)
+        if old == _plain(value):
+            continue
+        was, now = notes.get(key, _text(old)), shown.get(key, _text(value))
+        if was == now:
+            now += " (changed since)"
+        raise DataError(
+            f"{flag} {folder}: was made with other settings ({key}: {was} there, {now} now, "
+            f"see {record}); rerun with the recorded settings to continue it, or choose another "
+            f"{flag}."
+        )
+
+
+def record_settings(
+    folder: Path,
+    record_name: str,
+    settings: Mapping[str, Any],
+    shown: Mapping[str, str] | None = None,
+) -> None:
+    """Write `settings` (and how to show them) to `folder/record_name`, whole or not at all,
+    unless an earlier run recorded them (which `check_settings` found the same): the record
+    keeps naming the files of the run that made the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / record_name
+    if record.is_file():
+        return
+    text = json.dumps({"settings": _plain(dict(settings)), "shown": dict(shown or {})}, indent=2)
+    partial = record.with_name(f".{record.name}.partial")
+    partial.write_text(text + "\n", encoding="utf-8")
+    os.replace(partial, record)
+
+
 def check_and_record(
     folder: Path,
     record_name: str,
@@ -64,42 +122,9 @@ def check_and_record(
     shown: Mapping[str, str] | None = None,
     flag: str = "--out",
 ) -> None:
-    """Record `settings` in `folder/record_name`, or check them against the ones recorded
-    there by an earlier run: the same continue, any difference is a DataError naming the
-    setting. A folder that already holds outputs (`has_outputs`) but no record is refused too:
-    what made them is unknown (they may be the user's own files).
-
-    `shown` gives a setting's value as people read it where the compared value is not (a
-    checkpoint's path for its fingerprint); it is recorded beside the settings."""
-    record = folder / record_name
-    shown = dict(shown or {})
-    before = read_settings(record)
-    if before is None and has_outputs:
-        raise DataError(
-            f"{flag} {folder}: already holds files that no earlier run of this command recorded "
-            f"({record_name} is absent), so they may have been made otherwise or by hand; choose "
-            f"another {flag}, or move those files away."
-        )
-    if before is not None:
-        notes = _read_notes(record)
-        for key, value in settings.items():
-            old = before.get(key)
-            if old == _plain(value):
-                continue
-            was, now = notes.get(key, _text(old)), shown.get(key, _text(value))
-            if was == now:
-                now += " (changed since)"
-            raise DataError(
-                f"{flag} {folder}: was made with other settings ({key}: {was} there, {now} "
-                f"now, see {record}); rerun with the recorded settings to continue it, or choose "
-                f"another {flag}."
-            )
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"settings": _plain(dict(settings)), "shown": shown}, indent=2) + "\n"
-    partial = record.with_name(f".{record.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, record)
+    """`check_settings`, then `record_settings`: for a command that starts writing at once."""
+    check_settings(folder, record_name, settings, has_outputs=has_outputs, shown=shown, flag=flag)
+    record_settings(folder, record_name, settings, shown)
 
 
 def _read_notes(record: Path) -> dict[str, str]:
