@@ -89,7 +89,9 @@ def test_a_pipeline_folder_is_guarded_by_its_stages_checkpoints(tmp_path):
 
 @pytest.mark.parametrize("stage", ["test", "probe"])
 def test_an_evaluation_stage_given_a_training_run_writes_into_its_own(tmp_path, stage, capsys):
-    extra = {"test": ["experiment=demo_finetune", "stage=test"], "probe": ["experiment=demo_probe"]}[stage]
+    extra = ["experiment=demo_probe"]
+    if stage == "test":
+        extra = ["experiment=demo_finetune", "stage=test"]
     run = training_run(tmp_path / "run")
     before = contents(run)
     config = composed(run, *extra)
