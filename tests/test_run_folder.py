@@ -69,8 +69,9 @@ def test_a_folder_holding_a_checkpoint_is_continued_or_replaced_only_when_asked(
     with pytest.raises(ConfigError, match="overwrite='yes': expected true or false"):
         settle_run_folder(composed(run, "overwrite='yes'"))
     # overwrite=true: the old last.ckpt goes first, so resume=auto cannot continue it later.
+    (run / "checkpoints" / "best.ckpt").write_bytes(b"best weights")
     assert settle_run_folder(composed(run, "overwrite=true")) == run
-    assert not last.exists()
+    assert not last.exists() and not (run / "checkpoints" / "best.ckpt").exists()
     # A folder without a checkpoint (a run that stopped on an input error) is reused.
     assert settle_run_folder(composed(run)) == run
     fresh = tmp_path / "new"

@@ -36,6 +36,7 @@ from videomae_ssl.run_resolvers import launcher_rank
 # Stages that read a trained model and write their results into a folder of their own.
 EVALUATION_STAGES = ("test", "probe")
 LAST = "last.ckpt"
+REPLACED = (LAST, "best.ckpt")  # what overwrite=true removes from the checkpoint folder
 KINDS = {"fit": "a training run", "pipeline": "a pipeline's runs", "test": "a test run",
          "probe": "a probe run"}  # fmt: skip
 
@@ -101,8 +102,8 @@ def settle_run_folder(config: DictConfig) -> Path:
 
     Raises ConfigError when the folder holds a checkpoint and neither `resume=auto`, a
     `ckpt_path` to that checkpoint, nor `overwrite=true` says what to do with it. With
-    `overwrite=true` the earlier run's last checkpoints are removed, so that a later
-    `resume=auto` cannot continue them under this run's config."""
+    `overwrite=true` the earlier run's last (and best) checkpoints are removed, so that a later
+    `resume=auto` or test cannot take them for this run's."""
     overwrite, resume = config.get("overwrite", False), config.get("resume")
     if not isinstance(overwrite, bool):
         raise ConfigError(f"overwrite={overwrite!r}: expected true or false.")
@@ -137,9 +138,12 @@ def settle_run_folder(config: DictConfig) -> Path:
                 f"overwrite=true to replace it, or choose another run_name"
             )
         if is_rank_zero():
-            for path in held:
-                path.unlink(missing_ok=True)
-                print(f"overwrite=true: removed {path} of the earlier run.", flush=True)
+            # last.ckpt and, from fine-tuning, best.ckpt: a checkpoint the new run has not yet
+            # written over is the old run's.
+            for path in [p.with_name(name) for p in held for name in REPLACED]:
+                if path.is_file():
+                    path.unlink()
+                    print(f"overwrite=true: removed {path} of the earlier run.", flush=True)
     return folder
 
 
