@@ -128,7 +128,8 @@ def test_a_killed_run_leaves_no_partial_file_and_a_new_run_skips_finished_videos
                            timeout=300)  # fmt: skip
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"{len(finished)} already extracted, {6 - len(finished)} to go" in again.stdout
-    assert sorted(p.name for p in out.iterdir()) == [f"v{k}.npy" for k in range(6)]
+    expected = ["extract.json", *(f"v{k}.npy" for k in range(6))]  # and the settings' record
+    assert sorted(p.name for p in out.iterdir()) == expected
     assert all((out / n).stat().st_mtime_ns == t for n, t in mtimes.items())  # not redone
 
 
@@ -147,7 +148,7 @@ def test_a_partial_file_of_a_stopped_run_is_removed(tmp_path, checkpoint, monkey
     assert not list(out.glob("*.npy")) and list(out.glob(".*.partial"))
     monkeypatch.undo()
     assert extract.main(command(path, listing, out)[3:]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["v0.npy"]
+    assert sorted(p.name for p in out.iterdir()) == ["extract.json", "v0.npy"]
 
 
 def test_a_broken_video_is_named_and_the_others_are_extracted(tmp_path, checkpoint, capsys):
@@ -159,7 +160,7 @@ def test_a_broken_video_is_named_and_the_others_are_extracted(tmp_path, checkpoi
     (line,) = [line for line in err.splitlines() if line.startswith("failed: ")]
     assert line.startswith(f"failed: {tmp_path / 'v1.mp4'}: ")
     assert not line.startswith(f"failed: {tmp_path / 'v1.mp4'}: {tmp_path / 'v1.mp4'}"), line
-    assert sorted(p.name for p in out.iterdir()) == ["v0.npy", "v2.npy"]
+    assert sorted(p.name for p in out.iterdir()) == ["extract.json", "v0.npy", "v2.npy"]
 
 
 def test_bad_arguments_are_one_line_errors(tmp_path, checkpoint, capsys):
@@ -176,3 +177,86 @@ def test_bad_arguments_are_one_line_errors(tmp_path, checkpoint, capsys):
     assert extract.main([str(path), str(tmp_path / "two.csv"), "--root", str(tmp_path),
                          "--out", str(tmp_path / "o")]) == 2  # fmt: skip
     assert "would both be written as a.npy" in capsys.readouterr().err
+
+
+def test_a_list_whose_byte_4096_splits_a_character_is_read_as_a_list(tmp_path):
+    # The text probe reads 4096 bytes: here they end inside "é" (2 bytes in UTF-8), which a
+    # plain decode of the probe refuses, and the list was taken for a video.
+    lines = [f"videos/clip_{k:03d}.mp4 0\n" for k in range(180)]
+    head = "".join(lines)
+    while len(head.encode()) > extract.TEXT_PROBE_BYTES - 40:
+        head = head[: head.rindex("videos/")]
+    pad = extract.TEXT_PROBE_BYTES - 1 - len(head.encode()) - len("videos/")
+    text = head + "videos/" + "a" * pad + "é.mp4 1\n" + "videos/last.mp4 0\n"
+    data = text.encode()
+    assert data[extract.TEXT_PROBE_BYTES - 1 : extract.TEXT_PROBE_BYTES + 1] == "é".encode()
+    listing = tmp_path / "list.csv"
+    listing.write_bytes(data)
+    args = extract.parse_args(["ckpt", str(listing), "--out", str(tmp_path), "--root", "/r"])
+    records = extract.read_input(args)
+    assert len(records) == text.count("\n")
+    assert records[-2].path.endswith("aé.mp4") and records[-2].label == 1
+    # A video is still a video, and a file of bytes UTF-8 never has is not text.
+    video = tmp_path / "a.mp4"
+    write_clip(video, num_frames=4)
+    args = extract.parse_args(["ckpt", str(video), "--out", str(tmp_path)])
+    assert [r.path for r in extract.read_input(args)] == [str(video)]
+    (tmp_path / "latin1.csv").write_bytes("vid\xe9o.mp4 0\n".encode("latin-1"))
+    assert not extract._is_text(tmp_path / "latin1.csv")
+
+
+def test_a_window_that_is_not_whole_tubelets_is_a_one_line_error(tmp_path, checkpoint, capsys):
+    path, _ = checkpoint
+    video = tmp_path / "a.mp4"
+    write_clip(video, num_frames=8)
+    status = extract.main([str(path), str(video), "--out", str(tmp_path / "o"), "--window", "3",
+                           "--workers", "0", "--backend", "pyav"])  # fmt: skip
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --window 3: must be a multiple of the model's tubelet size 2")
+    assert len(err.splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_an_output_made_with_other_settings_is_not_continued(tmp_path, checkpoint, capsys):
+    path, _ = checkpoint
+    listing = write_list(tmp_path, 2)
+    out = tmp_path / "out"
+    args = command(path, listing, out)[3:]
+    assert extract.main([*args, "--stride", "3"]) == 0  # the later --stride wins
+    made = {p.name: p.read_bytes() for p in out.glob("*.npy")}
+    assert sorted(made) == ["v0.npy", "v1.npy"]
+    (out / "v1.npy").unlink()
+    capsys.readouterr()
+
+    # Another stride, window or checkpoint: refused, naming it; the features stay as they were.
+    torch.manual_seed(1)
+    other = tmp_path / "other.pth"
+    export_original(videomae_pretrain("tiny", img_size=32, patch_size=8, num_frames=4), other)
+    for extra, named in (
+        ((), "--stride: 3 there, 1 now"),
+        (("--stride", "3", "--window", "2"), "--window: 4 there, 2 now"),
+        (("--stride", "3", "--pool", "tokens"), "--pool: mean there, tokens now"),
+    ):
+        assert extract.main([*args, *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --out {out}: was made with other settings ({named}")
+        assert len(err.splitlines()) == 1
+    assert extract.main([str(other), *args[1:], "--stride", "3"]) == 2
+    err = capsys.readouterr().err
+    assert f"(checkpoint: {path.resolve()} there, {other.resolve()} now" in err
+    # A copy of the checkpoint is the same one; written over with other weights, another one.
+    moved = tmp_path / "moved.pth"
+    moved.write_bytes(path.read_bytes())
+    assert extract.main([str(moved), *args[1:], "--stride", "3"]) == 0  # a copy is the same
+    assert sorted(p.name for p in out.glob("*.npy")) == ["v0.npy", "v1.npy"]
+    assert (out / "v0.npy").read_bytes() == made["v0.npy"]
+    assert (out / "v1.npy").read_bytes() == made["v1.npy"]
+    assert "1 already extracted, 1 to go" in capsys.readouterr().out
+    moved.write_bytes(other.read_bytes())
+    assert extract.main([str(moved), *args[1:], "--stride", "3"]) == 2
+    assert f"(checkpoint: {path.resolve()} there, {moved.resolve()} now" in capsys.readouterr().err
+
+    # Features that no run recorded (an older version's, or the user's own): not taken over.
+    (out / "extract.json").unlink()
+    assert extract.main([*args, "--stride", "3"]) == 2
+    assert "extract.json is absent" in capsys.readouterr().err

@@ -11,13 +11,17 @@ relative to --root). For each video, `<DIR>/<video name>.npy` holds float32 feat
 stride) + 1, each window of `window` consecutive frames resized to the model's input size (see
 `videomae_ssl.probe.windows`). A video whose file is already there is skipped, and files are
 written under a temporary name and renamed, so a run stopped half-way leaves no partial file
-and a new run continues. A video that cannot be decoded is named, and the others go on; the
-exit status is then 1.
+and a new run continues. The settings the features are made with (the checkpoint's contents,
+window, stride, pool, input size, precision) are recorded in `<DIR>/extract.json`; a run with
+other settings into the same DIR stops, naming the one that differs, rather than mixing
+features of two models or windows. A video that cannot be decoded is named, and the others go
+on; the exit status is then 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 import sys
 import time
@@ -36,10 +40,12 @@ from videomae_ssl.data.annotations import ANNOTATION_FORMATS, VideoRecord, read_
 from videomae_ssl.data.readers import FRAME_TEMPLATE, resolve_backend
 from videomae_ssl.data.windows import VideoWindows, WindowAssembler, WindowSettings
 from videomae_ssl.errors import ConfigError, DataError, UserInputError
+from videomae_ssl.output_settings import check_and_record, file_fingerprint
 from videomae_ssl.probe.encoder import FrozenEncoder, frozen_encoder_from_checkpoint
 
 PARTIAL = ".partial"  # suffix of a file being written
 TEXT_PROBE_BYTES = 4096  # INPUT is an annotation file when its start is text
+SETTINGS_RECORD = "extract.json"  # in --out: the settings its features were made with
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,11 +78,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _is_text(path: Path) -> bool:
-    head = path.read_bytes()[:TEXT_PROBE_BYTES] if path.is_file() else b""
+    """Whether `path` starts as UTF-8 text (an annotation file) rather than a video. Only its
+    first bytes are read; a character cut at their end is not an error (an incremental decoder
+    keeps an incomplete sequence for later, and fails only on bytes UTF-8 never has)."""
+    if not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        head = f.read(TEXT_PROBE_BYTES)
     if not head or b"\0" in head:
         return False
     try:
-        head.decode("utf-8")
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < TEXT_PROBE_BYTES)
     except UnicodeDecodeError:
         return False
     return True
@@ -143,6 +155,31 @@ def encode(
     return out.float().cpu().numpy()
 
 
+def load_encoder(ckpt: Path, window: int | None) -> FrozenEncoder:
+    """The checkpoint's encoder for windows of `window` frames (None: the model's own). A
+    window that does not split into whole tubelets is a ConfigError naming --window; the
+    checkpoint's tubelet is looked up only then, the encoder's constructor having refused it."""
+    try:
+        return frozen_encoder_from_checkpoint(str(ckpt), num_frames=window, log=print)
+    except ValueError:
+        from videomae_ssl.checkpoints import load_checkpoint
+
+        tubelet = load_checkpoint(str(ckpt)).config.get("tubelet_size") if window else None
+        if tubelet and window % tubelet:
+            raise ConfigError(
+                f"--window {window}: must be a multiple of the model's tubelet size {tubelet} "
+                f"(frames per token); e.g. --window {max(tubelet, window - window % tubelet)}."
+            ) from None
+        raise
+
+
+def has_features(folder: Path) -> bool:
+    """Whether `folder` holds features (finished or being written)."""
+    return folder.is_dir() and any(
+        p.name.endswith((".npy", f".npy{PARTIAL}")) for p in folder.iterdir()
+    )
+
+
 def extract(args: argparse.Namespace) -> int:
     """Check the inputs, load the model, extract every video; -> exit status."""
     for flag in ("stride", "batch"):
@@ -157,13 +194,16 @@ def extract(args: argparse.Namespace) -> int:
     names = output_names(records)
     device = resolve_device(args.device)
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
-    encoder = frozen_encoder_from_checkpoint(str(args.ckpt), num_frames=args.window, log=print)
+    encoder = load_encoder(args.ckpt, args.window)
     window = encoder.num_frames
-    if window % encoder.patch_embed.tubelet_size:
-        raise ConfigError(f"--window {window}: must be a multiple of the tubelet size "
-                          f"{encoder.patch_embed.tubelet_size}.")  # fmt: skip
     encoder.to(device)
-    args.out.mkdir(parents=True, exist_ok=True)
+    made_with = {
+        "checkpoint": file_fingerprint(args.ckpt), "--window": window, "--stride": args.stride,
+        "--pool": args.pool, "input size": encoder.img_size,
+        "--precision": "bf16" if bf16 else "fp32",
+    }  # fmt: skip
+    check_and_record(args.out, SETTINGS_RECORD, made_with, has_outputs=has_features(args.out),
+                     shown={"checkpoint": str(args.ckpt.resolve())})  # fmt: skip
     if removed := remove_partial_files(args.out):
         print(f"removed {count(removed, 'partial file')} of a stopped run")
     todo = [i for i, name in enumerate(names) if not (args.out / name).exists()]

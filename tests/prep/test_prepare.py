@@ -448,3 +448,58 @@ def test_folder_mistakes_are_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["folder", "--root", str(root), "--out", str(tmp_path), "--val-fraction", "1.5"])
     assert "between 0 and 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [("Push Ups/a.mp4", "Push_Ups/a.mp4"), ("Jump/my clip.mp4", "Jump/my_clip.mp4"),
+     ("Jump/clip.avi", "Jump/clip.mp4")],  # fmt: skip
+)
+def test_sources_reencoded_under_one_name_are_refused(tmp_path, capsys, first, second):
+    # One of them would be lost, the other listed twice (in train and in val alike).
+    root = tmp_path / "mine"
+    for relative in (first, second, "Wave/w.mp4"):
+        touch(root / relative)
+    out = tmp_path / "out"
+    status, _, err = run(capsys, "folder", "--root", root, "--out", out, "--short-side", 32)
+    assert status == 2
+    videos = root.resolve()
+    assert err == (
+        f"error: {videos / first} and {videos / second} would both be re-encoded as "
+        f"{(out / 'videos').resolve() / second.replace('.avi', '.mp4')}; rename one of them\n"
+    )
+    assert not out.exists()  # nothing written, not even the settings
+
+
+def test_a_rerun_continues_only_an_output_made_with_the_same_settings(tmp_path, capsys):
+    root = make_class_folders(tmp_path / "mine", {"Wave": 10, "Clap": 5})
+    out = tmp_path / "out"
+    argv = ["folder", "--root", root, "--out", out, "--seed", 3]
+    assert run(capsys, *argv)[0] == 0
+    made = {name: (out / name).read_bytes() for name in ("train.csv", "val.csv", "classes.txt")}
+    record = json.loads((out / "prep.json").read_text())["settings"]
+    assert record["--seed"] == 3 and record["--root"] == str(root.resolve())
+    assert run(capsys, *argv)[0] == 0  # the same settings: the same files
+    assert {name: (out / name).read_bytes() for name in made} == made
+
+    other = make_class_folders(tmp_path / "other", {"Wave": 4})
+    for changed, named in (
+        (["--seed", 4], "--seed: 3 there, 4 now"),
+        (["--seed", 3, "--val-fraction", 0.5], "--val-fraction: 0.1 there, 0.5 now"),
+        (["--seed", 3, "--short-side", 32], "--short-side: none there, 32 now"),
+        (["--seed", 3, "--root", other], f"--root: {root.resolve()} there, {other.resolve()} now"),
+    ):
+        status, _, err = run(capsys, *argv[:5], *changed)
+        assert status == 2
+        assert err.startswith(f"error: --out {out}: was made with other settings ({named}, see ")
+        assert len(err.splitlines()) == 1
+        assert {name: (out / name).read_bytes() for name in made} == made
+    assert not (out / "videos").exists()
+
+    # Lists that no run of prepare recorded (the user's own) are not written over.
+    mine = tmp_path / "my_lists"
+    mine.mkdir()
+    (mine / "train.csv").write_text("Wave/by_hand.mp4 0\n")
+    status, _, err = run(capsys, "folder", "--root", root, "--out", mine)
+    assert status == 2 and "prep.json is absent" in err
+    assert lines(mine / "train.csv") == ["Wave/by_hand.mp4 0"]

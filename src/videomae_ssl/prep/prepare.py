@@ -33,9 +33,15 @@ the exit status is then 1. A malformed official file stops with `error: <file>:<
 (`<file>: entry <i>` for JSON) and exit status 2.
 
 `--short-side PX` re-encodes every listed video (H.264, yuv420p, crf 23, same frame rate, no
-audio, short side PX) into `<out>/videos/<path with .mp4 suffix>`, and the annotation files
-then point there. Each file is written under a temporary name and renamed when complete, so a
-rerun skips the finished ones.
+audio, short side PX) into `<out>/videos/<path with .mp4 suffix, whitespace as _>`, and the
+annotation files then point there; two videos that would get one name ("a b.mp4" and
+"a_b.mp4", "a.avi" and "a.mp4") stop the command, naming both. Each file is written under a
+temporary name and renamed when complete, so a rerun skips the finished ones.
+
+The settings (dataset, --root, --videos, --split, --short-side, --val-fraction, --seed) are
+recorded in `<out>/prep.json`. A rerun with the same ones continues or rewrites the same
+files; one with other settings, or into an --out that holds lists no run recorded, stops with
+`error:` naming the setting, and writes nothing.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from videomae_ssl.errors import DataError, UserInputError
+from videomae_ssl.output_settings import check_settings, record_settings
 from videomae_ssl.prep.reencode import reencode_all
 
 DATASETS = ("ucf101", "hmdb51", "ssv2", "kinetics", "folder")
@@ -61,6 +68,9 @@ DEFAULT_VIDEOS = {
     "folder": ".",
 }
 SPLIT_FOLDERS = ("train", "val", "test")
+# In --out: the settings its files were made with, and the files a run writes there.
+SETTINGS_RECORD = "prep.json"
+OUTPUT_FILES = ("train.csv", "val.csv", "test.csv", "classes.txt")
 # Files in a class folder that are not videos: notes, labels, thumbnails and subtitles.
 NOT_VIDEO = {
     ".txt", ".md", ".csv", ".tsv", ".json", ".yaml", ".yml", ".xml", ".html", ".pdf",
@@ -351,6 +361,22 @@ def _output_name(relative: str) -> str:
 Missing = dict[str, list[tuple[Entry, str]]]  # split -> (entry, why it is left out)
 
 
+def check_output_names(present: dict[str, list[Entry]], videos: Path, target: Path) -> None:
+    """Two source videos that `_output_name` maps to one file ("Push Ups/a.mp4" and
+    "Push_Ups/a.mp4", "my clip.mp4" and "my_clip.mp4", "clip.avi" and "clip.mp4") would be
+    re-encoded into the same copy: one video lost, the other listed under both names (in train
+    and val alike). A DataError naming both, before anything is written."""
+    sources: dict[str, str] = {}
+    for relative in sorted({e.relative for entries in present.values() for e in entries}):
+        name = _output_name(relative)
+        other = sources.setdefault(name, relative)
+        if other != relative:
+            raise DataError(
+                f"{videos / other} and {videos / relative} would both be re-encoded as "
+                f"{target / name}; rename one of them"
+            )
+
+
 def _reencode_listed(
     present: dict[str, list[Entry]],
     missing: Missing,
@@ -399,6 +425,28 @@ def _write_outputs(
     (out / "classes.txt").write_text("".join(f"{c}\n" for c in listing.classes))
 
 
+def prep_settings(
+    dataset: str,
+    root: Path,
+    videos: Path,
+    split: int,
+    short_side: int | None,
+    val_fraction: float,
+    seed: int,
+) -> dict[str, object]:
+    """The settings that decide what prepare writes, as its flags name them: those of another
+    dataset kind are left out (--split is UCF101's and HMDB51's, --seed the folder's)."""
+    settings: dict[str, object] = {
+        "dataset": dataset, "--root": str(root.resolve()), "--videos": str(videos),
+        "--short-side": short_side,
+    }  # fmt: skip
+    if dataset in ("ucf101", "hmdb51"):
+        settings["--split"] = split
+    if dataset == "folder":
+        settings.update({"--val-fraction": val_fraction, "--seed": seed})
+    return settings
+
+
 def prepare(
     dataset: str,
     root: Path,
@@ -419,6 +467,9 @@ def prepare(
     videos = (videos or root / DEFAULT_VIDEOS[dataset]).resolve()
     if not videos.is_dir():
         raise DataError(f"{videos}: no such videos folder; pass --videos DIR")
+    settings = prep_settings(dataset, root, videos, split, short_side, val_fraction, seed)
+    made = [name for name in OUTPUT_FILES if (out / name).exists()]
+    check_settings(out, SETTINGS_RECORD, settings, has_outputs=bool(made))
     if dataset == "folder":
         listing = read_folder(root, videos, val_fraction, seed)
     else:
@@ -436,6 +487,8 @@ def prepare(
     data_root = videos
     if short_side is not None:
         data_root = (out / "videos").resolve()
+        check_output_names(present, videos, data_root)
+        record_settings(out, SETTINGS_RECORD, settings)
         present = _reencode_listed(
             present, missing, videos, data_root, short_side, workers, progress
         )
@@ -447,6 +500,7 @@ def prepare(
                 f"annotation lines cannot hold; rename them (e.g. spaces to underscores) or pass "
                 f"--short-side to write re-encoded copies under names without spaces"
             )
+    record_settings(out, SETTINGS_RECORD, settings)
     _write_outputs(out, listing, present, missing, videos)
 
     print(f"{dataset}: {len(listing.classes)} classes -> {out / 'classes.txt'}")
