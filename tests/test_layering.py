@@ -126,7 +126,7 @@ LAYERS = (
     ("frozen evaluation", ("probe",)),
     ("lightning modules", ("lightning",)),
     ("callbacks", ("callbacks",)),
-    ("command support", ("cli",)),
+    ("command support", ("cli", "output_settings", "run_folder")),
     ("stages", ("stages",)),
     ("entry points", ("train", "predict", "visualize", "extract", "convert", "bench", "prep")),
 )  # fmt: skip
