@@ -11,7 +11,6 @@ import pytest
 from omegaconf import OmegaConf
 
 import videomae_ssl
-import videomae_ssl.model_sizes as old_home
 from videomae_ssl import run_resolvers
 from videomae_ssl.models import sizes
 
@@ -70,13 +69,41 @@ def test_a_copied_table_is_caught():
     assert size_definitions(ast.parse("def vit_base():\n    return 1\n"))
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["SIZES", "ModelSize", "get_size", "size_field", "vit_tiny", "vit_small", "vit_base",
-     "vit_large", "vit_huge", "vit_giant"],
-)  # fmt: skip
-def test_the_former_module_re_exports_the_same_objects(name):
-    assert getattr(old_home, name) is getattr(sizes, name)
+def test_the_former_homes_are_gone():
+    """No alias module (`videomae_ssl.model_sizes`) and no lazy attribute on the sizes module
+    that imported the builders back (the cycle build.py <-> sizes.py)."""
+    code = "import importlib.util as u; print(u.find_spec('videomae_ssl.model_sizes'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None", out.stderr
+    assert not hasattr(sizes, "__getattr__")
+    for name in ("videomae_pretrain", "videomae_classifier"):
+        assert not hasattr(sizes, name)
+
+
+def models_imports() -> dict[str, set[str]]:
+    """models/<module> -> the models/ modules it imports (at the top or inside functions)."""
+    found = {}
+    for path in sorted((PACKAGE / "models").glob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("videomae_ssl.models"):
+                names.add(node.module)
+                names.update(f"{node.module}.{a.name}" for a in node.names)
+        found[f"videomae_ssl.models.{path.stem}"] = names
+    return found
+
+
+def test_no_import_cycle_in_models():
+    graph = models_imports()
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, set()) & set(graph):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(m for m in graph if m != "videomae_ssl.models.__init__" and reaches(m, m, {m}))
+    assert not cycles, f"modules of models/ that import themselves back: {cycles}"
 
 
 def test_the_sizes_import_no_torch():

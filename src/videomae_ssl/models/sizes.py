@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -94,11 +93,3 @@ def paper_names() -> dict[tuple[int, int], str]:
     """(width, depth) -> the paper's name (`ViT-B`), for what a checkpoint summary prints."""
     return {(get_size(k).embed_dim, get_size(k).depth): v for k, v in PAPER_NAMES.items()}
 
-
-def __getattr__(name: str) -> Any:
-    # The model builders lived here before `models.build`; configs may still name them here.
-    if name in ("videomae_pretrain", "videomae_classifier"):
-        from videomae_ssl.models import build
-
-        return getattr(build, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
