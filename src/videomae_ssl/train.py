@@ -38,7 +38,7 @@ from videomae_ssl.cli import (
 )
 from videomae_ssl.console import LOG, say
 from videomae_ssl.errors import ConfigError, DataError, UserInputError
-from videomae_ssl.models.sizes import get_size
+from videomae_ssl.models.sizes import size_config
 
 if TYPE_CHECKING:
     import lightning as L
@@ -106,13 +106,13 @@ def _check_number(cfg: DictConfig, spec: Number) -> None:
         raise ConfigError(f"{spec.key}={value!r}: expected {spec.expected}.")
 
 
-def _patch_and_tubelet(cfg: DictConfig) -> tuple[int, int]:
-    """The model's patch and tubelet sizes: set in the model config, else the size's own."""
-    net = cfg.model.net
-    patch = net.get("patch_size")
-    if not patch:
-        patch = get_size(net.get("size", "base")).patch_size
-    return int(patch), int(net.get("tubelet_size") or 2)
+def _model_config(cfg: DictConfig) -> Any:
+    """The model's `VideoMAEConfig` for the data's clips: its size's, with the patch and
+    tubelet sizes set in the model config in their place."""
+    net, data = cfg.model.net, cfg.data
+    return size_config(net.get("size", "base"), img_size=data.input_size,
+                       num_frames=data.num_frames, patch_size=net.get("patch_size"),
+                       tubelet_size=net.get("tubelet_size"))  # fmt: skip
 
 
 def _testing(cfg: DictConfig) -> bool:
@@ -135,24 +135,19 @@ def check_config(cfg: DictConfig) -> None:
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"data.{key}={value} must be a positive integer.")
     _check_checkpoint_keys(cfg)
-    patch_size, tubelet_size = _patch_and_tubelet(cfg)
-    if data.num_frames % tubelet_size:
+    arch = _model_config(cfg)
+    if data.num_frames % arch.tubelet_size:
         raise ConfigError(
             f"data.num_frames={data.num_frames} must be a multiple of "
-            f"model.net.tubelet_size={tubelet_size}."
+            f"model.net.tubelet_size={arch.tubelet_size}."
         )
-    if data.input_size % patch_size:
+    if data.input_size % arch.patch_size:
         raise ConfigError(
             f"data.input_size={data.input_size} must be a multiple of "
-            f"model.net.patch_size={patch_size}."
+            f"model.net.patch_size={arch.patch_size}."
         )
     if "mask_generator" in data:
-        grid = (
-            data.num_frames // tubelet_size,
-            data.input_size // patch_size,
-            data.input_size // patch_size,
-        )
-        instantiate(cfg.masking, "masking").check(grid)
+        instantiate(cfg.masking, "masking").check(arch.grid)
 
 
 def check_lists_exist(cfg: DictConfig) -> None:
@@ -489,7 +484,7 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
             "experiment=ucf101_probe), not a pretraining one."
         )
     datamodule.validate_inputs("features")
-    patch_size, tubelet_size = _patch_and_tubelet(cfg)
+    arch = _model_config(cfg)
     net = OmegaConf.to_container(cfg.model.net, resolve=True)
     size = net.pop("size", "base")
     for key in ("patch_size", "tubelet_size"):
@@ -497,8 +492,8 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
     try:
         encoder = frozen_encoder(
             size=size, img_size=cfg.data.input_size, num_frames=cfg.data.num_frames,
-            patch_size=patch_size, tubelet_size=tubelet_size, pretrained=cfg.get("pretrained"),
-            log=rank_zero_info, **net,
+            patch_size=arch.patch_size, tubelet_size=arch.tubelet_size,
+            pretrained=cfg.get("pretrained"), log=rank_zero_info, **net,
         )  # fmt: skip
     except (TypeError, ValueError) as err:
         raise ConfigError(f"model.net: {err}") from None

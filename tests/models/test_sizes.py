@@ -18,6 +18,9 @@ PACKAGE = Path(videomae_ssl.__file__).parent
 HOME = "videomae_ssl.models.sizes"
 # Encoder widths of the published sizes: a literal table keyed by several of them is a copy.
 WIDTHS = {384, 768, 1024, 1280, 1408}
+# What a size decides (the input geometry is a run's).
+SIZE_FIELDS = {"embed_dim", "depth", "num_heads", "decoder_embed_dim", "decoder_depth",
+               "decoder_num_heads"}  # fmt: skip
 
 
 def module_name(path: Path) -> str:
@@ -26,8 +29,8 @@ def module_name(path: Path) -> str:
 
 
 def size_definitions(tree: ast.Module) -> list[str]:
-    """What in `tree` defines size numbers: `vit_*` builders, a `SIZES` table, `ModelSize(...)`
-    calls with numbers, literal tables keyed by the published widths."""
+    """What in `tree` defines size numbers: `vit_*` builders, a `SIZES` table, `VideoMAEConfig(...)`
+    calls with numeric widths, depths or heads, literal tables keyed by the published widths."""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and node.name.startswith("vit_"):
@@ -36,8 +39,11 @@ def size_definitions(tree: ast.Module) -> list[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == "SIZES" for t in targets):
                 found.append("SIZES =")
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ModelSize":
-            found.append(f"ModelSize(...) at line {node.lineno}")
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "VideoMAEConfig":
+            sized = [k for k in node.keywords if k.arg in SIZE_FIELDS
+                     and isinstance(k.value, ast.Constant)]  # fmt: skip
+            if sized:
+                found.append(f"VideoMAEConfig(...) with numbers at line {node.lineno}")
         elif isinstance(node, ast.Dict):
             keys = [k for k in node.keys if isinstance(k, ast.Constant)]
             keys += [e for k in node.keys if isinstance(k, ast.Tuple) for e in k.elts[:1]]
@@ -67,6 +73,7 @@ def test_a_copied_table_is_caught():
     assert size_definitions(ast.parse("HEADS = {384: 6, 768: 12, 1024: 16}\n"))
     assert size_definitions(ast.parse("NAMES = {(768, 12): 'B', (1024, 24): 'L', (1280, 32): 'H'}\n"))
     assert size_definitions(ast.parse("def vit_base():\n    return 1\n"))
+    assert size_definitions(ast.parse("c = VideoMAEConfig(embed_dim=384, depth=12)\n"))
 
 
 def test_the_former_homes_are_gone():

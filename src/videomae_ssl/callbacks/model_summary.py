@@ -19,26 +19,24 @@ from lightning.pytorch.utilities.model_summary.model_summary import get_human_re
 
 from videomae_ssl import flops
 from videomae_ssl.masking.indexing import token_indices
+from videomae_ssl.models import VideoMAEClassifier, VideoMAEPretrainModel
 
 
 def clip_flops(trainer: pl.Trainer, pl_module: pl.LightningModule) -> int | None:
     """Forward FLOPs of one clip through `pl_module.net`, or None when they cannot be told (a
     module or data module of another kind)."""
     net = getattr(pl_module, "net", None)
-    config = getattr(net, "config", None)
-    if not isinstance(config, dict):
-        return None
-    if "num_classes" in config:
-        return flops.classify_flops(config)
+    if isinstance(net, VideoMAEClassifier):
+        return flops.classify_flops(net.config, net.num_classes)
     masking = getattr(trainer.datamodule, "mask_generator", None)
-    if "decoder_depth" not in config or masking is None:
+    if not isinstance(net, VideoMAEPretrainModel) or masking is None:
         return None
     # The counts of a mask are those of every mask of a generator, whichever draw this is.
     mask = masking(net.grid, torch.Generator().manual_seed(0))[None]  # Bool[1, N]
     decoder_masking = getattr(pl_module, "decoder_masking", None)
     decoder_mask = None if decoder_masking is None else decoder_masking(net.grid)[None]
     ids = token_indices(mask, decoder_mask)
-    return flops.pretrain_flops(config, ids.visible.shape[1], ids.decoded.shape[1])
+    return flops.pretrain_flops(net.config, ids.visible.shape[1], ids.decoded.shape[1])
 
 
 class ModelSummary(LightningModelSummary):

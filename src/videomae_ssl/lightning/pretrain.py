@@ -19,6 +19,7 @@ from videomae_ssl.masking import (
     mask_to_indices,
 )
 from videomae_ssl.models import VideoMAEPretrainModel
+from videomae_ssl.models.build import model_record
 from videomae_ssl.optim.param_groups import weight_decay_groups
 from videomae_ssl.optim.setup import OptimizerFactory, lr_plan, optimizer_with_schedule
 
@@ -145,4 +146,4 @@ class VideoMAEPretrainModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Enough to rebuild the network without Hydra (see videomae_ssl.checkpoints).
-        checkpoint["videomae_ssl"] = {"kind": "pretrain", "net_config": dict(self.net.config)}
+        checkpoint["videomae_ssl"] = model_record(self.net)

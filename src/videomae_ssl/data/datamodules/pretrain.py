@@ -8,7 +8,7 @@ from typing import Any
 
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.datamodules.base import VideoDataModule
-from videomae_ssl.data.pretrain import VideoPretrainDataset
+from videomae_ssl.data.pretrain import VideoPretrainDataset, mask_grid
 from videomae_ssl.data.sampling import center_indices
 from videomae_ssl.masking import MaskGenerator, RunningCellMaskGenerator, check_decoder_ratio
 
@@ -36,12 +36,11 @@ class PretrainDataModule(VideoDataModule):
         self.tubelet_size = tubelet_size
         self.mask_generator = mask_generator
         self.decoder_mask_ratio = decoder_mask_ratio
-        side = self.input_size // patch_size
-        self.grid = (self.num_frames // tubelet_size, side, side)
 
     def _check_settings(self) -> None:
-        self.mask_generator.check(self.grid)
-        check_decoder_ratio(self.decoder_mask_ratio, self.grid, key="model.decoder_mask_ratio")
+        grid = mask_grid(self.num_frames, self.input_size, self.patch_size, self.tubelet_size,
+                         self.mask_generator)  # fmt: skip
+        check_decoder_ratio(self.decoder_mask_ratio, grid, key="model.decoder_mask_ratio")
         super()._check_settings()
 
     def eval_frames(self, mode: str) -> Callable[[int], list[int]]:
