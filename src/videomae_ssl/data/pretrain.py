@@ -36,7 +36,8 @@ def mask_grid(
 ) -> Grid:
     """The model's token grid for clips of `num_frames` frames at `input_size` px, with `masks`
     (the encoder's mask generator) checked on it: where the data path checks both, once for the
-    data module (`validate_inputs`) and the dataset alike."""
+    data module (`validate_inputs`) and the dataset alike. The decoder's mask ratio is checked
+    by the pretraining module, which owns `model.decoder_mask_ratio`."""
     if num_frames % tubelet_size:
         raise ConfigError(f"num_frames={num_frames} must be a multiple of {tubelet_size=}.")
     if input_size % patch_size:
@@ -103,8 +104,6 @@ class VideoPretrainDataset(VideoListDataset):
         self.input_size = input_size
         self.mask_generator = mask_generator
         self.decoder_mask_generator = decoder_mask_generator if train else None
-        if self.decoder_mask_generator is not None:
-            self.decoder_mask_generator.check(self.grid)
         self.train = train
         self.num_sample = num_sample
         self.crop = MultiScaleCrop(input_size)
