@@ -258,3 +258,28 @@ def test_giant_has_patch_14_unless_the_patch_is_set(tmp_path):
     assert built_on_meta(cfg.model.net).config.patch_size == 16
     assert cfg.data.patch_size == 16
 
+
+MODEL_CONFIGS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
+
+
+def test_every_model_config_exposes_the_same_architecture_keys():
+    """The pretraining, fine-tuning and probe models take the same architecture fields, so one
+    override reads the same in every experiment (no `++` for some)."""
+    architecture = {"size", "img_size", "num_frames", "patch_size", "tubelet_size"}
+    assert len(MODEL_CONFIGS) == 3
+    for name in MODEL_CONFIGS:
+        net = OmegaConf.load(Path(CONFIG_DIR) / "model" / f"{name}.yaml").net
+        assert architecture <= set(net), f"model/{name}.yaml lacks {architecture - set(net)}"
+        assert "_target_" in net, f"model/{name}.yaml builds nothing"
+
+
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e not in PIPELINES])
+def test_patch_and_tubelet_override_under_every_experiment(experiment, tmp_path):
+    cfg = compose_cfg([f"experiment={experiment}", "model.net.patch_size=8",
+                       "model.net.tubelet_size=4"], tmp_path)  # fmt: skip
+    check_config(cfg)
+    net = built_on_meta(cfg.model.net)
+    encoder = net.encoder if hasattr(net, "encoder") else net
+    assert encoder.patch_embed.proj.kernel_size == (4, 8, 8)
+    assert encoder.grid == (cfg.data.num_frames // 4, cfg.data.input_size // 8,
+                            cfg.data.input_size // 8)  # fmt: skip
