@@ -34,10 +34,11 @@ __all__ = ["VideoPretrainDataset", "collate_views", "mask_grid"]
 def mask_grid(
     num_frames: int, input_size: int, patch_size: int, tubelet_size: int, masks: MaskGenerator
 ) -> Grid:
-    """The model's token grid for clips of `num_frames` frames at `input_size` px, with `masks`
-    (the encoder's mask generator) checked on it: where the data path checks both, once for the
-    data module (`validate_inputs`) and the dataset alike. The decoder's mask ratio is checked
-    by the pretraining module, which owns `model.decoder_mask_ratio`."""
+    """The model's token grid for clips of `num_frames` frames at `input_size` px (the
+    config's), with `masks`, the encoder's mask generator, checked on it. The data path's one
+    check of both: the data module's `validate_inputs` and the dataset's constructor call it.
+    The decoder's mask ratio is checked by the pretraining module, which owns
+    `model.decoder_mask_ratio`."""
     if num_frames % tubelet_size:
         raise ConfigError(f"num_frames={num_frames} must be a multiple of {tubelet_size=}.")
     if input_size % patch_size:
