@@ -229,7 +229,7 @@ def hf_model(net: nn.Module, kind: str, device: torch.device, dtype: torch.dtype
     """transformers' model of the same configuration, with our weights, SDPA attention."""
     import transformers
 
-    hf_kwargs = hf_config_for(net.config, kind)
+    hf_kwargs = hf_config_for({**net.config.as_dict(), **net.options}, kind)
     for key in ("model_type", "architectures", "torch_dtype"):
         hf_kwargs.pop(key)
     config = transformers.VideoMAEConfig(**hf_kwargs, attn_implementation="sdpa")
@@ -341,7 +341,7 @@ def bench_pretrain(
         check_same(ours, theirs, f"{size} pretrain_step", tolerance(dtype))
     time_interleaved(variants, repeats, device)
 
-    n = flops.num_tokens(net.config)
+    n = net.config.num_tokens
     n_masked = int(mask[0].sum())
     n_kept = n - int(decoder_mask[0].sum())
     rows = []
@@ -410,7 +410,7 @@ def bench_classify(
     if theirs is not None:
         check_same(ours, theirs, f"{size} classify", tolerance(dtype))
     time_interleaved(variants, repeats, device)
-    fl = flops.classify_flops(net.config)
+    fl = flops.classify_flops(net.config, net.num_classes)
     speed = clips_per_s(ours, batch)
     hf_speed = clips_per_s(theirs, batch) if theirs else None
     return [

@@ -242,7 +242,8 @@ def test_the_size_decides_the_architecture(experiment, size, tmp_path):
     expected = asdict(get_size(size))
     if experiment.endswith("finetune"):  # a classifier has no decoder
         expected = {k: v for k, v in expected.items() if not k.startswith("decoder")}
-    assert {k: net.config[k] for k in expected} == expected
+    expected = {k: v for k, v in expected.items() if k not in ("img_size", "num_frames")}
+    assert {k: getattr(net.config, k) for k in expected} == expected
     patch = expected["patch_size"]
     encoder = net if experiment.endswith("finetune") else net.encoder
     assert encoder.patch_embed.proj.kernel_size == (2, patch, patch)
@@ -252,10 +253,10 @@ def test_the_size_decides_the_architecture(experiment, size, tmp_path):
 
 def test_giant_has_patch_14_unless_the_patch_is_set(tmp_path):
     cfg = compose_cfg(["experiment=k400_pretrain", "model.net.size=giant"], tmp_path)
-    assert built_on_meta(cfg.model.net).config["patch_size"] == 14
+    assert built_on_meta(cfg.model.net).config.patch_size == 14
     assert cfg.data.patch_size == 14
     cfg = compose_cfg(["experiment=k400_pretrain", "model.net.size=giant", "model.net.patch_size=16"], tmp_path)
-    assert built_on_meta(cfg.model.net).config["patch_size"] == 16
+    assert built_on_meta(cfg.model.net).config.patch_size == 16
     assert cfg.data.patch_size == 16
 
 
@@ -265,3 +266,29 @@ def test_a_pipeline_takes_its_datasets_data_overrides(experiment, tmp_path):
     composition has the dataset's data keys, which its stages then receive."""
     cfg = compose_cfg([f"experiment={experiment}", "data.root=/data/videos"], tmp_path)
     assert cfg.data.root == "/data/videos"
+
+
+MODEL_CONFIGS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
+
+
+def test_every_model_config_exposes_the_same_architecture_keys():
+    """The pretraining, fine-tuning and probe models take the same architecture fields, so one
+    override reads the same in every experiment (no `++` for some)."""
+    architecture = {"size", "img_size", "num_frames", "patch_size", "tubelet_size"}
+    assert len(MODEL_CONFIGS) == 3
+    for name in MODEL_CONFIGS:
+        net = OmegaConf.load(Path(CONFIG_DIR) / "model" / f"{name}.yaml").net
+        assert architecture <= set(net), f"model/{name}.yaml lacks {architecture - set(net)}"
+        assert "_target_" in net, f"model/{name}.yaml builds nothing"
+
+
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e not in PIPELINES])
+def test_patch_and_tubelet_override_under_every_experiment(experiment, tmp_path):
+    cfg = compose_cfg([f"experiment={experiment}", "model.net.patch_size=8",
+                       "model.net.tubelet_size=4"], tmp_path)  # fmt: skip
+    check_config(cfg)
+    net = built_on_meta(cfg.model.net)
+    encoder = net.encoder if hasattr(net, "encoder") else net
+    assert encoder.patch_embed.proj.kernel_size == (4, 8, 8)
+    assert encoder.grid == (cfg.data.num_frames // 4, cfg.data.input_size // 8,
+                            cfg.data.input_size // 8)  # fmt: skip

@@ -117,12 +117,13 @@ def test_an_entry_point_import_is_caught():
 # __init__ (which registers the config resolvers) stands outside the order.
 LAYERS = (
     ("foundation", ("errors", "console", "seeding")),
+    # Numbers only, no torch: the data path and the config checks read the token grid here.
+    ("architecture", ("models.config", "models.sizes")),
     ("masking", ("masking",)),
     ("data", ("data",)),
     ("models", ("models",)),
     ("loss", ("loss",)),
-    ("model tools", ("checkpoints", "optim", "evaluation", "viz", "flops", "run_resolvers",
-                     "model_sizes")),
+    ("model tools", ("checkpoints", "optim", "evaluation", "viz", "flops", "run_resolvers")),
     ("frozen evaluation", ("probe",)),
     ("lightning modules", ("lightning",)),
     ("callbacks", ("callbacks",)),
@@ -137,9 +138,12 @@ def layer_of(module: str) -> int | None:
     parts = module.split(".")
     if parts[0] != "videomae_ssl" or len(parts) == 1:
         return None
-    for index, (_, members) in enumerate(LAYERS):
-        if parts[1] in members:
-            return index
+    # The longest named prefix decides: models.config has a layer of its own below models.
+    for end in range(len(parts), 1, -1):
+        prefix = ".".join(parts[1:end])
+        for index, (_, members) in enumerate(LAYERS):
+            if prefix in members:
+                return index
     raise KeyError(f"{module} has no place in LAYERS")
 
 

@@ -14,6 +14,7 @@ from videomae_ssl.data.readers import open_video
 from videomae_ssl.data.sampling import evaluation_clip_indices
 from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.models import videomae_classifier, videomae_pretrain
+from videomae_ssl.models.build import model_record
 from videomae_ssl.predict import EvalSettings, main, predict_video, resolve_settings
 
 NAMES = {"0": "move_left", "1": "move_right", "2": "rotate"}
@@ -38,7 +39,7 @@ def save_finetune(path, model, ema_model=None, id2label=NAMES, eval_settings=EVA
     state = {f"net.{k}": v for k, v in model.state_dict().items()}
     if ema_model is not None:
         state.update({f"ema.module.{k}": v for k, v in ema_model.state_dict().items()})
-    ours = {"kind": "classifier", "net_config": dict(model.config), "id2label": id2label}
+    ours = {**model_record(model), "id2label": id2label}
     if eval_settings is not None:
         ours["eval"] = eval_settings
     torch.save({"state_dict": state, "videomae_ssl": ours}, path)
@@ -166,7 +167,7 @@ def test_ema_flag_without_ema_weights_is_an_error(ckpt, video, capsys):
 def test_pretraining_checkpoint_is_refused(tmp_path, video, capsys):
     net = videomae_pretrain(size="tiny", img_size=32, patch_size=8, num_frames=4)
     torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
-                "videomae_ssl": {"kind": "pretrain", "net_config": dict(net.config)}},
+                "videomae_ssl": model_record(net)},
                tmp_path / "pre.ckpt")  # fmt: skip
     assert main([str(tmp_path / "pre.ckpt"), str(video)]) == 2
     err = capsys.readouterr().err

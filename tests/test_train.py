@@ -53,7 +53,7 @@ def test_demo_writes_checkpoint_picture_and_metrics(demo_run):
         assert image.width > 0 and image.height > image.width
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert state["epoch"] == 2 and state["global_step"] == 6  # epochs completed, optimizer steps
-    assert state["videomae_ssl"]["net_config"]["embed_dim"] == 192  # the tiny model
+    assert state["videomae_ssl"]["model_args"]["embed_dim"] == 192  # the tiny model
     with open(run_dir / "csv" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     losses = [float(r["train/loss"]) for r in rows if r.get("train/loss")]

@@ -16,7 +16,13 @@ from torch.utils.data import DataLoader
 from videomae_ssl.callbacks.reconstruction import ReconstructionGrid
 from videomae_ssl.callbacks.summary import RunSummary
 from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
-from videomae_ssl.models import VideoMAEPretrainModel, videomae_classifier, videomae_pretrain
+from videomae_ssl.models import (
+    VideoMAEConfig,
+    VideoMAEPretrainModel,
+    videomae_classifier,
+    videomae_pretrain,
+)
+from videomae_ssl.models.build import model_record
 from videomae_ssl.visualize import frame_grid, main, masked_psnr
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1, 1)
@@ -131,7 +137,7 @@ def save_pretrain(path, norm_pix_loss: bool = True):
     torch.manual_seed(0)
     model = videomae_pretrain(size="tiny", img_size=32, patch_size=8, num_frames=4)
     torch.save({"state_dict": {f"net.{k}": v for k, v in model.state_dict().items()},
-                "videomae_ssl": {"kind": "pretrain", "net_config": dict(model.config)},
+                "videomae_ssl": model_record(model),
                 "hyper_parameters": {"norm_pix_loss": norm_pix_loss}}, path)  # fmt: skip
     return path
 
@@ -179,7 +185,7 @@ def test_command_takes_the_centre_clip_and_raw_pixels(tmp_path, video, capsys):
 def test_command_refuses_a_classifier_and_bad_flags(tmp_path, video, capsys):
     model = videomae_classifier(num_classes=3, size="tiny", img_size=32, patch_size=8, num_frames=4)
     torch.save({"state_dict": {f"net.{k}": v for k, v in model.state_dict().items()},
-                "videomae_ssl": {"kind": "classifier", "net_config": dict(model.config)}},
+                "videomae_ssl": model_record(model)},
                tmp_path / "cls.ckpt")  # fmt: skip
     out = str(tmp_path / "x.png")
     assert main([str(tmp_path / "cls.ckpt"), str(video), "--out", out]) == 2
@@ -221,9 +227,10 @@ class Data(L.LightningDataModule):
 
 
 def test_callback_writes_pictures_logs_psnr_and_the_summary_prints_it(tmp_path, capsys):
-    net = VideoMAEPretrainModel(img_size=32, patch_size=8, num_frames=4, embed_dim=48, depth=1,
-                                num_heads=4, decoder_embed_dim=32, decoder_depth=1,
-                                decoder_num_heads=2)  # fmt: skip
+    net = VideoMAEPretrainModel(VideoMAEConfig(img_size=32, patch_size=8, num_frames=4,
+                                               embed_dim=48, depth=1, num_heads=4,
+                                               decoder_embed_dim=32, decoder_depth=1,
+                                               decoder_num_heads=2))  # fmt: skip
     module = VideoMAEPretrainModule(net, warmup_epochs=0, norm_pix_loss=False)
     grid = ReconstructionGrid(str(tmp_path / "recon"), num_clips=2, num_frames=3)
     trainer = L.Trainer(accelerator="cpu", max_epochs=2, logger=False, enable_checkpointing=False,

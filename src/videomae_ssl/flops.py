@@ -23,8 +23,10 @@ tubelet embedding, whose input (the video) needs no gradient.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from videomae_ssl.models.config import VideoMAEConfig
 
 
 def block_flops(tokens: int, dim: int, mlp_hidden: int) -> int:
@@ -38,45 +40,34 @@ def _mlp_hidden(dim: int, mlp_ratio: float) -> int:
     return int(dim * mlp_ratio)  # as the blocks build it
 
 
-def _tubelet_values(config: Mapping[str, Any]) -> int:
-    return config["in_chans"] * config["tubelet_size"] * config["patch_size"] ** 2
-
-
-def num_tokens(config: Mapping[str, Any]) -> int:
-    """Tokens of the full (T', H', W') grid of a model config (`model.config`)."""
-    t = config["num_frames"] // config["tubelet_size"]
-    s = config["img_size"] // config["patch_size"]
-    return t * s * s
-
-
-def encoder_flops(config: Mapping[str, Any], tokens: int) -> int:
+def encoder_flops(config: VideoMAEConfig, tokens: int) -> int:
     """Tubelet embedding and blocks of the encoder on `tokens` tokens, forward."""
-    d = config["embed_dim"]
-    embed = 2 * tokens * _tubelet_values(config) * d
-    blocks = config["depth"] * block_flops(tokens, d, _mlp_hidden(d, config["mlp_ratio"]))
+    d = config.embed_dim
+    embed = 2 * tokens * config.tubelet_values * d
+    blocks = config.depth * block_flops(tokens, d, _mlp_hidden(d, config.mlp_ratio))
     return embed + blocks
 
 
-def pretrain_flops(config: Mapping[str, Any], num_visible: int, num_decoded: int) -> int:
+def pretrain_flops(config: VideoMAEConfig, num_visible: int, num_decoded: int) -> int:
     """The pretraining model (`VideoMAEPretrainModel.config`), forward, for one clip."""
-    d, dd = config["embed_dim"], config["decoder_embed_dim"]
+    d, dd = config.embed_dim, config.decoder_embed_dim
     encoder = encoder_flops(config, num_visible)
     to_decoder = 2 * num_visible * d * dd
     decoder_tokens = num_visible + num_decoded
-    decoder = config["decoder_depth"] * block_flops(
-        decoder_tokens, dd, _mlp_hidden(dd, config["mlp_ratio"])
+    decoder = config.decoder_depth * block_flops(
+        decoder_tokens, dd, _mlp_hidden(dd, config.mlp_ratio)
     )
-    head = 2 * num_decoded * dd * _tubelet_values(config)
+    head = 2 * num_decoded * dd * config.tubelet_values
     return encoder + to_decoder + decoder + head
 
 
-def pretrain_step_flops(config: Mapping[str, Any], num_visible: int, num_decoded: int) -> int:
+def pretrain_step_flops(config: VideoMAEConfig, num_visible: int, num_decoded: int) -> int:
     """Forward and backward of the pretraining model for one clip (see the module docstring)."""
-    embed = 2 * num_visible * _tubelet_values(config) * config["embed_dim"]
+    embed = 2 * num_visible * config.tubelet_values * config.embed_dim
     return 3 * pretrain_flops(config, num_visible, num_decoded) - embed
 
 
-def classify_flops(config: Mapping[str, Any]) -> int:
-    """The classifier (`VideoMAEClassifier.config`), forward, for one clip."""
-    head = 2 * config["embed_dim"] * config["num_classes"]
-    return encoder_flops(config, num_tokens(config)) + head
+def classify_flops(config: VideoMAEConfig, num_classes: int) -> int:
+    """The classifier (`VideoMAEClassifier.config`, `num_classes`), forward, for one clip."""
+    head = 2 * config.embed_dim * num_classes
+    return encoder_flops(config, config.num_tokens) + head

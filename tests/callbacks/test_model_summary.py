@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from videomae_ssl.callbacks.model_summary import ModelSummary, clip_flops
 from videomae_ssl.lightning.finetune import VideoClassificationModule
 from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
-from videomae_ssl.masking import RandomMaskGenerator, TubeMaskGenerator
+from videomae_ssl.masking import RandomMaskGenerator, TubeMaskGenerator, decoder_mask_generator
 from videomae_ssl.models import videomae_classifier, videomae_pretrain
 
 
@@ -30,10 +30,15 @@ def counted(fn, *args) -> int:
 def test_pretraining_clip_flops_are_those_of_a_forward_pass(masking, decoder_mask_ratio):
     net = videomae_pretrain("tiny", img_size=32, num_frames=4, patch_size=8)
     module = VideoMAEPretrainModule(net, decoder_mask_ratio=decoder_mask_ratio).train()
-    trainer = SimpleNamespace(datamodule=SimpleNamespace(mask_generator=masking))
+    cells = decoder_mask_generator(decoder_mask_ratio)
+    trainer = SimpleNamespace(
+        datamodule=SimpleNamespace(mask_generator=masking, decoder_mask_generator=cells)
+    )
     video = torch.randn(1, 3, 4, 32, 32)
     mask = masking(net.grid, torch.Generator().manual_seed(1))[None]
     batch = {"mask": mask}
+    if cells is not None:
+        batch["decoder_mask"] = cells(net.grid, torch.Generator().manual_seed(1))[None]
     with torch.no_grad():
         expected = counted(net, video, module.token_indices(batch))
     assert clip_flops(trainer, module) == expected > 0

@@ -9,7 +9,7 @@ import torch
 
 from videomae_ssl.loss import masked_targets, pixel_targets, reconstruction_loss
 from videomae_ssl.masking import tube_mask
-from videomae_ssl.models import VideoMAEClassifier, VideoMAEPretrainModel
+from videomae_ssl.models import VideoMAEClassifier, VideoMAEConfig, VideoMAEPretrainModel
 
 HF_CFG = dict(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=48,
               num_hidden_layers=2, num_attention_heads=4, intermediate_size=192,
@@ -83,10 +83,12 @@ def tiny() -> SimpleNamespace:
         return randomize(transformers.VideoMAEForVideoClassification(config), seed)
 
     def ours_pretrain(seed: int = 0, **overrides):
-        return randomize(VideoMAEPretrainModel(**{**OURS, **overrides}), seed)
+        config, options = VideoMAEConfig.split({**OURS, **overrides})
+        return randomize(VideoMAEPretrainModel(config, **options), seed)
 
     def ours_classifier(num_classes: int = 5, seed: int = 0, **overrides):
-        return randomize(VideoMAEClassifier(num_classes, **{**ENCODER, **overrides}), seed)
+        config, options = VideoMAEConfig.split({**ENCODER, **overrides})
+        return randomize(VideoMAEClassifier(config, num_classes=num_classes, **options), seed)
 
     return SimpleNamespace(hf_pretrain=hf_pretrain, hf_classifier=hf_classifier,
                            ours_pretrain=ours_pretrain, ours_classifier=ours_classifier,

@@ -8,6 +8,7 @@ from timm.utils import ModelEmaV3
 from torch import nn
 
 from videomae_ssl.checkpoints import CheckpointError, build_model, load_checkpoint
+from videomae_ssl.models.build import model_record
 
 EVAL = {"num_frames": 4, "sampling_rate": 2, "sampling": "dense", "input_size": 32,
         "test_clips": 2, "test_crops": 3}  # fmt: skip
@@ -31,7 +32,7 @@ def save_finetune(tiny, path, ema: bool, eval_settings: dict | None = EVAL) -> H
         with torch.no_grad():
             for p in holder.ema.module.parameters():
                 p.normal_(0, 0.2)
-    ours = {"kind": "classifier", "net_config": dict(holder.net.config),
+    ours = {**model_record(holder.net),
             "id2label": {"0": "a", "1": "b", "2": "c"}}  # fmt: skip
     if eval_settings is not None:
         ours["eval"] = eval_settings

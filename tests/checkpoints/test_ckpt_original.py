@@ -15,7 +15,7 @@ from videomae_ssl.checkpoints import (
     load_checkpoint,
     load_pretrained_encoder,
 )
-from videomae_ssl.models import VideoMAEClassifier
+from videomae_ssl.models import VideoMAEClassifier, VideoMAEConfig
 from videomae_ssl.models.pos_embed import sinusoid_table
 
 BLOCK = {"layernorm_before": "norm1", "layernorm_after": "norm2", "attention.output.dense": "attn.proj",
@@ -111,8 +111,9 @@ def test_missing_input_size_is_assumed_and_said(tiny, tmp_path):
 
 
 def test_standard_widths_give_standard_head_counts(tmp_path):
-    small = VideoMAEClassifier(3, img_size=32, patch_size=8, num_frames=4, embed_dim=384, depth=1,
-                               num_heads=6)  # fmt: skip
+    small = VideoMAEClassifier(VideoMAEConfig(img_size=32, patch_size=8, num_frames=4,
+                                              embed_dim=384, depth=1, num_heads=6),
+                               num_classes=3)  # fmt: skip
     torch.save({"module": small.state_dict()}, tmp_path / "s.pth")
     loaded = load_checkpoint(tmp_path / "s.pth", num_frames=4, img_size=32)
     assert loaded.config["num_heads"] == 6
@@ -147,7 +148,7 @@ def test_round_trip_ours_original_ours_is_exact(tiny, tmp_path, kind):
     assert "model" in raw and all(not k.startswith("net.") for k in raw["model"])
     back = build_model(load_checkpoint(path))
     state, new = ours.state_dict(), back.state_dict()
-    assert type(back) is type(ours) and back.config == ours.config and new.keys() == state.keys()
+    assert type(back) is type(ours) and (back.config, back.options) == (ours.config, ours.options) and new.keys() == state.keys()
     assert all(torch.equal(new[k], state[k]) for k in state)
     assert type(back.pos_embed if kind != "pretrain" else back.encoder.pos_embed) is type(
         ours.pos_embed if kind != "pretrain" else ours.encoder.pos_embed)
@@ -156,7 +157,7 @@ def test_round_trip_ours_original_ours_is_exact(tiny, tmp_path, kind):
 def test_a_model_built_from_numpy_numbers_writes_a_checkpoint_that_loads(tiny, tmp_path):
     ours = tiny.ours_classifier(num_classes=np.int64(5), img_size=np.int64(32))
     back = build_model(load_checkpoint(export_original(ours, tmp_path / "numpy.pth")))
-    assert back.config == ours.config
+    assert (back.config, back.options) == (ours.config, ours.options)
 
 
 # net_config exactly as checkpoints stored it when the model captured its arguments.
@@ -176,7 +177,7 @@ def test_net_config_of_earlier_checkpoints_still_rebuilds_the_model(tiny, tmp_pa
     meta = {"kind": kind, "net_config": OLD_NET_CONFIGS[kind]}
     torch.save({"model": ours.state_dict(), "videomae_ssl": meta}, tmp_path / "old.pth")
     back = build_model(load_checkpoint(tmp_path / "old.pth"))
-    assert back.config == ours.config
+    assert (back.config, back.options) == (ours.config, ours.options)
     assert all(torch.equal(v, back.state_dict()[k]) for k, v in ours.state_dict().items())
 
 

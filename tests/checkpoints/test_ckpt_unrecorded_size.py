@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from videomae_ssl.checkpoints import CheckpointError, load_checkpoint, load_pretrained_encoder
-from videomae_ssl.models import VideoMAEEncoder, videomae_pretrain
+from videomae_ssl.models import VideoMAEConfig, VideoMAEEncoder, videomae_pretrain
 from videomae_ssl.models.pos_embed import sinusoid_table
 from videomae_ssl.probe.encoder import frozen_encoder
 
@@ -40,7 +40,7 @@ def video() -> torch.Tensor:
 
 def test_the_model_grid_is_used_when_the_file_records_none(tmp_path):
     source, path = source_and_file(tmp_path)
-    target = VideoMAEEncoder(**GEOMETRY, **ARCH).eval()
+    target = VideoMAEEncoder(VideoMAEConfig(**GEOMETRY, **ARCH)).eval()
     report = load_pretrained_encoder(target, path, log=None)
     with torch.no_grad():
         torch.testing.assert_close(target(video()), source.encoder(video()), atol=1e-6, rtol=0)
@@ -61,7 +61,7 @@ def test_the_frozen_probe_encoder_loads_it_the_same_way(tmp_path):
 def test_a_given_input_size_still_wins(tmp_path):
     """num_frames / img_size passed by the caller describe the file: its grid is resized."""
     _, path = source_and_file(tmp_path)
-    target = VideoMAEEncoder(**GEOMETRY, **ARCH)
+    target = VideoMAEEncoder(VideoMAEConfig(**GEOMETRY, **ARCH))
     report = load_pretrained_encoder(target, path, num_frames=4, img_size=64, log=None)
     assert any("token grid 2x4x4 in the checkpoint, 4x4x4 in the model" in n for n in report.notes)
     assert not torch.equal(target.pos_embed, sinusoid_table(64, 48))
@@ -74,8 +74,8 @@ def test_a_file_with_a_position_table_is_read_as_before(tmp_path):
     with pytest.raises(CheckpointError, match="pos_embed has 64 positions.*pass the checkpoint's"):
         load_checkpoint(path)
     with pytest.raises(CheckpointError, match="pos_embed has 64 positions"):
-        load_pretrained_encoder(VideoMAEEncoder(**GEOMETRY, **ARCH), path, log=None)
-    target = VideoMAEEncoder(**GEOMETRY, **ARCH).eval()
+        load_pretrained_encoder(VideoMAEEncoder(VideoMAEConfig(**GEOMETRY, **ARCH)), path, log=None)
+    target = VideoMAEEncoder(VideoMAEConfig(**GEOMETRY, **ARCH)).eval()
     load_pretrained_encoder(target, path, num_frames=8, img_size=64, log=None)
     with torch.no_grad():
         torch.testing.assert_close(target(video()), source.encoder(video()), atol=1e-6, rtol=0)

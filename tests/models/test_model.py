@@ -10,6 +10,7 @@ from videomae_ssl.masking import tube_mask
 from videomae_ssl.models import (
     SIZES,
     VideoMAEClassifier,
+    VideoMAEConfig,
     VideoMAEPretrainModel,
     get_size,
     videomae_classifier,
@@ -110,7 +111,7 @@ def test_vit_base_parameter_count():
 def test_classifier_shapes_init_and_gradients():
     torch.manual_seed(0)
     kw = {k: v for k, v in TINY.items() if not k.startswith("decoder")}
-    model = VideoMAEClassifier(num_classes=5, **kw)
+    model = VideoMAEClassifier(VideoMAEConfig(**kw), num_classes=5)
     assert model.head.weight.abs().max() < 0.01  # init_scale 0.001 on a trunc-normal(0.02)
     logits = model(torch.randn(2, 3, 4, 32, 32))
     assert logits.shape == (2, 5)
@@ -130,19 +131,22 @@ def test_wrong_input_size_is_a_clear_error():
 @pytest.mark.parametrize("cls", [VideoMAEPretrainModel, VideoMAEClassifier])
 def test_config_names_every_argument_as_plain_values_and_rebuilds_the_model(cls):
     # Numbers from numpy (a computed class count, a sweep) must not reach the checkpoint's
-    # net_config as numpy objects: a weights-only load refuses them.
+    # model_args or options as numpy objects: a weights-only load refuses them.
     kw = {k: v for k, v in TINY.items() if cls is VideoMAEPretrainModel or not k.startswith("decoder")}
-    kw = {**kw, "img_size": np.int64(32), "mlp_ratio": np.float64(4.0), "drop_path_rate": np.float32(0.1)}
+    kw = {**kw, "img_size": np.int64(32), "mlp_ratio": np.float64(4.0)}
+    options = {"drop_path_rate": np.float32(0.1)}
     if cls is VideoMAEClassifier:
-        kw["num_classes"] = np.int64(5)
-    model = cls(**kw)
-    # Every argument but grad_checkpointing, a memory setting that does not change the model.
-    arguments = set(inspect.signature(cls).parameters) - {"grad_checkpointing"}
-    assert set(model.config) == arguments
-    assert all(type(v) in (int, float, bool) for v in model.config.values()), model.config
-    assert model.config["img_size"] == 32 and model.config["drop_path_rate"] == pytest.approx(0.1)
-    rebuilt = cls(**model.config)
-    assert rebuilt.config == model.config
+        options["num_classes"] = np.int64(5)
+    model = cls(VideoMAEConfig(**kw), **options)
+    # Every argument but the config and grad_checkpointing, a memory setting that does not
+    # change the model.
+    arguments = set(inspect.signature(cls).parameters) - {"config", "grad_checkpointing"}
+    assert set(model.options) == arguments
+    values = [*model.config.as_dict().values(), *model.options.values()]
+    assert all(type(v) in (int, float, bool) for v in values), (model.config, model.options)
+    assert model.config.img_size == 32 and model.options["drop_path_rate"] == pytest.approx(0.1)
+    rebuilt = cls(VideoMAEConfig(**model.config.as_dict()), **model.options)
+    assert rebuilt.config == model.config and rebuilt.options == model.options
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
         k: v.shape for k, v in model.state_dict().items()
     }
@@ -182,4 +186,5 @@ def test_grad_checkpointing_gives_the_plain_loss_and_gradients(kind, monkeypatch
     assert torch.equal(loss, loss_ckpt)
     for name, grad in grads.items():
         torch.testing.assert_close(grads_ckpt[name], grad, rtol=1e-6, atol=1e-7, msg=name)
-    assert "grad_checkpointing" not in checkpointed.config  # a memory setting, not architecture
+    # A memory setting, not architecture, and not stored.
+    assert "grad_checkpointing" not in {**checkpointed.config.as_dict(), **checkpointed.options}

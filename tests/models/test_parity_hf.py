@@ -6,7 +6,7 @@ import torch
 from videomae_ssl.checkpoints.hf_keys import from_hf, to_hf
 from videomae_ssl.loss import masked_targets, pixel_targets, reconstruction_loss
 from videomae_ssl.masking import tube_mask
-from videomae_ssl.models import VideoMAEClassifier, VideoMAEPretrainModel
+from videomae_ssl.models import VideoMAEClassifier, VideoMAEConfig, VideoMAEPretrainModel
 
 transformers = pytest.importorskip("transformers")
 
@@ -32,7 +32,7 @@ def test_pretraining_matches_transformers(norm_pix):
     config = transformers.VideoMAEConfig(**CFG, use_mean_pooling=False, norm_pix_loss=norm_pix)
     hf = randomize(transformers.VideoMAEForPreTraining(config)).eval()
     hf.decoder.norm.eps = 1e-6  # transformers leaves this LayerNorm at torch's default 1e-5
-    ours = VideoMAEPretrainModel(**OURS).eval()
+    ours = VideoMAEPretrainModel(VideoMAEConfig(**OURS)).eval()
     result = ours.load_state_dict(from_hf(hf.state_dict(), pretraining=True), strict=True)
     assert not result.missing_keys and not result.unexpected_keys
 
@@ -51,7 +51,7 @@ def test_classifier_matches_transformers():
     hf = randomize(transformers.VideoMAEForVideoClassification(config)).eval()
     hf.fc_norm.eps = 1e-6
     kw = {k: v for k, v in OURS.items() if not k.startswith("decoder")}
-    ours = VideoMAEClassifier(num_classes=7, **kw).eval()
+    ours = VideoMAEClassifier(VideoMAEConfig(**kw), num_classes=7).eval()
     ours.load_state_dict(from_hf(hf.state_dict(), pretraining=False), strict=True)
     video = torch.randn(2, 3, 4, 32, 32)
     with torch.no_grad():
@@ -59,7 +59,7 @@ def test_classifier_matches_transformers():
 
 
 def test_hf_key_mapping_round_trips():
-    ours = randomize(VideoMAEPretrainModel(**OURS))
+    ours = randomize(VideoMAEPretrainModel(VideoMAEConfig(**OURS)))
     state = ours.state_dict()
     back = from_hf(to_hf(state), pretraining=True)
     assert back.keys() == state.keys()

@@ -11,7 +11,6 @@ import pytest
 from omegaconf import OmegaConf
 
 import videomae_ssl
-import videomae_ssl.model_sizes as old_home
 from videomae_ssl import run_resolvers
 from videomae_ssl.models import sizes
 
@@ -19,6 +18,9 @@ PACKAGE = Path(videomae_ssl.__file__).parent
 HOME = "videomae_ssl.models.sizes"
 # Encoder widths of the published sizes: a literal table keyed by several of them is a copy.
 WIDTHS = {384, 768, 1024, 1280, 1408}
+# What a size decides (the input geometry is a run's).
+SIZE_FIELDS = {"embed_dim", "depth", "num_heads", "decoder_embed_dim", "decoder_depth",
+               "decoder_num_heads"}  # fmt: skip
 
 
 def module_name(path: Path) -> str:
@@ -27,8 +29,8 @@ def module_name(path: Path) -> str:
 
 
 def size_definitions(tree: ast.Module) -> list[str]:
-    """What in `tree` defines size numbers: `vit_*` builders, a `SIZES` table, `ModelSize(...)`
-    calls with numbers, literal tables keyed by the published widths."""
+    """What in `tree` defines size numbers: `vit_*` builders, a `SIZES` table, `VideoMAEConfig(...)`
+    calls with numeric widths, depths or heads, literal tables keyed by the published widths."""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and node.name.startswith("vit_"):
@@ -37,8 +39,11 @@ def size_definitions(tree: ast.Module) -> list[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == "SIZES" for t in targets):
                 found.append("SIZES =")
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ModelSize":
-            found.append(f"ModelSize(...) at line {node.lineno}")
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "VideoMAEConfig":
+            sized = [k for k in node.keywords if k.arg in SIZE_FIELDS
+                     and isinstance(k.value, ast.Constant)]  # fmt: skip
+            if sized:
+                found.append(f"VideoMAEConfig(...) with numbers at line {node.lineno}")
         elif isinstance(node, ast.Dict):
             keys = [k for k in node.keys if isinstance(k, ast.Constant)]
             keys += [e for k in node.keys if isinstance(k, ast.Tuple) for e in k.elts[:1]]
@@ -68,15 +73,44 @@ def test_a_copied_table_is_caught():
     assert size_definitions(ast.parse("HEADS = {384: 6, 768: 12, 1024: 16}\n"))
     assert size_definitions(ast.parse("NAMES = {(768, 12): 'B', (1024, 24): 'L', (1280, 32): 'H'}\n"))
     assert size_definitions(ast.parse("def vit_base():\n    return 1\n"))
+    assert size_definitions(ast.parse("c = VideoMAEConfig(embed_dim=384, depth=12)\n"))
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["SIZES", "ModelSize", "get_size", "size_field", "vit_tiny", "vit_small", "vit_base",
-     "vit_large", "vit_huge", "vit_giant"],
-)  # fmt: skip
-def test_the_former_module_re_exports_the_same_objects(name):
-    assert getattr(old_home, name) is getattr(sizes, name)
+def test_the_former_homes_are_gone():
+    """No alias module (`videomae_ssl.model_sizes`) and no lazy attribute on the sizes module
+    that imported the builders back (the cycle build.py <-> sizes.py)."""
+    code = "import importlib.util as u; print(u.find_spec('videomae_ssl.model_sizes'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None", out.stderr
+    assert not hasattr(sizes, "__getattr__")
+    for name in ("videomae_pretrain", "videomae_classifier"):
+        assert not hasattr(sizes, name)
+
+
+def models_imports() -> dict[str, set[str]]:
+    """models/<module> -> the models/ modules it imports (at the top or inside functions)."""
+    found = {}
+    for path in sorted((PACKAGE / "models").glob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("videomae_ssl.models"):
+                names.add(node.module)
+                names.update(f"{node.module}.{a.name}" for a in node.names)
+        found[f"videomae_ssl.models.{path.stem}"] = names
+    return found
+
+
+def test_no_import_cycle_in_models():
+    graph = models_imports()
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, set()) & set(graph):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(m for m in graph if m != "videomae_ssl.models.__init__" and reaches(m, m, {m}))
+    assert not cycles, f"modules of models/ that import themselves back: {cycles}"
 
 
 def test_the_sizes_import_no_torch():

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.lightning.probe import AttentiveProbeModule
-from videomae_ssl.models import videomae_classifier, videomae_pretrain
+from videomae_ssl.models import VideoMAEConfig, videomae_classifier, videomae_pretrain
 from videomae_ssl.probe.encoder import FrozenEncoder, frozen_encoder, frozen_encoder_from_checkpoint
 from videomae_ssl.probe.features import FeatureSet, order_rows
 from videomae_ssl.probe.heads import AttentiveProbe, LinearProbe
@@ -20,7 +20,7 @@ TINY = dict(img_size=32, patch_size=8, num_frames=4, embed_dim=32, depth=2, num_
 
 def tiny_encoder(**kw) -> FrozenEncoder:
     torch.manual_seed(0)
-    return FrozenEncoder(**{**TINY, "drop_path_rate": 0.5, **kw})
+    return FrozenEncoder(VideoMAEConfig(**TINY), **{"drop_path_rate": 0.5, **kw})
 
 
 def clip_batches(n=4, batch=2, classes=3):

@@ -4,8 +4,8 @@ Lightning fills the table's "Total Flops" by running `example_input_array` throu
 and prints 0 for a module without one, as ours are (their inputs are a clip and its mask). This
 callback prints the forward FLOPs of one clip instead, counted as `videomae_ssl.flops` counts
 them (matrix products, 2 FLOPs per multiply-add, the convention of torch's FlopCounterMode):
-for pretraining with the data's mask ratio (and the decoder mask ratio), for fine-tuning of
-the classifier on one view.
+for pretraining with the data's mask generators (the encoder's and the decoder's), for
+fine-tuning of the classifier on one view.
 """
 
 from __future__ import annotations
@@ -19,26 +19,26 @@ from lightning.pytorch.utilities.model_summary.model_summary import get_human_re
 
 from videomae_ssl import flops
 from videomae_ssl.masking.indexing import token_indices
+from videomae_ssl.models import VideoMAEClassifier, VideoMAEPretrainModel
 
 
 def clip_flops(trainer: pl.Trainer, pl_module: pl.LightningModule) -> int | None:
     """Forward FLOPs of one clip through `pl_module.net`, or None when they cannot be told (a
     module or data module of another kind)."""
     net = getattr(pl_module, "net", None)
-    config = getattr(net, "config", None)
-    if not isinstance(config, dict):
-        return None
-    if "num_classes" in config:
-        return flops.classify_flops(config)
+    if isinstance(net, VideoMAEClassifier):
+        return flops.classify_flops(net.config, net.num_classes)
     masking = getattr(trainer.datamodule, "mask_generator", None)
-    if "decoder_depth" not in config or masking is None:
+    if not isinstance(net, VideoMAEPretrainModel) or masking is None:
         return None
     # The counts of a mask are those of every mask of a generator, whichever draw this is.
     mask = masking(net.grid, torch.Generator().manual_seed(0))[None]  # Bool[1, N]
-    decoder_masking = getattr(pl_module, "decoder_masking", None)
-    decoder_mask = None if decoder_masking is None else decoder_masking(net.grid)[None]
+    decoder_masking = getattr(trainer.datamodule, "decoder_mask_generator", None)
+    decoder_mask = None
+    if decoder_masking is not None:
+        decoder_mask = decoder_masking(net.grid, torch.Generator().manual_seed(0))[None]
     ids = token_indices(mask, decoder_mask)
-    return flops.pretrain_flops(config, ids.visible.shape[1], ids.decoded.shape[1])
+    return flops.pretrain_flops(net.config, ids.visible.shape[1], ids.decoded.shape[1])
 
 
 class ModelSummary(LightningModelSummary):

@@ -23,7 +23,7 @@ from videomae_ssl.checkpoints.load import (
     load_checkpoint,
 )
 from videomae_ssl.checkpoints.reading import CheckpointError
-from videomae_ssl.models import VideoMAEEncoder
+from videomae_ssl.models import VideoMAEConfig, VideoMAEEncoder
 from videomae_ssl.models.pos_embed import resize_pos_table, sinusoid_table
 
 _DECODER = ("decoder.", "encoder_to_decoder.", "mask_token")
@@ -132,14 +132,16 @@ def _grid_without_table(
     taken = {k: own[k] for k in ckpt.assumed_input}
     frames = taken.get("num_frames", c["num_frames"])
     side = taken.get("img_size", c["img_size"])
-    if frames % c["tubelet_size"] or side % c["patch_size"]:
+    try:
+        grid = VideoMAEConfig(num_frames=frames, img_size=side, patch_size=c["patch_size"],
+                              tubelet_size=c["tubelet_size"]).grid  # fmt: skip
+    except ValueError:
         return ckpt.grid  # not the model's geometry: the shape check has said so already
     default = input_size_note(ckpt.assumed_input)
     report.notes = [n for n in report.notes if n != default]
     report.notes.append(input_size_note(
         taken, " (the model's own: the file holds no position table either)"))  # fmt: skip
-    side //= c["patch_size"]
-    return frames // c["tubelet_size"], side, side
+    return grid
 
 
 def _set_positions(

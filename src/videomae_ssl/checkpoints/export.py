@@ -2,7 +2,7 @@
 Lightning checkpoints.
 
 Each file carries what is needed to rebuild the model: config.json for transformers, and a
-`videomae_ssl` block (kind, constructor arguments, class names) in the two `.pth` layouts,
+`videomae_ssl` block (kind, `model_args` and `options`, class names) in the two `.pth` layouts,
 which the original scripts ignore.
 """
 
@@ -22,16 +22,9 @@ from videomae_ssl.checkpoints.hf_config import hf_config_for, hf_processor_confi
 from videomae_ssl.checkpoints.hf_keys import to_hf
 from videomae_ssl.checkpoints.reading import CheckpointError
 from videomae_ssl.models import VideoMAEClassifier, VideoMAEPretrainModel
+from videomae_ssl.models.build import model_record
 
 Model = VideoMAEPretrainModel | VideoMAEClassifier
-
-
-def _kind(model: Model) -> str:
-    if isinstance(model, VideoMAEPretrainModel):
-        return "pretrain"
-    if isinstance(model, VideoMAEClassifier):
-        return "classifier"
-    raise TypeError(f"expected VideoMAEPretrainModel or VideoMAEClassifier, got {type(model)}")
 
 
 def _encoder(model: Model) -> nn.Module:
@@ -40,7 +33,7 @@ def _encoder(model: Model) -> nn.Module:
 
 def _metadata(model: Model, id2label: dict[int, str] | None) -> dict[str, Any]:
     """Our block: enough to rebuild the model without Hydra (see `load_checkpoint`)."""
-    meta: dict[str, Any] = {"kind": _kind(model), "net_config": dict(model.config)}
+    meta = model_record(model)
     _check_labels(model, id2label)
     if id2label:
         meta["id2label"] = {int(k): str(v) for k, v in id2label.items()}
@@ -91,7 +84,7 @@ def export_hf(
     """
     from safetensors.torch import save_file
 
-    kind = _kind(model)
+    kind = model_record(model)["kind"]
     if "pos_embed" in _encoder(model).state_dict():
         raise CheckpointError(
             "this model's position table was rebuilt for a new token grid or learned; "
@@ -100,11 +93,12 @@ def export_hf(
         )
     _check_labels(model, id2label)
     state = to_hf(_cpu_state(model), legacy_bias_names=True)
-    config = hf_config_for(model.config, kind, id2label, norm_pix_loss)
+    config = hf_config_for({**model.config.as_dict(), **model.options}, kind, id2label,
+                           norm_pix_loss)  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    processor = hf_processor_config(model.config["img_size"])
+    processor = hf_processor_config(model.config.img_size)
     (out / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n")
     weights = out / "model.safetensors"
     save_file(state, str(weights), metadata={"format": "pt"})
@@ -123,7 +117,7 @@ def export_original(
     stores learnable ones.
     """
     state = _cpu_state(model)
-    key = "encoder.pos_embed" if _kind(model) == "pretrain" else "pos_embed"
+    key = "encoder.pos_embed" if isinstance(model, VideoMAEPretrainModel) else "pos_embed"
     if key in state:
         state[key] = state[key].unsqueeze(0)  # (1, N, D)
     path = Path(path)

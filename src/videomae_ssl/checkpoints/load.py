@@ -36,7 +36,8 @@ from videomae_ssl.checkpoints.layouts import (
     to_kind_layout,
 )
 from videomae_ssl.checkpoints.reading import CheckpointError, read_hf_dir, read_weights
-from videomae_ssl.models import VideoMAEClassifier, VideoMAEPretrainModel
+from videomae_ssl.models import VideoMAEClassifier, VideoMAEConfig, VideoMAEPretrainModel
+from videomae_ssl.models.config import GRID_FIELDS
 from videomae_ssl.models.pos_embed import sinusoid_table
 
 FORMAT_NAMES = {
@@ -58,7 +59,9 @@ class LoadedCheckpoint:
 
     `state` uses our names for `kind`: pretraining (`encoder.*`, `decoder.*`, ...), classifier
     (`patch_embed`, `blocks`, `fc_norm`, `head`) or encoder only (`patch_embed`, `blocks`,
-    `norm`). `config` holds constructor arguments of our model (`num_heads` None when unknown).
+    `norm`). `config` holds what is known of our model's arguments, flat: the `VideoMAEConfig`
+    fields (`num_heads` None when unknown) and the model's options (`num_classes`, ...);
+    `build_model` splits them.
     `eval_settings` is the test protocol our fine-tuning checkpoints record (frames, sampling
     rate and rule, input size, test clips and crops), None for other files. `assumed_input`
     holds the defaults taken for what the file does not record (`num_frames`, `img_size`).
@@ -81,9 +84,7 @@ class LoadedCheckpoint:
     @property
     def grid(self) -> tuple[int, int, int]:
         """(T', H', W') token grid the weights were trained on."""
-        c = self.config
-        side = c["img_size"] // c["patch_size"]
-        return c["num_frames"] // c["tubelet_size"], side, side
+        return VideoMAEConfig(**{k: self.config[k] for k in GRID_FIELDS}).grid
 
     def summary(self) -> str:
         """What was found, for people: format, size, input, classes, notes, ignored keys."""
@@ -230,6 +231,8 @@ def load_checkpoint(
         )
     except KeyError as err:  # malformed keys or shapes, found by the layout helpers
         raise CheckpointError(f"{path}: {err.args[0]}") from None
+    except ValueError as err:  # an input size that is no whole number of tokens
+        raise CheckpointError(f"{path}: {err}") from None
     if ema:
         loaded.notes.append("weights: the exponential moving average kept during fine-tuning")
     return loaded
@@ -269,8 +272,12 @@ def _interpret(
 def _model_config(
     state: dict[str, torch.Tensor], kind: str, ours: dict[str, Any] | None
 ) -> tuple[str, dict[str, Any]]:
-    """(kind, constructor arguments): as our metadata block records them, else read off the
+    """(kind, constructor arguments): as our metadata block records them (`model_args`, the
+    `VideoMAEConfig`, and `options`; earlier files: one flat `net_config`), else read off the
     shapes (head counts and input size are filled in later)."""
+    if ours and isinstance(ours.get("model_args"), dict):
+        kind = ours.get("kind", kind) if ours.get("kind") in KIND_NAMES else kind
+        return kind, {**ours["model_args"], **(ours.get("options") or {})}
     if ours and isinstance(ours.get("net_config"), dict):
         kind = ours.get("kind", kind) if ours.get("kind") in KIND_NAMES else kind
         return kind, dict(ours["net_config"])
@@ -349,9 +356,11 @@ def _fill_input_size(
     size = img_size or c.get("img_size") or args.get("input_size")
     table = stored_pos_table(state, loaded.kind)
     if frames is None and table is not None:  # a stored table gives the token count
-        side = (size or DEFAULT_IMG_SIZE) // c["patch_size"]
-        if table.shape[0] % (side * side) == 0:
-            frames = table.shape[0] // (side * side) * c["tubelet_size"]
+        q = c["tubelet_size"]  # one slice of tubelets: its tokens divide the table's count
+        one_slice = VideoMAEConfig(img_size=size or DEFAULT_IMG_SIZE, patch_size=c["patch_size"],
+                                   num_frames=q, tubelet_size=q).num_tokens  # fmt: skip
+        if table.shape[0] % one_slice == 0:
+            frames = table.shape[0] // one_slice * q
     if not frames:
         loaded.assumed_input["num_frames"] = DEFAULT_FRAMES
     if not size:
@@ -438,7 +447,8 @@ def build_model(loaded: LoadedCheckpoint) -> VideoMAEPretrainModel | VideoMAECla
             raise CheckpointError(f"{loaded.path}: {key} is unknown for this width; pass it.")
     cls = VideoMAEPretrainModel if loaded.kind == "pretrain" else VideoMAEClassifier
     try:
-        model = cls(**c)
+        config, options = VideoMAEConfig.split(c)
+        model = cls(config, **options)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{loaded.path}: cannot build {cls.__name__}({c}): {err}") from None
     state = dict(loaded.state)

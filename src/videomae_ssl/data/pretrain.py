@@ -24,9 +24,29 @@ from videomae_ssl.data.sampling import center_indices, pretrain_indices
 from videomae_ssl.data.transforms import MultiScaleCrop, center_crop_resize, channels_first
 from videomae_ssl.errors import ConfigError
 from videomae_ssl.masking import MaskGenerator, mask_to_indices, token_indices
+from videomae_ssl.masking.functional import Grid
+from videomae_ssl.models.config import VideoMAEConfig
 from videomae_ssl.seeding import STREAM_CROP, STREAM_DECODER_MASK, STREAM_MASK, sample_generator
 
-__all__ = ["VideoPretrainDataset", "collate_views"]
+__all__ = ["VideoPretrainDataset", "collate_views", "mask_grid"]
+
+
+def mask_grid(
+    num_frames: int, input_size: int, patch_size: int, tubelet_size: int, masks: MaskGenerator
+) -> Grid:
+    """The model's token grid for clips of `num_frames` frames at `input_size` px (the
+    config's), with `masks`, the encoder's mask generator, checked on it. The data path's one
+    check of both: the data module's `validate_inputs` and the dataset's constructor call it.
+    The decoder's mask ratio is checked by the pretraining module, which owns
+    `model.decoder_mask_ratio`."""
+    if num_frames % tubelet_size:
+        raise ConfigError(f"num_frames={num_frames} must be a multiple of {tubelet_size=}.")
+    if input_size % patch_size:
+        raise ConfigError(f"input_size={input_size} must be a multiple of {patch_size=}.")
+    geometry = VideoMAEConfig(img_size=input_size, patch_size=patch_size, num_frames=num_frames,
+                              tubelet_size=tubelet_size)  # fmt: skip
+    masks.check(geometry.grid)
+    return geometry.grid
 
 
 class VideoPretrainDataset(VideoListDataset):
@@ -70,10 +90,7 @@ class VideoPretrainDataset(VideoListDataset):
         quarantine_file: str | None = None,
         max_retries: int = 20,
     ) -> None:
-        if num_frames % tubelet_size:
-            raise ConfigError(f"num_frames={num_frames} must be a multiple of {tubelet_size=}.")
-        if input_size % patch_size:
-            raise ConfigError(f"input_size={input_size} must be a multiple of {patch_size=}.")
+        self.grid = mask_grid(num_frames, input_size, patch_size, tubelet_size, mask_generator)
         if num_sample < 1:
             raise ConfigError(f"data.num_sample={num_sample} must be a positive integer.")
         super().__init__(
@@ -86,12 +103,8 @@ class VideoPretrainDataset(VideoListDataset):
         self.num_frames = num_frames
         self.sampling_rate = sampling_rate
         self.input_size = input_size
-        self.grid = (num_frames // tubelet_size, input_size // patch_size, input_size // patch_size)
         self.mask_generator = mask_generator
-        mask_generator.check(self.grid)
         self.decoder_mask_generator = decoder_mask_generator if train else None
-        if self.decoder_mask_generator is not None:
-            self.decoder_mask_generator.check(self.grid)
         self.train = train
         self.num_sample = num_sample
         self.crop = MultiScaleCrop(input_size)

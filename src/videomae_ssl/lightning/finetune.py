@@ -26,6 +26,7 @@ from videomae_ssl.evaluation import MultiViewAccuracy
 from videomae_ssl.lightning.guard import NonFiniteLoss
 from videomae_ssl.lightning.step_log import finish_training_step
 from videomae_ssl.models import VideoMAEClassifier
+from videomae_ssl.models.build import model_record
 from videomae_ssl.optim.param_groups import layer_decay_groups
 from videomae_ssl.optim.setup import OptimizerFactory, lr_plan, optimizer_with_schedule
 
@@ -168,8 +169,7 @@ class VideoClassificationModule(L.LightningModule):
         # Enough to rebuild the classifier and test it without Hydra (see videomae_ssl.predict).
         names = dict(enumerate(self.class_names)) if self.class_names else None
         checkpoint["videomae_ssl"] = {
-            "kind": "classifier",
-            "net_config": dict(self.net.config),
+            **model_record(self.net),
             "id2label": names,
             "eval": self.eval_settings or None,
         }

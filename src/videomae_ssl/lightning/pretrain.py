@@ -12,13 +12,9 @@ from lightning.pytorch.utilities import rank_zero_info
 from videomae_ssl.lightning.guard import NonFiniteLoss
 from videomae_ssl.lightning.step_log import finish_training_step
 from videomae_ssl.loss import pixel_targets, reconstruction_loss
-from videomae_ssl.masking import (
-    RunningCellMaskGenerator,
-    TokenIndices,
-    check_decoder_ratio,
-    mask_to_indices,
-)
+from videomae_ssl.masking import TokenIndices, check_decoder_ratio, mask_to_indices, token_indices
 from videomae_ssl.models import VideoMAEPretrainModel
+from videomae_ssl.models.build import model_record
 from videomae_ssl.optim.param_groups import weight_decay_groups
 from videomae_ssl.optim.setup import OptimizerFactory, lr_plan, optimizer_with_schedule
 
@@ -43,9 +39,12 @@ class VideoMAEPretrainModule(L.LightningModule):
     clips but the same lr, as in VideoMAE V2.
 
     `decoder_mask_ratio` > 0 turns on VideoMAE V2's decoder masking in training: a running-cell
-    mask (random phase per clip, drawn by the data module from the clip's own stream) picks the
-    tokens the decoder reconstructs and the loss covers the encoder-masked ones among them.
-    Validation always reconstructs every masked token, so its loss compares across settings.
+    mask (random phase per clip) picks the tokens the decoder reconstructs and the loss covers
+    the encoder-masked ones among them. The module never draws it: training batches carry it,
+    drawn by the data path from each clip's own stream (`ids_decoded` and `decoded_loss`), or,
+    in a batch built by hand, as `decoder_mask` Bool[B, N] (True = not reconstructed). The ratio
+    is checked against the model's token grid here, once. Validation always reconstructs every
+    masked token, so its loss compares across settings.
     """
 
     def __init__(
@@ -69,9 +68,7 @@ class VideoMAEPretrainModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.non_finite = NonFiniteLoss(max_non_finite_steps)
         check_decoder_ratio(decoder_mask_ratio, net.grid, key="model.decoder_mask_ratio")
-        self.decoder_masking = (
-            RunningCellMaskGenerator(decoder_mask_ratio) if decoder_mask_ratio else None
-        )
+        self.decoder_masking = bool(decoder_mask_ratio)
 
     @property
     def encoder(self) -> torch.nn.Module:
@@ -82,23 +79,26 @@ class VideoMAEPretrainModule(L.LightningModule):
         """The step's token indices, read from the device by no one: the encoder's from the
         batch ("ids_visible", "ids_masked"), and in training with decoder masking the
         decoder's ("ids_decoded", "decoded_loss"), all drawn by the data path on the host from
-        each clip's own stream, so a resumed run draws them again. A batch without them (one
-        built by hand) has the encoder's computed from its "mask" (reading the count back
-        once) and the decoder's drawn here from the global generator."""
+        each clip's own stream, so a resumed run draws them again. A batch built by hand has
+        the encoder's computed from its "mask" (reading the count back once) and the decoder's
+        from its "decoder_mask"; the module draws no mask itself."""
         mask = batch["mask"]  # Bool[B, N]
         if "ids_visible" in batch:
             visible, masked = batch["ids_visible"], batch["ids_masked"]  # (B, N_vis), (B, N_mask)
         else:
             visible, masked = mask_to_indices(mask)
-        if self.decoder_masking is None or not self.training:
+        if not self.decoder_masking or not self.training:
             return TokenIndices(visible, masked)
         if "ids_decoded" in batch:
             return TokenIndices(visible, batch["ids_decoded"], batch["decoded_loss"])
-        grid = self.net.grid
-        decoder_mask = torch.stack([self.decoder_masking(grid) for _ in range(len(mask))])
-        decoded, _ = mask_to_indices(decoder_mask)  # (B, K) on the host: decoder-visible first
-        decoded = decoded.to(mask.device)
-        return TokenIndices(visible, decoded, torch.gather(mask, 1, decoded))  # loss: Bool[B, K]
+        if "decoder_mask" in batch:
+            return token_indices(mask, batch["decoder_mask"])  # decoder_mask: Bool[B, N]
+        raise ValueError(
+            f"decoder_mask_ratio={self.hparams.decoder_mask_ratio}: a training batch must carry "
+            "its decoder mask, as 'ids_decoded' and 'decoded_loss' (what PretrainDataModule "
+            "draws with a decoder_mask_generator) or as 'decoder_mask' Bool[B, N]; this one has "
+            f"{', '.join(sorted(batch))}."
+        )
 
     def shared_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         video = batch["video"]
@@ -145,4 +145,4 @@ class VideoMAEPretrainModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Enough to rebuild the network without Hydra (see videomae_ssl.checkpoints).
-        checkpoint["videomae_ssl"] = {"kind": "pretrain", "net_config": dict(self.net.config)}
+        checkpoint["videomae_ssl"] = model_record(self.net)

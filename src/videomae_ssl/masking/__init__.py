@@ -12,6 +12,7 @@ from videomae_ssl.masking.generators import (
     RandomMaskGenerator,
     RunningCellMaskGenerator,
     TubeMaskGenerator,
+    decoder_mask_generator,
 )
 from videomae_ssl.masking.indexing import (
     TokenIndices,
@@ -28,6 +29,7 @@ __all__ = [
     "TubeMaskGenerator",
     "check_decoder_ratio",
     "check_ratio",
+    "decoder_mask_generator",
     "gather_tokens",
     "mask_to_indices",
     "random_mask",

@@ -39,7 +39,7 @@ def check_ratio(ratio: float, grid: Grid, tube: bool = True, key: str = "mask_ra
     )
 
 
-def tube_mask(grid: Grid, ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def tube_mask(grid: Grid, ratio: float, generator: torch.Generator) -> torch.Tensor:
     """Tube masking (VideoMAE): one random spatial mask repeated over every temporal slice.
 
     Returns Bool[T' * H' * W'] with exactly T' * int(ratio * H' * W') True entries.
@@ -52,7 +52,7 @@ def tube_mask(grid: Grid, ratio: float, generator: torch.Generator | None = None
     return spatial.repeat(t)  # (T'*H'*W',), slice-major so w stays fastest
 
 
-def random_mask(grid: Grid, ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_mask(grid: Grid, ratio: float, generator: torch.Generator) -> torch.Tensor:
     """Random space-time masking (MAE-ST): int(ratio * N) tokens hidden uniformly over all N."""
     t, h, w = grid
     n = t * h * w

@@ -1,4 +1,5 @@
-"""Mask generators as small callables, built from config and called in the data loader."""
+"""Mask generators as small callables, built once from config, handed to the data path and
+called there with each clip's own generator (never torch's global one)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,12 @@ class RunningCellMaskGenerator(MaskGenerator):
         """Raise ConfigError naming `decoder_mask_ratio` if the ratio cannot work on this grid."""
         check_decoder_ratio(self.ratio, grid)
 
-    def __call__(self, grid: Grid, generator: torch.Generator | None = None) -> torch.Tensor:
+    def __call__(self, grid: Grid, generator: torch.Generator) -> torch.Tensor:
         phase = int(torch.randint(CELL, (), generator=generator))
         return running_cell_mask(grid, self.ratio, phase)
+
+
+def decoder_mask_generator(ratio: float) -> RunningCellMaskGenerator | None:
+    """The decoder masking of `model.decoder_mask_ratio`: a running-cell generator, or None at
+    ratio 0 (VideoMAE: the decoder reconstructs every masked token)."""
+    return RunningCellMaskGenerator(ratio) if ratio else None

@@ -1,7 +1,8 @@
 """VideoMAE models: encoder, pretraining autoencoder, classifier and their sizes.
 
-The torch modules are imported on first use, so that `videomae_ssl.models.sizes` (numbers
-only) can be read, by the config resolvers for one, without importing torch.
+The torch modules are imported on first use, so that `videomae_ssl.models.config` and
+`videomae_ssl.models.sizes` (numbers only) can be read, by the config resolvers for one,
+without importing torch.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from videomae_ssl.models.sizes import SIZES, ModelSize, get_size
+from videomae_ssl.models.config import VideoMAEConfig
+from videomae_ssl.models.sizes import SIZES, get_size
 
 if TYPE_CHECKING:
     from videomae_ssl.models.build import videomae_classifier, videomae_pretrain
@@ -27,8 +29,8 @@ _HOMES = {
 
 __all__ = [
     "SIZES",
-    "ModelSize",
     "VideoMAEClassifier",
+    "VideoMAEConfig",
     "VideoMAEEncoder",
     "VideoMAEPretrainModel",
     "get_size",

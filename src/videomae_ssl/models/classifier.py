@@ -12,50 +12,48 @@ from typing import Any
 import torch
 from torch import nn
 
-from videomae_ssl.models.config import encoder_signature
+from videomae_ssl.models.config import VideoMAEConfig
 from videomae_ssl.models.encoder import VideoMAEEncoder
 from videomae_ssl.models.layers import LayerNorm
 
 
 class VideoMAEClassifier(VideoMAEEncoder):
-    """The encoder with a classification head; the encoder's arguments (an `EncoderConfig`,
-    or its fields by keyword) and `grad_checkpointing` as in `VideoMAEEncoder`."""
+    """The encoder with a classification head over `num_classes` classes; the architecture is
+    `config` (its decoder fields are not read), `grad_checkpointing` as in `VideoMAEEncoder`.
+    `options` holds the other arguments a checkpoint needs to rebuild the model."""
 
-    @encoder_signature
     def __init__(
         self,
-        num_classes: int,
+        config: VideoMAEConfig | None = None,
         *,
+        num_classes: int,
         drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.1,
         fc_drop_rate: float = 0.0,
         init_scale: float = 0.001,
         grad_checkpointing: bool = False,
-        **encoder_args: Any,
     ) -> None:
         super().__init__(
+            config,
             drop_rate=drop_rate,
             attn_drop_rate=attn_drop_rate,
             drop_path_rate=drop_path_rate,
             final_norm=False,
             grad_checkpointing=grad_checkpointing,
-            **encoder_args,
         )
-        # Every constructor argument by name: checkpoints store it to rebuild the model.
-        self.config: dict[str, Any] = {
+        self.options: dict[str, Any] = {
             "num_classes": operator.index(num_classes),
-            **self.encoder_config.as_dict(),
             "drop_rate": float(drop_rate),
             "attn_drop_rate": float(attn_drop_rate),
             "drop_path_rate": float(drop_path_rate),
             "fc_drop_rate": float(fc_drop_rate),
             "init_scale": float(init_scale),
         }
-        self.num_classes = self.config["num_classes"]
+        self.num_classes = self.options["num_classes"]
         self.fc_norm = LayerNorm(self.embed_dim)
         self.fc_dropout = nn.Dropout(fc_drop_rate)
-        self.head = nn.Linear(self.embed_dim, num_classes)
+        self.head = nn.Linear(self.embed_dim, self.num_classes)
         self.reset_parameters(init_scale)
 
     def reset_parameters(self, init_scale: float = 0.001) -> None:

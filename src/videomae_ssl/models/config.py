@@ -1,31 +1,34 @@
-"""The encoder's architecture, declared once: the encoder, the pretraining model and the
-classifier all take it, as an `EncoderConfig` or as its fields by keyword.
+"""A VideoMAE model's architecture, declared once: `VideoMAEConfig`.
 
-The keyword form is what configs (`_target_` + `model.net.*`) and checkpoints (`net_config`, a
-flat dict of plain numbers) use, so the models' constructors accept the fields as keyword
-arguments and `encoder_signature` shows them in the constructor's signature.
+The named sizes (`videomae_ssl.models.sizes`) return one, the models take one
+(`VideoMAEPretrainModel(config)`, as nanoGPT's `GPT(GPTConfig(...))`), and checkpoints store
+it as a plain dict (`model_args`) from which the model is rebuilt without Hydra:
+`VideoMAEPretrainModel(VideoMAEConfig(**meta["model_args"]), **meta["options"])`. The token grid
+(T', H', W') is computed here and nowhere else. Numbers only, no torch: configs and the data
+path read it before anything is built.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-F = TypeVar("F", bound=Callable[..., None])
-M = TypeVar("M")
+# The fields only the pretraining model's decoder reads (a classifier ignores them).
+DECODER_FIELDS = ("decoder_embed_dim", "decoder_depth", "decoder_num_heads")
+# The fields the token grid depends on.
+GRID_FIELDS = ("img_size", "patch_size", "num_frames", "tubelet_size")
 
 
 @dataclass(frozen=True)
-class EncoderConfig:
-    """Input geometry and ViT size of a VideoMAE encoder.
+class VideoMAEConfig:
+    """Input geometry, encoder and decoder of a VideoMAE model (the defaults: ViT-B, 16 frames
+    at 224 px). The decoder fields matter to the pretraining model only.
 
     The values are stored as plain Python numbers: a weights-only load refuses numpy scalars
-    in a checkpoint's `net_config`, and `operator.index` refuses a fractional size instead of
-    truncating it.
+    in a checkpoint, and `operator.index` refuses a fractional size instead of truncating it.
     """
 
     img_size: int = 224
@@ -38,6 +41,9 @@ class EncoderConfig:
     num_heads: int = 12
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
+    decoder_embed_dim: int = 384
+    decoder_depth: int = 4
+    decoder_num_heads: int = 6
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -45,40 +51,48 @@ class EncoderConfig:
             plain = {"int": operator.index, "float": float, "bool": bool}[str(f.type)](value)
             object.__setattr__(self, f.name, plain)
 
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        """(T', H', W'): the number of tokens along time, height and width."""
+        t, s, q, p = self.num_frames, self.img_size, self.tubelet_size, self.patch_size
+        if t % q or s % p:
+            raise ValueError(
+                f"num_frames={t} must be a multiple of tubelet_size={q} and img_size={s} a "
+                f"multiple of patch_size={p}"
+            )
+        return t // q, s // p, s // p
+
+    @property
+    def num_tokens(self) -> int:
+        """Tokens of the full grid, T' * H' * W'."""
+        t, h, w = self.grid
+        return t * h * w
+
+    @property
+    def tubelet_values(self) -> int:
+        """Pixel values in one token: tubelet * patch**2 * channels (the decoder's output)."""
+        return self.in_chans * self.tubelet_size * self.patch_size**2
+
     @classmethod
-    def of(cls, config: EncoderConfig | None, arguments: Mapping[str, Any]) -> EncoderConfig:
-        """`config` (default: the defaults) with `arguments` replacing its fields; an argument
-        that is not a field is an error naming it."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        if unknown := sorted(set(arguments) - names):
-            raise TypeError(f"unexpected keyword argument(s) {', '.join(unknown)}; the encoder's "
-                            f"are {', '.join(f.name for f in dataclasses.fields(cls))}")  # fmt: skip
-        return dataclasses.replace(config or cls(), **arguments)
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def replace(self, **changes: Any) -> VideoMAEConfig:
+        """This config with `changes` in place of its fields; a name that is not a field is an
+        error naming it (and the fields)."""
+        if unknown := sorted(set(changes) - set(self.field_names())):
+            raise TypeError(f"unexpected keyword argument(s) {', '.join(unknown)}; the model's "
+                            f"architecture fields are {', '.join(self.field_names())}")  # fmt: skip
+        return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:
-        """The fields by name, in declaration order (how checkpoints record them)."""
+        """The fields by name, in declaration order: what checkpoints store (`model_args`)."""
         return dataclasses.asdict(self)
 
-
-def encoder_signature(init: F) -> F:
-    """Show `EncoderConfig`'s fields, as keyword arguments with their defaults, in place of the
-    `**encoder_args` of a constructor: what `inspect.signature` of the class then gives."""
-    own = list(inspect.signature(init).parameters.values())
-    fields = [
-        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
-                          annotation=f.type)
-        for f in dataclasses.fields(EncoderConfig)
-    ]  # fmt: skip
-    keyword = inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.VAR_KEYWORD
-    positional = [p for p in own if p.kind not in keyword]
-    rest = [p for p in own if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    init.__signature__ = inspect.Signature([*positional, *fields, *rest])  # type: ignore[attr-defined]
-    return init
-
-
-class FromEncoderConfig:
-    """`Model.from_config(EncoderConfig(...), **other_arguments)` for the models that take one."""
-
     @classmethod
-    def from_config(cls: type[M], config: EncoderConfig, *args: Any, **kwargs: Any) -> M:
-        return cls(*args, **config.as_dict(), **kwargs)
+    def split(cls, arguments: Mapping[str, Any]) -> tuple[VideoMAEConfig, dict[str, Any]]:
+        """A flat dict of a model's arguments (earlier checkpoints' `net_config`) -> (the
+        config of its architecture fields, the other arguments)."""
+        names = set(cls.field_names())
+        config = cls(**{k: v for k, v in arguments.items() if k in names})
+        return config, {k: v for k, v in arguments.items() if k not in names}

@@ -7,60 +7,43 @@ cost nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from videomae_ssl.models.config import EncoderConfig, FromEncoderConfig, encoder_signature
+from videomae_ssl.models.config import VideoMAEConfig
 from videomae_ssl.models.layers import Block, LayerNorm, TubeletEmbed, run_blocks, stochastic_depth
 from videomae_ssl.models.pos_embed import sinusoid_table
 
 
-def token_grid(
-    num_frames: int, img_size: int, patch_size: int, tubelet_size: int
-) -> tuple[int, int, int]:
-    """(T', H', W'): the number of tokens along time, height and width."""
-    if num_frames % tubelet_size or img_size % patch_size:
-        raise ValueError(
-            f"num_frames={num_frames} must be a multiple of tubelet_size={tubelet_size} and "
-            f"img_size={img_size} a multiple of patch_size={patch_size}"
-        )
-    return num_frames // tubelet_size, img_size // patch_size, img_size // patch_size
-
-
-class VideoMAEEncoder(FromEncoderConfig, nn.Module):
+class VideoMAEEncoder(nn.Module):
     """Video ViT backbone. Parameter names follow the original VideoMAE checkpoints.
 
-    The architecture is an `EncoderConfig`, given as its fields by keyword or through
-    `VideoMAEEncoder.from_config(config)`; it is kept as `encoder_config`.
+    The architecture is `config` (its decoder fields are not read), kept as `self.config`.
     `grad_checkpointing` recomputes each block's activations in the backward pass instead of
     keeping them (see `run_blocks`): a memory setting, not part of the architecture, so it is
-    not in the models' `config`.
+    not in the models' `options` either.
     """
 
-    @encoder_signature
     def __init__(
         self,
+        config: VideoMAEConfig | None = None,
         *,
         drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         final_norm: bool = True,
         grad_checkpointing: bool = False,
-        **encoder_args: Any,
     ) -> None:
         super().__init__()
-        c = self.encoder_config = EncoderConfig.of(None, encoder_args)
+        c = self.config = config or VideoMAEConfig()
         self.grad_checkpointing = grad_checkpointing
         self.img_size = c.img_size
         self.num_frames = c.num_frames
         self.embed_dim = c.embed_dim
-        self.grid = token_grid(c.num_frames, c.img_size, c.patch_size, c.tubelet_size)
+        self.grid = c.grid
         self.patch_embed = TubeletEmbed(c.patch_size, c.tubelet_size, c.in_chans, c.embed_dim)
-        num_tokens = self.grid[0] * self.grid[1] * self.grid[2]
-        self.register_buffer("pos_embed", sinusoid_table(num_tokens, c.embed_dim), persistent=False)
+        self.register_buffer("pos_embed", sinusoid_table(c.num_tokens, c.embed_dim), persistent=False)
         dpr = stochastic_depth(drop_path_rate, c.depth)
         self.blocks = nn.ModuleList(
             Block(c.embed_dim, c.num_heads, c.mlp_ratio, c.qkv_bias, drop_rate, attn_drop_rate,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import torch
@@ -10,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from videomae_ssl.masking.indexing import TokenIndices, token_indices
-from videomae_ssl.models.config import EncoderConfig, FromEncoderConfig, encoder_signature
+from videomae_ssl.models.config import VideoMAEConfig
 from videomae_ssl.models.encoder import VideoMAEEncoder
 from videomae_ssl.models.layers import Block, LayerNorm, run_blocks
 from videomae_ssl.models.pos_embed import sinusoid_table
@@ -57,64 +56,55 @@ class VideoMAEDecoder(nn.Module):
         return self.head(self.norm(x[:, -num_predicted:]))
 
 
-class VideoMAEPretrainModel(FromEncoderConfig, nn.Module):
+class VideoMAEPretrainModel(nn.Module):
     """Masked video autoencoder (Tong et al. 2022).
 
     `forward(video, mask)` returns the predicted pixels of the masked tokens, in ascending token
     order, as (B, N_masked, tubelet * patch**2 * C). The caller draws the mask; the model never
     does. With VideoMAE V2's decoder masking (a `TokenIndices` built with a decoder mask) the
     decoder gets mask tokens only at the positions the decoder mask keeps and predicts those.
-    The encoder's architecture is an `EncoderConfig` (its fields by keyword, or
-    `from_config`); the decoder's numbers are this model's own. `final_norm=False` leaves out the encoder's last LayerNorm, as transformers' pretraining
-    model does with its default `use_mean_pooling=True`. `grad_checkpointing` recomputes every
-    encoder and decoder block in the backward pass instead of keeping its activations (a
-    memory setting, left out of `config`).
+    The architecture, encoder and decoder, is `config` (kept as `self.config`); `options` holds
+    the other arguments a checkpoint needs to rebuild the model. `final_norm=False` leaves out
+    the encoder's last LayerNorm, as transformers' pretraining model does with its default
+    `use_mean_pooling=True`. `grad_checkpointing` recomputes every encoder and decoder block in
+    the backward pass instead of keeping its activations (a memory setting, left out of
+    `options`).
     """
 
-    @encoder_signature
     def __init__(
         self,
+        config: VideoMAEConfig | None = None,
         *,
-        decoder_embed_dim: int = 384,
-        decoder_depth: int = 4,
-        decoder_num_heads: int = 6,
         drop_path_rate: float = 0.0,
         final_norm: bool = True,
         grad_checkpointing: bool = False,
-        **encoder_args: Any,
     ) -> None:
         super().__init__()
-        c = self.encoder_config = EncoderConfig.of(None, encoder_args)
-        # Every constructor argument by name: checkpoints store it to rebuild the model.
-        self.config: dict[str, Any] = {
-            **c.as_dict(),
-            "decoder_embed_dim": operator.index(decoder_embed_dim),
-            "decoder_depth": operator.index(decoder_depth),
-            "decoder_num_heads": operator.index(decoder_num_heads),
+        c = self.config = config or VideoMAEConfig()
+        self.options: dict[str, Any] = {
             "drop_path_rate": float(drop_path_rate),
             "final_norm": bool(final_norm),
         }
         self.patch_size = c.patch_size
         self.tubelet_size = c.tubelet_size
-        self.encoder = VideoMAEEncoder.from_config(
+        self.encoder = VideoMAEEncoder(
             c,
             drop_path_rate=drop_path_rate,
             final_norm=final_norm,
             grad_checkpointing=grad_checkpointing,
         )
-        self.encoder_to_decoder = nn.Linear(c.embed_dim, decoder_embed_dim, bias=False)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
+        self.encoder_to_decoder = nn.Linear(c.embed_dim, c.decoder_embed_dim, bias=False)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, c.decoder_embed_dim))
         self.register_buffer(
             "decoder_pos_embed",
-            sinusoid_table(self.encoder.num_tokens, decoder_embed_dim),
+            sinusoid_table(c.num_tokens, c.decoder_embed_dim),
             persistent=False,
         )
-        out_dim = c.tubelet_size * c.patch_size**2 * c.in_chans
         self.decoder = VideoMAEDecoder(
-            decoder_embed_dim,
-            decoder_depth,
-            decoder_num_heads,
-            out_dim,
+            c.decoder_embed_dim,
+            c.decoder_depth,
+            c.decoder_num_heads,
+            c.tubelet_values,
             c.mlp_ratio,
             c.qkv_bias,
             grad_checkpointing=grad_checkpointing,

@@ -16,7 +16,6 @@ in every epoch.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -28,24 +27,30 @@ from videomae_ssl.checkpoints import (
     load_checkpoint,
     load_pretrained_encoder,
 )
+from videomae_ssl.models.config import VideoMAEConfig
 from videomae_ssl.models.encoder import VideoMAEEncoder
 from videomae_ssl.models.layers import LayerNorm
 from videomae_ssl.models.pretrain import xavier_init
-from videomae_ssl.models.sizes import get_size
-
-# Constructor arguments of `VideoMAEEncoder` that a named size decides.
-_ARCHITECTURE = ("embed_dim", "depth", "num_heads", "patch_size", "mlp_ratio")
+from videomae_ssl.models.sizes import size_config
 
 
 class FrozenEncoder(VideoMAEEncoder):
     """A VideoMAE encoder with frozen weights; `forward` gives the pooled features.
 
-    `final_norm`: a LayerNorm on the output tokens; `fc_norm`: a LayerNorm on their mean (see
-    the module docstring). Other keyword arguments are `VideoMAEEncoder`'s.
+    `config` is the architecture; `final_norm`: a LayerNorm on the output tokens; `fc_norm`: a
+    LayerNorm on their mean (see the module docstring). Other keyword arguments are
+    `VideoMAEEncoder`'s.
     """
 
-    def __init__(self, *, final_norm: bool = True, fc_norm: bool = False, **encoder: Any) -> None:
-        super().__init__(final_norm=final_norm, **encoder)
+    def __init__(
+        self,
+        config: VideoMAEConfig | None = None,
+        *,
+        final_norm: bool = True,
+        fc_norm: bool = False,
+        **options: Any,
+    ) -> None:
+        super().__init__(config, final_norm=final_norm, **options)
         self.fc_norm = LayerNorm(self.embed_dim) if fc_norm else nn.Identity()
         xavier_init(self)  # the weights pretraining starts from, for a random-weight baseline
         self.requires_grad_(False)
@@ -86,30 +91,22 @@ def _load(model: FrozenEncoder, path: str, log: Callable[[str], None] | None) ->
 def frozen_encoder(
     *,
     size: str = "base",
-    img_size: int = 224,
-    num_frames: int = 16,
-    patch_size: int | None = None,
-    tubelet_size: int = 2,
     pretrained: str | None = None,
     log: Callable[[str], None] | None = print,
-    **overrides: Any,
+    **architecture: Any,
 ) -> FrozenEncoder:
-    """A `FrozenEncoder` of a named size for clips of `num_frames` frames at `img_size` px,
-    with the weights of `pretrained` (any format the project reads; its position table is
-    resized to this grid when it was trained on another) or, without it, the random weights
-    pretraining starts from. `overrides` replace the size's numbers (`embed_dim`, `depth`,
-    `num_heads`, `mlp_ratio`). `log` receives the summary of what was loaded."""
-    arch = {k: v for k, v in asdict(get_size(size)).items() if k in _ARCHITECTURE}
-    arch.update({k: v for k, v in overrides.items() if v is not None})
-    if patch_size:
-        arch["patch_size"] = patch_size
+    """A `FrozenEncoder` of a named size with the weights of `pretrained` (any format the
+    project reads; its position table is resized to this grid when it was trained on another)
+    or, without it, the random weights pretraining starts from. `architecture` replaces the
+    size's fields (`VideoMAEConfig`: `img_size`, `num_frames`, `patch_size`, `embed_dim`, ...;
+    None keeps the size's). `log` receives the summary of what was loaded. What
+    `model.net` of configs/model/videomae_probe.yaml builds."""
+    config = size_config(size, **architecture)
     if pretrained:
         norms = _norms_of(load_checkpoint(pretrained))
     else:
         norms = {"final_norm": True, "fc_norm": False}
-    model = FrozenEncoder(
-        img_size=img_size, num_frames=num_frames, tubelet_size=tubelet_size, **arch, **norms
-    )
+    model = FrozenEncoder(config, **norms)
     return _load(model, pretrained, log) if pretrained else model
 
 
@@ -125,6 +122,6 @@ def frozen_encoder_from_checkpoint(
     c = loaded.config
     if not c.get("num_heads"):
         raise CheckpointError(f"{path}: num_heads is unknown for width {c['embed_dim']}.")
-    arch = {k: c[k] for k in (*_ARCHITECTURE, "tubelet_size", "img_size", "qkv_bias") if k in c}
-    model = FrozenEncoder(num_frames=num_frames or c["num_frames"], **arch, **_norms_of(loaded))
-    return _load(model, path, log)
+    config, _ = VideoMAEConfig.split({k: v for k, v in c.items() if v is not None})
+    config = config.replace(num_frames=num_frames or config.num_frames)
+    return _load(FrozenEncoder(config, **_norms_of(loaded)), path, log)

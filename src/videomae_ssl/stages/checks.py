@@ -14,7 +14,8 @@ from typing import NamedTuple
 from omegaconf import DictConfig, OmegaConf
 
 from videomae_ssl.errors import ConfigError, DataError
-from videomae_ssl.models.sizes import get_size
+from videomae_ssl.models.config import VideoMAEConfig
+from videomae_ssl.models.sizes import size_config
 from videomae_ssl.stages.build import instantiate
 
 STAGES = ("fit", "test", "probe")
@@ -64,13 +65,13 @@ def _check_number(cfg: DictConfig, spec: Number) -> None:
         raise ConfigError(f"{spec.key}={value!r}: expected {spec.expected}.")
 
 
-def patch_and_tubelet(cfg: DictConfig) -> tuple[int, int]:
-    """The model's patch and tubelet sizes: set in the model config, else the size's own."""
-    net = cfg.model.net
-    patch = net.get("patch_size")
-    if not patch:
-        patch = get_size(net.get("size", "base")).patch_size
-    return int(patch), int(net.get("tubelet_size") or 2)
+def model_config(cfg: DictConfig) -> VideoMAEConfig:
+    """The model's `VideoMAEConfig` for the data's clips: its size's, with the patch and
+    tubelet sizes set in the model config in their place."""
+    net, data = cfg.model.net, cfg.data
+    return size_config(net.get("size", "base"), img_size=data.input_size,
+                       num_frames=data.num_frames, patch_size=net.get("patch_size"),
+                       tubelet_size=net.get("tubelet_size"))  # fmt: skip
 
 
 def testing(cfg: DictConfig) -> bool:
@@ -94,24 +95,19 @@ def check_config(cfg: DictConfig) -> None:
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"data.{key}={value} must be a positive integer.")
     check_checkpoint_keys(cfg)
-    patch_size, tubelet_size = patch_and_tubelet(cfg)
-    if data.num_frames % tubelet_size:
+    arch = model_config(cfg)
+    if data.num_frames % arch.tubelet_size:
         raise ConfigError(
             f"data.num_frames={data.num_frames} must be a multiple of "
-            f"model.net.tubelet_size={tubelet_size}."
+            f"model.net.tubelet_size={arch.tubelet_size}."
         )
-    if data.input_size % patch_size:
+    if data.input_size % arch.patch_size:
         raise ConfigError(
             f"data.input_size={data.input_size} must be a multiple of "
-            f"model.net.patch_size={patch_size}."
+            f"model.net.patch_size={arch.patch_size}."
         )
     if "mask_generator" in data:
-        grid = (
-            data.num_frames // tubelet_size,
-            data.input_size // patch_size,
-            data.input_size // patch_size,
-        )
-        instantiate(cfg.masking, "masking").check(grid)
+        instantiate(cfg.masking, "masking").check(arch.grid)
 
 
 def check_lists_exist(cfg: DictConfig) -> None:

@@ -24,7 +24,6 @@ from videomae_ssl.stages.build import (
     resume_checkpoint,
     say_on_rank_zero,
 )
-from videomae_ssl.stages.checks import patch_and_tubelet
 
 if TYPE_CHECKING:
     import lightning as L
@@ -71,7 +70,6 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.utilities import rank_zero_info
 
     from videomae_ssl.data.datamodules import FinetuneDataModule
-    from videomae_ssl.probe.encoder import frozen_encoder
 
     settings = probe_settings(cfg)
     lightning_logs_to_the_run_log()
@@ -83,19 +81,8 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
             "experiment=ucf101_probe), not a pretraining one."
         )
     datamodule.validate_inputs("features")
-    patch_size, tubelet_size = patch_and_tubelet(cfg)
-    net = OmegaConf.to_container(cfg.model.net, resolve=True)
-    size = net.pop("size", "base")
-    for key in ("patch_size", "tubelet_size"):
-        net.pop(key, None)
-    try:
-        encoder = frozen_encoder(
-            size=size, img_size=cfg.data.input_size, num_frames=cfg.data.num_frames,
-            patch_size=patch_size, tubelet_size=tubelet_size, pretrained=cfg.get("pretrained"),
-            log=rank_zero_info, **net,
-        )  # fmt: skip
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"model.net: {err}") from None
+    encoder = instantiate(cfg.model.net, "model.net", pretrained=cfg.get("pretrained"),
+                          log=rank_zero_info)  # fmt: skip
     say_on_rank_zero(f"Run folder: {cfg.paths.output_dir}")
     if not cfg.get("pretrained"):
         say_on_rank_zero("No pretrained=<checkpoint>: probing an encoder with random weights "

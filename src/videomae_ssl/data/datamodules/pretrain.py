@@ -8,16 +8,17 @@ from typing import Any
 
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.datamodules.base import VideoDataModule
-from videomae_ssl.data.pretrain import VideoPretrainDataset
+from videomae_ssl.data.pretrain import VideoPretrainDataset, mask_grid
 from videomae_ssl.data.sampling import center_indices
-from videomae_ssl.masking import MaskGenerator, RunningCellMaskGenerator, check_decoder_ratio
+from videomae_ssl.masking import MaskGenerator
 
 
 class PretrainDataModule(VideoDataModule):
     """Train (and optionally validation) clips with masks for VideoMAE pretraining; see
     `VideoDataModule` for the loaders and the broken-video policy. Validation clips are the
-    centre window with a centre crop and a fixed mask per clip. With `decoder_mask_ratio`
-    (VideoMAE V2's decoder masking, the model's `decoder_mask_ratio`) each training clip also
+    centre window with a centre crop and a fixed mask per clip. The mask generators are built
+    once (Hydra: `masking` and the model's `decoder_mask_ratio`) and given to every dataset;
+    with `decoder_mask_generator` (VideoMAE V2's decoder masking) each training clip also
     carries the tokens its decoder reconstructs, drawn from the clip's own stream."""
 
     def __init__(
@@ -28,20 +29,18 @@ class PretrainDataModule(VideoDataModule):
         patch_size: int = 16,
         tubelet_size: int = 2,
         mask_generator: MaskGenerator,
-        decoder_mask_ratio: float = 0.0,
+        decoder_mask_generator: MaskGenerator | None = None,
         **options: Any,
     ) -> None:
         super().__init__(train_list=train_list, val_list=val_list, **options)
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
         self.mask_generator = mask_generator
-        self.decoder_mask_ratio = decoder_mask_ratio
-        side = self.input_size // patch_size
-        self.grid = (self.num_frames // tubelet_size, side, side)
+        self.decoder_mask_generator = decoder_mask_generator
 
     def _check_settings(self) -> None:
-        self.mask_generator.check(self.grid)
-        check_decoder_ratio(self.decoder_mask_ratio, self.grid, key="model.decoder_mask_ratio")
+        mask_grid(self.num_frames, self.input_size, self.patch_size, self.tubelet_size,
+                  self.mask_generator)  # fmt: skip
         super()._check_settings()
 
     def eval_frames(self, mode: str) -> Callable[[int], list[int]]:
@@ -58,9 +57,7 @@ class PretrainDataModule(VideoDataModule):
             patch_size=self.patch_size,
             tubelet_size=self.tubelet_size,
             mask_generator=self.mask_generator,
-            decoder_mask_generator=(
-                RunningCellMaskGenerator(self.decoder_mask_ratio) if self.decoder_mask_ratio else None
-            ),
+            decoder_mask_generator=self.decoder_mask_generator,
             seed=self.seed,
             decode=self.decode,
             num_sample=self.num_sample if train else 1,
