@@ -15,10 +15,17 @@ from videomae_ssl.checkpoints.load import (
     detect_format,
     load_checkpoint,
 )
+from videomae_ssl.checkpoints.model_card import (
+    CardFacts,
+    model_card_text,
+    read_card_facts,
+    write_model_card,
+)
 from videomae_ssl.checkpoints.reading import CheckpointError, UnsafeCheckpointError
 
 __all__ = [
     "FORMAT_NAMES",
+    "CardFacts",
     "CheckpointError",
     "LoadReport",
     "LoadedCheckpoint",
@@ -30,4 +37,7 @@ __all__ = [
     "export_original",
     "load_checkpoint",
     "load_pretrained_encoder",
+    "model_card_text",
+    "read_card_facts",
+    "write_model_card",
 ]
