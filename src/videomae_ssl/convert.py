@@ -3,9 +3,10 @@
     python -m videomae_ssl.convert SRC DST --to {hf,original,lightning}
 
 SRC may be an original MCG-NJU or VideoMAE V2 `.pth`, a Hugging Face directory (or a bare
-transformers state dict) or one of our Lightning checkpoints; the format is read from the
-contents. The command prints what it found (format, model size, frames and image size, classes,
-missing and unexpected keys) and then writes DST:
+transformers state dict), one of our Lightning checkpoints, or a Hugging Face Hub id
+(`MCG-NJU/videomae-base[@revision]`, read through huggingface_hub's cache); the format is read
+from the contents. The command prints what it found (format, model size, frames and image size,
+classes, missing and unexpected keys) and then writes DST:
 - `hf`: a directory for `transformers.VideoMAEForPreTraining` / `...ForVideoClassification`;
 - `original`: a `.pth` in the original VideoMAE layout (`{'model': state_dict}`);
 - `lightning`: a `.ckpt` as our Lightning module writes it (weights only).
@@ -24,6 +25,7 @@ from videomae_ssl.checkpoints import (
     export_lightning,
     export_original,
     load_checkpoint,
+    resolve_checkpoint,
 )
 from videomae_ssl.data.annotations import read_class_names
 from videomae_ssl.errors import UserInputError
@@ -36,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m videomae_ssl.convert",
         description="Convert VideoMAE checkpoints (original, VideoMAE V2, Hugging Face, ours).",
     )
-    p.add_argument("src", type=Path, help="checkpoint file or Hugging Face directory")
+    p.add_argument("src", help="checkpoint file, Hugging Face directory or Hub id (owner/name[@rev])")
     p.add_argument("dst", type=Path, help="output: a directory for --to hf, else a file")
     p.add_argument("--to", required=True, choices=TARGETS, help="output format")
     p.add_argument("--num-frames", type=int, help="frames the source was trained on, "
@@ -54,10 +56,11 @@ def convert(args: argparse.Namespace) -> Path:
     """Load, report, rebuild and write; returns the path written."""
     if args.dst.exists() and not args.overwrite:
         raise UserInputError(f"{args.dst} exists; choose another path or pass --overwrite.")
-    if args.dst.resolve() == args.src.resolve():
+    src = resolve_checkpoint(args.src, "SRC")
+    if args.dst.resolve() == src.resolve():
         raise UserInputError(f"{args.dst}: the output would replace the input.")
     loaded = load_checkpoint(
-        args.src,
+        src,
         num_frames=args.num_frames,
         img_size=args.img_size,
         num_heads=args.num_heads,
