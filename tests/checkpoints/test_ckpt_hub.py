@@ -65,6 +65,7 @@ def hub_repo(tiny, tmp_path):
     model = tiny.ours_pretrain()
     files = read_folder(export_hf(model, tmp_path / "upload"))
     files["samples/clip.mp4"] = b"not a checkpoint file"
+    files["README.md"] = b"---\nlicense: cc-by-nc-4.0\ntags:\n- video\n---\n# A released model\n"
     torch.save({"model": model.state_dict()}, tmp_path / "vit.pth")
     repos = {REPO: files, "someone/original-pth": {"vit_tiny.pth": (tmp_path / "vit.pth").read_bytes()}}
     return model, repos
@@ -136,7 +137,8 @@ def test_hub_errors_name_the_key_and_what_is_wrong(hub_repo, tmp_path):
 
 def test_convert_reads_a_hub_id_from_the_cache_offline(hub_repo, tmp_path):
     """(e) `python -m videomae_ssl.convert MCG-NJU/tiny-test out.pth --to original`, offline,
-    from the cache that an online resolution filled."""
+    from the cache that an online resolution filled; and `--to hf`, whose card keeps the
+    license of the source's card."""
     model, repos = hub_repo
     with FakeHub(repos) as hub:
         resolve(hub_env(tmp_path, hub.url, offline=False), REPO)
@@ -148,6 +150,16 @@ def test_convert_reads_a_hub_id_from_the_cache_offline(hub_repo, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Hugging Face transformers, pretraining (encoder + decoder) weights" in out.stdout
     assert same_weights(model, tmp_path / "out.pth")
+    # To a Hugging Face folder: its card names the id it came from and keeps the source's license.
+    out = subprocess.run(
+        [sys.executable, "-m", "videomae_ssl.convert", REPO, str(tmp_path / "exported"),
+         "--to", "hf"],
+        env=hub_env(tmp_path, hub.url, offline=True), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    card = (tmp_path / "exported" / "README.md").read_text()
+    assert "license: cc-by-nc-4.0" in card.split("---")[1]
+    assert f"| converted from | `{REPO}` (Hugging Face transformers) |" in card
 
 
 @pytest.mark.parametrize(

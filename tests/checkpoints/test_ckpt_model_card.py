@@ -1,4 +1,4 @@
-"""The model card (README.md) that the Hugging Face export writes."""
+"""The model card (README.md) that the Hugging Face export writes, and `--push-to-hub`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from videomae_ssl.checkpoints import (
     load_checkpoint,
     read_card_facts,
 )
+from videomae_ssl.convert import main
 
 NAMES = {i: f"class {i}" for i in range(5)}
 
@@ -91,3 +92,61 @@ def test_the_card_usage_snippet_runs(tiny, tmp_path, monkeypatch):
     printed = []
     exec(snippet.split("# or: transformers.pipeline")[0], {"print": printed.append})
     assert printed and printed[0] in NAMES.values()
+
+
+def test_convert_records_its_source_and_command_and_keeps_a_users_readme(tiny, tmp_path, capsys):
+    ckpt = fine_tuned_ckpt(tiny, tmp_path / "last.ckpt")
+    assert main([str(ckpt), str(tmp_path / "hf"), "--to", "hf"]) == 0
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert "| converted from | `last.ckpt` (videomae_ssl Lightning checkpoint) |" in card
+    assert "`python -m videomae_ssl.convert last.ckpt hf --to hf`" in card
+    assert str(tmp_path) not in card  # no local paths in a card meant for the public
+    # Our own card is rewritten with --overwrite; a README.md the user wrote is kept.
+    assert main([str(ckpt), str(tmp_path / "hf"), "--to", "hf", "--overwrite"]) == 0
+    assert (tmp_path / "hf" / "README.md").read_text() == card
+    (tmp_path / "hf" / "README.md").write_text("my notes\n")
+    capsys.readouterr()
+    assert main([str(ckpt), str(tmp_path / "hf"), "--to", "hf", "--overwrite"]) == 0
+    assert (tmp_path / "hf" / "README.md").read_text() == "my notes\n"
+    assert f"note: kept the existing {tmp_path / 'hf' / 'README.md'}" in capsys.readouterr().out
+
+
+class RecordingHfApi:
+    """Stands in for huggingface_hub.HfApi: records the calls and what the folder held."""
+
+    calls: list[tuple[str, dict]] = []
+
+    def create_repo(self, repo_id, **kwargs):
+        self.calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
+        return f"https://huggingface.co/{repo_id}"
+
+    def upload_folder(self, **kwargs):
+        files = sorted(p.name for p in Path(kwargs["folder_path"]).iterdir())
+        self.calls.append(("upload_folder", {**kwargs, "files": files}))
+
+
+def test_push_to_hub_creates_the_repo_and_uploads_the_folder(tiny, tmp_path, monkeypatch, capsys):
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingHfApi)
+    RecordingHfApi.calls = []
+    export_lightning(tiny.ours_classifier(), tmp_path / "src.ckpt", id2label=NAMES)
+    assert main([str(tmp_path / "src.ckpt"), str(tmp_path / "hf"), "--to", "hf",
+                 "--push-to-hub", "me/videomae-tiny"]) == 0  # fmt: skip
+    (create, created), (upload, uploaded) = RecordingHfApi.calls
+    assert create == "create_repo" and created["repo_id"] == "me/videomae-tiny"
+    assert created["exist_ok"] is True and created["repo_type"] == "model"
+    assert upload == "upload_folder" and uploaded["repo_id"] == "me/videomae-tiny"
+    assert Path(uploaded["folder_path"]) == tmp_path / "hf"
+    assert uploaded["files"] == ["README.md", "config.json", "model.safetensors",
+                                 "preprocessor_config.json"]  # fmt: skip
+    # The card's snippet loads from where the model is going.
+    assert 'from_pretrained("me/videomae-tiny")' in (tmp_path / "hf" / "README.md").read_text()
+    assert "Uploaded" in capsys.readouterr().out and "me/videomae-tiny" in uploaded["repo_id"]
+
+
+def test_push_to_hub_needs_the_hf_format(tiny, tmp_path, capsys):
+    export_lightning(tiny.ours_pretrain(), tmp_path / "src.ckpt")
+    assert main([str(tmp_path / "src.ckpt"), str(tmp_path / "o.pth"), "--to", "original",
+                 "--push-to-hub", "me/x"]) == 2  # fmt: skip
+    assert "--push-to-hub uploads a Hugging Face folder" in capsys.readouterr().err
+    assert not (tmp_path / "o.pth").exists()
