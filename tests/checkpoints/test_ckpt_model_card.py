@@ -49,8 +49,20 @@ def front_matter(card: str) -> list[str]:
     return match[1].splitlines()
 
 
+def write_run_record(run_dir: Path, experiment: str, model: str) -> None:
+    """What Hydra keeps of a run beside its checkpoints/ (only the keys the card reads)."""
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "hydra.yaml").write_text(
+        f"hydra:\n  runtime:\n    choices:\n      experiment: {experiment}\n      data: "
+        f"{experiment}\n      model: {model}\n      masking: tube\n      trainer: gpu\n"
+    )
+    (run_dir / ".hydra" / "config.yaml").write_text(f"name: {experiment}\nmask_ratio: 0.9\n")
+
+
 def test_the_card_names_the_architecture_and_the_recorded_metrics(tiny, tmp_path):
-    ckpt = fine_tuned_ckpt(tiny, tmp_path / "best.ckpt")
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    write_run_record(tmp_path / "run", "ucf101_finetune", "videomae_finetune")
+    ckpt = fine_tuned_ckpt(tiny, tmp_path / "run" / "checkpoints" / "best.ckpt")
     out = export_hf(build_model(load_checkpoint(ckpt)), tmp_path / "hf", id2label=NAMES,
                     card=read_card_facts(ckpt))  # fmt: skip
     card = (out / "README.md").read_text()
@@ -65,12 +77,22 @@ def test_the_card_names_the_architecture_and_the_recorded_metrics(tiny, tmp_path
     assert rows["best val/top1"] == "0.8125"  # the best-checkpoint callback's score
     assert rows["batch_size"] == "8" and rows["base_lr"] == "0.001" and rows["epoch"] == "29"
     assert rows["test clips"] == "5" and rows["sampling rate"] == "2"
+    assert rows["experiment"] == rows["data"] == "ucf101_finetune"  # from the run's record
+    assert rows["model"] == "videomae_finetune" and "mask_ratio" not in rows and "trainer" not in rows
     assert rows["videomae_ssl"] == __version__
     assert "ema_decay" not in rows and "/home/someone" not in card
     meta = front_matter(card)
     assert "library_name: transformers" in meta and "pipeline_tag: video-classification" in meta
     assert "- video-classification" in meta and "- videomae" in meta
     assert "VideoMAEForVideoClassification.from_pretrained(\"hf\")" in card
+
+
+def test_a_pretraining_run_records_its_mask_ratio(tiny, tmp_path):
+    write_run_record(tmp_path / "run", "k400_pretrain", "videomae_pretrain")
+    export_lightning(tiny.ours_pretrain(), tmp_path / "run" / "checkpoints" / "last.ckpt")
+    facts = read_card_facts(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert facts.run == {"experiment": "k400_pretrain", "data": "k400_pretrain",
+                         "model": "videomae_pretrain", "masking": "tube", "mask_ratio": 0.9}  # fmt: skip
 
 
 def test_a_pretraining_card_without_a_record_has_the_architecture_and_usage(tiny, tmp_path):

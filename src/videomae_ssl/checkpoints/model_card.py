@@ -26,6 +26,8 @@ ORIGINAL_ARGS = ("model", "data_set", "nb_classes", "mask_type", "mask_ratio", "
                  "batch_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "layer_decay",
                  "num_frames", "sampling_rate", "input_size", "num_segments", "smoothing",
                  "mixup", "cutmix", "drop_path", "normlize_target")  # fmt: skip
+# The config groups of the run that wrote a checkpoint worth naming in its card.
+RUN_CHOICES = ("experiment", "data", "model", "masking")
 PROTOCOL_NAMES = {"num_frames": "frames", "sampling_rate": "sampling rate", "sampling": "sampling",
                   "input_size": "input size", "test_clips": "test clips",
                   "test_crops": "test crops"}  # fmt: skip
@@ -45,6 +47,7 @@ class CardFacts:
     recipe: dict[str, Any] = field(default_factory=dict)
     protocol: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
     license: str | None = None
     repo_id: str | None = None
 
@@ -103,7 +106,30 @@ def read_card_facts(path: str | Path) -> CardFacts:
     if isinstance(ours, dict) and isinstance(ours.get("eval"), dict):
         facts.protocol = {k: v for k, v in ours["eval"].items() if _plain(v) is not None}
     facts.metrics = _lightning_metrics(obj.get("callbacks"))
+    facts.run = _run_record(path)
     return facts
+
+
+def _run_record(path: Path) -> dict[str, Any]:
+    """The config choices (experiment, data, model, masking) and mask ratio of the training
+    run that wrote `path`, from Hydra's record beside it (<run>/.hydra/ for
+    <run>/checkpoints/<name>.ckpt); empty when there is none."""
+    hydra_dir = path.parent.parent / ".hydra"
+    if path.parent.name != "checkpoints" or not hydra_dir.is_dir():
+        return {}
+    from omegaconf import OmegaConf
+
+    try:
+        hydra = OmegaConf.load(hydra_dir / "hydra.yaml")
+        config = OmegaConf.load(hydra_dir / "config.yaml")
+        choices = OmegaConf.to_container(OmegaConf.select(hydra, "hydra.runtime.choices") or {})
+        mask_ratio = OmegaConf.select(config, "mask_ratio", throw_on_resolution_failure=False)
+    except Exception:  # a damaged or partial record describes nothing; the export goes on
+        return {}
+    run = {k: choices[k] for k in RUN_CHOICES if isinstance(choices.get(k), str)}
+    if "pretrain" in run.get("model", "") and isinstance(mask_ratio, float):
+        run["mask_ratio"] = mask_ratio
+    return run
 
 
 def _front_matter_license(readme: Path) -> str | None:
@@ -227,8 +253,11 @@ def model_card_text(config: dict[str, Any], facts: CardFacts | None = None,
         *_table(_architecture(config)),
         "",
     ]
-    if facts.recipe or facts.protocol or facts.metrics:
-        parts += ["## Training", "", "As recorded in the source checkpoint.", ""]
+    if facts.recipe or facts.protocol or facts.metrics or facts.run:
+        parts += ["## Training", "", "As recorded in the source checkpoint and its run.", ""]
+        if facts.run:
+            rows = [(k, _number(v)) for k, v in facts.run.items()]
+            parts += ["Run (its Hydra config choices):", "", *_table(rows), ""]
         if facts.recipe:
             parts += ["Recipe:", "", *_table([(k, _number(v)) for k, v in facts.recipe.items()]), ""]
         if facts.protocol:
