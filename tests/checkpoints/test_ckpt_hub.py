@@ -8,12 +8,14 @@ resolution runs in a fresh process with those variables set, as a user's command
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import safetensors.torch
 import torch
 from fake_hub import FakeHub, read_folder
 
@@ -160,6 +162,31 @@ def test_convert_reads_a_hub_id_from_the_cache_offline(hub_repo, tmp_path):
     card = (tmp_path / "exported" / "README.md").read_text()
     assert "license: cc-by-nc-4.0" in card.split("---")[1]
     assert f"| converted from | `{REPO}` (Hugging Face transformers) |" in card
+
+
+def test_safetensors_are_fetched_and_a_bin_only_when_nothing_else_holds_weights(hub_repo,
+                                                                                 tmp_path):  # fmt: skip
+    """A repository with model.safetensors and pytorch_model.bin gives the safetensors alone; one
+    with only pytorch_model.bin gives that, online and then offline from the cache."""
+    model, repos = hub_repo
+    both = dict(repos[REPO])
+    buffer = io.BytesIO()
+    torch.save(safetensors.torch.load(both["model.safetensors"]), buffer)
+    both["pytorch_model.bin"] = buffer.getvalue()
+    only_bin = {k: v for k, v in both.items() if k != "model.safetensors"}
+    with FakeHub({"a/both": both, "a/only-bin": only_bin}) as hub:
+        lines = resolve(hub_env(tmp_path, hub.url, offline=False), "a/both", "a/only-bin")
+        fetched = [path.rsplit("/", 1)[1] for method, path in hub.requests
+                   if method == "GET" and "/a/both/resolve/" in path]  # fmt: skip
+
+    def weights(folder: str) -> list[str]:
+        return sorted(p.name for p in Path(folder).iterdir() if p.suffix in (".bin", ".safetensors"))
+
+    assert "model.safetensors" in fetched and "pytorch_model.bin" not in fetched
+    assert weights(lines[0]) == ["model.safetensors"]
+    assert weights(lines[1]) == ["pytorch_model.bin"]
+    assert resolve(hub_env(tmp_path, hub.url, offline=True), "a/both", "a/only-bin") == lines
+    assert same_weights(model, Path(lines[1]))
 
 
 @pytest.mark.parametrize(

@@ -23,18 +23,12 @@ from videomae_ssl.errors import UserInputError
 
 # What a checkpoint on the Hub may consist of: transformers' configs and weights (sharded ones
 # with their index), an original .pth, a Lightning .ckpt, and the model card (its license).
-CHECKPOINT_FILES = [
-    "config.json",
-    "preprocessor_config.json",
-    "*.safetensors",
-    "*.safetensors.index.json",
-    "*.bin",
-    "*.bin.index.json",
-    "*.pth",
-    "*.pt",
-    "*.ckpt",
-    "README.md",
-]
+# transformers repositories often hold the same weights twice, model.safetensors and
+# pytorch_model.bin: the pickled .bin is fetched only when nothing else holds weights.
+_CONFIG_FILES = ["config.json", "preprocessor_config.json", "README.md"]
+CHECKPOINT_FILES = [*_CONFIG_FILES, "*.safetensors", "*.safetensors.index.json", "*.pth", "*.pt",
+                    "*.ckpt"]  # fmt: skip
+PICKLED_HF_FILES = [*_CONFIG_FILES, "*.bin", "*.bin.index.json"]
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt")
 # owner/name as the Hub spells repositories (huggingface_hub's validate_repo_id), optionally
 # @revision (a branch, tag or commit; branches may hold slashes, e.g. refs/pr/1).
@@ -114,9 +108,16 @@ def _snapshot(repo_id: str, revision: str | None, label: str) -> Path:
     cache = constants.HF_HUB_CACHE
     hint = _download_hint(repo_id, revision)
     try:
-        folder = huggingface_hub.snapshot_download(
-            repo_id, revision=revision, allow_patterns=CHECKPOINT_FILES
-        )
+        try:
+            folder = huggingface_hub.snapshot_download(
+                repo_id, revision=revision, allow_patterns=CHECKPOINT_FILES
+            )
+        except IncompleteSnapshotError:  # offline, cached without these: maybe with a .bin
+            folder = None
+        if folder is None or not _holds_weights(Path(folder)):
+            folder = huggingface_hub.snapshot_download(
+                repo_id, revision=revision, allow_patterns=PICKLED_HF_FILES
+            )
     except RevisionNotFoundError:
         raise HubError(
             f"{label}: no such file or folder, and the Hugging Face Hub model {repo_id} has no "
@@ -143,6 +144,10 @@ def _snapshot(repo_id: str, revision: str | None, label: str) -> Path:
         reason = " ".join(str(err).split())
         raise HubError(f"{label}: downloading from the Hugging Face Hub failed: {reason}") from None
     return Path(folder)
+
+
+def _holds_weights(folder: Path) -> bool:
+    return any(p.name.endswith(WEIGHT_SUFFIXES) for p in folder.rglob("*"))
 
 
 def _checkpoint_in(snapshot: Path, label: str) -> Path:
