@@ -97,6 +97,12 @@ def test_a_hub_id_downloads_into_the_cache_then_resolves_offline(hub_repo, tmp_p
 
     offline = resolve(hub_env(tmp_path, hub.url, offline=True), REPO, f"{REPO}@main")
     assert offline == [str(snapshot), str(snapshot), "no torch"]
+    # A cache that lost a file it listed says so, rather than handing over a folder without weights.
+    (snapshot / "model.safetensors").unlink()
+    (line, _) = resolve(hub_env(tmp_path, hub.url, offline=True), REPO)
+    assert line == (f"error: pretrained={REPO}: the Hugging Face cache ({tmp_path / 'hf' / 'hub'}) "
+                    "holds only part of this model and HF_HUB_OFFLINE=1; complete it where the "
+                    f"Hub is reachable: uv run hf download {REPO}")  # fmt: skip
 
 
 def test_an_id_that_is_not_cached_offline_is_one_line_naming_the_key(tmp_path):

@@ -93,9 +93,8 @@ def _snapshot(repo_id: str, revision: str | None, label: str) -> Path:
     """snapshot_download of the checkpoint files, its errors turned into one line."""
     try:
         import huggingface_hub
-        from huggingface_hub import constants
+        from huggingface_hub import constants, errors
         from huggingface_hub.errors import (
-            IncompleteSnapshotError,
             LocalEntryNotFoundError,
             RepositoryNotFoundError,
             RevisionNotFoundError,
@@ -105,19 +104,24 @@ def _snapshot(repo_id: str, revision: str | None, label: str) -> Path:
             f"{label}: no such file or folder; reading it as a Hugging Face Hub id needs "
             "huggingface_hub (uv sync installs it)."
         ) from None
+    # A cached snapshot that lacks requested files (recent huggingface_hub tells it apart).
+    incomplete = getattr(errors, "IncompleteSnapshotError", LocalEntryNotFoundError)
     cache = constants.HF_HUB_CACHE
     hint = _download_hint(repo_id, revision)
     try:
+        partial = None
         try:
             folder = huggingface_hub.snapshot_download(
                 repo_id, revision=revision, allow_patterns=CHECKPOINT_FILES
             )
-        except IncompleteSnapshotError:  # offline, cached without these: maybe with a .bin
-            folder = None
+        except incomplete as err:  # offline, cached without these: maybe with a .bin
+            folder, partial = None, err
         if folder is None or not _holds_weights(Path(folder)):
             folder = huggingface_hub.snapshot_download(
                 repo_id, revision=revision, allow_patterns=PICKLED_HF_FILES
             )
+            if partial is not None and not _holds_weights(Path(folder)):
+                raise partial
     except RevisionNotFoundError:
         raise HubError(
             f"{label}: no such file or folder, and the Hugging Face Hub model {repo_id} has no "
@@ -129,13 +133,13 @@ def _snapshot(repo_id: str, revision: str | None, label: str) -> Path:
             f"{label}: no such file or folder, and no Hugging Face Hub model {repo_id} that this "
             "machine may read (a private or gated one needs `uv run hf auth login`)."
         ) from None
-    except IncompleteSnapshotError:
-        raise HubError(
-            f"{label}: the Hugging Face cache ({cache}) holds only part of this model and the Hub "
-            f"cannot be reached; complete it where the Hub is reachable: {hint}"
-        ) from None
-    except LocalEntryNotFoundError:
+    except LocalEntryNotFoundError as err:
         why = "HF_HUB_OFFLINE=1" if constants.HF_HUB_OFFLINE else "the Hub cannot be reached"
+        if type(err).__name__ == "IncompleteSnapshotError":
+            raise HubError(
+                f"{label}: the Hugging Face cache ({cache}) holds only part of this model and "
+                f"{why}; complete it where the Hub is reachable: {hint}"
+            ) from None
         raise HubError(
             f"{label}: not in the Hugging Face cache ({cache}) and {why}; download it where "
             f"the Hub is reachable: {hint}"
