@@ -21,7 +21,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from videomae_ssl.checkpoints import CheckpointError, LoadedCheckpoint, build_model, load_checkpoint
+from videomae_ssl.checkpoints import (
+    CheckpointError,
+    LoadedCheckpoint,
+    build_model,
+    load_checkpoint,
+    resolve_checkpoint,
+)
 from videomae_ssl.cli import resolve_device, run_command
 from videomae_ssl.console import count
 from videomae_ssl.data.annotations import read_class_names
@@ -200,7 +206,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m videomae_ssl.predict",
         description="Classify a video with a fine-tuned VideoMAE (scores averaged over views).",
     )
-    p.add_argument("ckpt", type=Path, help="classifier checkpoint: file or Hugging Face directory")
+    p.add_argument(
+        "ckpt", help="classifier checkpoint: file, Hugging Face directory or Hub id (owner/name)"
+    )
     p.add_argument("video", type=Path, help="video file")
     p.add_argument("--topk", type=int, default=5, help="classes to print (default 5)")
     p.add_argument(
@@ -249,7 +257,7 @@ def predict(args: argparse.Namespace) -> list[str]:
         raise ConfigError(f"--topk {args.topk}: must be at least 1.")
     backend = resolve_backend(args.backend, key="--backend")
     device = resolve_device(args.device)
-    loaded = load_checkpoint(args.ckpt, ema=args.ema)
+    loaded = load_checkpoint(resolve_checkpoint(args.ckpt, "CKPT"), ema=args.ema)
     require_classifier(loaded)
     overrides = {
         "num_frames": args.frames,

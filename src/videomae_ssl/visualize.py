@@ -17,7 +17,12 @@ from pathlib import Path
 
 import torch
 
-from videomae_ssl.checkpoints import CheckpointError, build_model, load_checkpoint
+from videomae_ssl.checkpoints import (
+    CheckpointError,
+    build_model,
+    load_checkpoint,
+    resolve_checkpoint,
+)
 from videomae_ssl.cli import resolve_device, run_command
 from videomae_ssl.data.readers import open_video, resolve_backend
 from videomae_ssl.data.sampling import center_indices
@@ -46,7 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m videomae_ssl.visualize",
         description="Draw what a pretrained VideoMAE reconstructs of a video's centre clip.",
     )
-    p.add_argument("ckpt", type=Path, help="pretraining checkpoint: file or Hugging Face folder")
+    p.add_argument(
+        "ckpt", help="pretraining checkpoint: file, Hugging Face folder or Hub id (owner/name)"
+    )
     p.add_argument("video", type=Path, help="video file")
     p.add_argument("--out", type=Path, required=True, help="the PNG to write")
     p.add_argument("--gif", action="store_true", help="also write an animation (same stem, .gif)")
@@ -91,7 +98,7 @@ def visualize(args: argparse.Namespace) -> list[str]:
         )
     backend = resolve_backend(args.backend, key="--backend")
     device = resolve_device(args.device)
-    loaded = load_checkpoint(args.ckpt)
+    loaded = load_checkpoint(resolve_checkpoint(args.ckpt, "CKPT"))
     if loaded.kind != "pretrain":
         what = "classifier" if loaded.kind == "classifier" else "encoder-only"
         raise CheckpointError(

@@ -20,6 +20,7 @@ from torch import nn
 
 from videomae_ssl.checkpoints.hf_config import hf_config_for, hf_processor_config
 from videomae_ssl.checkpoints.hf_keys import to_hf
+from videomae_ssl.checkpoints.model_card import CardFacts, write_model_card
 from videomae_ssl.checkpoints.reading import CheckpointError
 from videomae_ssl.models import VideoMAEClassifier, VideoMAEPretrainModel
 from videomae_ssl.models.build import model_record
@@ -72,9 +73,12 @@ def export_hf(
     out_dir: str | Path,
     id2label: dict[int, str] | None = None,
     norm_pix_loss: bool = True,
+    card: CardFacts | None = None,
 ) -> Path:
-    """Write `model` as a transformers directory: config.json, model.safetensors and
-    preprocessor_config.json, with the permissions of any new file (0644 under umask 022).
+    """Write `model` as a transformers directory: config.json, model.safetensors,
+    preprocessor_config.json and the model card README.md (from the config and `card`; a
+    README.md not written by us is kept), with the permissions of any new file (0644 under
+    umask 022).
 
     `VideoMAEForPreTraining` / `VideoMAEForVideoClassification.from_pretrained(out_dir)` load it
     (transformers 4 and 5: the q and v biases keep their version 4 names, which version 5
@@ -100,6 +104,7 @@ def export_hf(
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     processor = hf_processor_config(model.config.img_size)
     (out / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n")
+    write_model_card(out, config, card)
     weights = out / "model.safetensors"
     save_file(state, str(weights), metadata={"format": "pt"})
     # safetensors writes through a private temporary file and renames it: mode 0600.
