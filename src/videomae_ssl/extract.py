@@ -34,6 +34,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from videomae_ssl.checkpoints.hub import resolve_checkpoint
 from videomae_ssl.cli import INPUT_ERROR_STATUS, report_input_error, resolve_device
 from videomae_ssl.console import count
 from videomae_ssl.data.annotations import ANNOTATION_FORMATS, VideoRecord, read_annotations
@@ -54,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Frozen VideoMAE features of sliding windows over whole videos, one .npy "
         "of shape (windows, dim) per video (temporal action detection).",
     )
-    p.add_argument("ckpt", type=Path, help="checkpoint file or Hugging Face directory")
+    p.add_argument("ckpt", help="checkpoint file, Hugging Face folder or Hub id (owner/name)")
     p.add_argument("input", type=Path, help="a video, or an annotation file listing videos")
     p.add_argument("--out", type=Path, required=True, help="folder for the .npy files")
     p.add_argument("--window", type=int, help="frames per window (default: the model's, 16)")
@@ -194,6 +195,7 @@ def extract(args: argparse.Namespace) -> int:
     names = output_names(records)
     device = resolve_device(args.device)
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
+    args.ckpt = resolve_checkpoint(args.ckpt, "CKPT")
     encoder = load_encoder(args.ckpt, args.window)
     window = encoder.num_frames
     encoder.to(device)

@@ -246,3 +246,43 @@ def test_predict_and_visualize_resolve_their_checkpoint_argument(command, tmp_pa
         "and HF_HUB_OFFLINE=1; download it where the Hub is reachable: "
         "uv run hf download MCG-NJU/videomae-base\n"
     )
+
+
+# The training command's check of pretrained= / ckpt_path=, then the loader the stages use.
+CHECK_AND_LOAD = """
+import sys
+from omegaconf import OmegaConf
+from videomae_ssl.stages.checks import check_checkpoint_keys
+from videomae_ssl.checkpoints import load_checkpoint
+for stage, key in (("fit", "pretrained"), ("probe", "pretrained"), ("test", "ckpt_path")):
+    cfg = {"stage": stage, "pretrained": None, "ckpt_path": None, key: sys.argv[1]}
+    check_checkpoint_keys(OmegaConf.create(cfg))
+print(load_checkpoint(sys.argv[1], key="pretrained").format)
+"""
+
+
+def test_pretrained_ckpt_path_and_extract_take_a_hub_id(hub_repo, tmp_path):
+    """The training command's pretrained= (fit and probe) and stage=test's ckpt_path= accept
+    the id, the loaders read it from the cache, and extract's CKPT does too: all offline."""
+    from clips import write_clip
+
+    _, repos = hub_repo
+    with FakeHub(repos) as hub:
+        resolve(hub_env(tmp_path, hub.url, offline=False), REPO)
+    offline = hub_env(tmp_path, hub.url, offline=True)
+    out = subprocess.run([sys.executable, "-c", CHECK_AND_LOAD, REPO], env=offline,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["hf"]
+    write_clip(tmp_path / "clip.mp4", num_frames=12, size=(48, 32))
+    out = subprocess.run(
+        [sys.executable, "-m", "videomae_ssl.extract", REPO, str(tmp_path / "clip.mp4"),
+         "--out", str(tmp_path / "features"), "--device", "cpu"],
+        env=offline, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert (tmp_path / "features" / "clip.npy").is_file()
+    # Not cached and offline: the command's one line names the key.
+    out = subprocess.run([sys.executable, "-c", CHECK_AND_LOAD, "MCG-NJU/not-cached"],
+                         env=offline, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert "pretrained=MCG-NJU/not-cached: not in the Hugging Face cache" in out.stderr

@@ -23,6 +23,7 @@ import torch
 from videomae_ssl.checkpoints.formats import detect_layout, is_lightning
 from videomae_ssl.checkpoints.hf_config import HF_FIELDS, config_from_hf
 from videomae_ssl.checkpoints.hf_keys import from_hf
+from videomae_ssl.checkpoints.hub import parse_hub_id, resolve_checkpoint
 from videomae_ssl.checkpoints.layouts import (
     SIZE_NAMES,
     STANDARD_DECODER_HEADS,
@@ -212,8 +213,11 @@ def load_checkpoint(
     num_heads: int | None = None,
     decoder_num_heads: int | None = None,
     ema: bool = False,
+    key: str = "checkpoint",
 ) -> LoadedCheckpoint:
     """Read any supported checkpoint into our layout and work out the model it belongs to.
+    `path` may also be a Hugging Face Hub id (`owner/name[@revision]`, read through
+    huggingface_hub's cache; `key` names it in errors).
 
     Sizes come from the tensor shapes and any config stored with the weights. The keyword
     arguments fill in what neither records (head counts of unusual widths; the frame count and
@@ -223,7 +227,9 @@ def load_checkpoint(
     """
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"{path}: no such file or directory.")
+        if parse_hub_id(str(path)) is None:
+            raise CheckpointError(f"{path}: no such file or directory.")
+        path = resolve_checkpoint(str(path), key)
     try:
         fmt, raw, side = _read(path, ema)
         loaded = _interpret(

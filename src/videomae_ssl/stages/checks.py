@@ -130,7 +130,10 @@ def check_lists_exist(cfg: DictConfig) -> None:
 
 
 def check_checkpoint_keys(cfg: DictConfig) -> None:
-    """`ckpt_path` and `pretrained`: files that exist, and the one each stage reads."""
+    """`ckpt_path` and `pretrained`: files that exist (or Hub ids, for the checkpoints a run
+    reads), and the one each stage reads."""
+    from videomae_ssl.checkpoints.hub import resolve_checkpoint
+
     ckpt_path, pretrained = cfg.get("ckpt_path"), cfg.get("pretrained")
     if cfg.get("stage", "fit") == "test":
         if not ckpt_path:
@@ -138,8 +141,7 @@ def check_checkpoint_keys(cfg: DictConfig) -> None:
                 "stage=test evaluates a fine-tuned classifier: set ckpt_path=<checkpoint> (ours, "
                 "an original fine-tuned .pth or a Hugging Face classification folder)."
             )
-        if not Path(ckpt_path).exists():
-            raise ConfigError(f"ckpt_path={ckpt_path}: no such file or folder.")
+        resolve_checkpoint(str(ckpt_path), "ckpt_path")
         if pretrained:
             raise ConfigError(
                 "stage=test evaluates ckpt_path as it is; pretrained only initialises training."
@@ -153,11 +155,10 @@ def check_checkpoint_keys(cfg: DictConfig) -> None:
         )
     if ckpt_path and not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={ckpt_path}: no such file.")
-    if pretrained and not Path(pretrained).exists():
-        raise ConfigError(
-            f"pretrained={pretrained}: no such file or folder; give a checkpoint file "
-            f"(.pth, .ckpt, .bin, .safetensors) or a Hugging Face model folder."
-        )
+    if pretrained:
+        # A file, a Hugging Face folder or a Hub id (fetched into huggingface_hub's cache now,
+        # before anything is built; the loaders resolve the same id from the cache).
+        resolve_checkpoint(str(pretrained), "pretrained")
     if pretrained and ckpt_path:
         raise ConfigError(
             "pretrained and ckpt_path are both set: ckpt_path resumes a run with all its "
