@@ -26,7 +26,8 @@ demo: setup
 # The suite starts Python in many subprocesses; where PYTHONDONTWRITEBYTECODE is set, each
 # would compile torch, Lightning and their imports from source again (24 s instead of 11 s for
 # `import lightning, timm` on a 2-core EPYC), so the test set-up compiles them once.
-test: SYNC_FLAGS = --compile-bytecode
+# The tests also run a sweep with Hydra's Optuna sweeper: the sweep extra.
+test: SYNC_FLAGS = --compile-bytecode --extra sweep
 test: setup
 	$(UV) run --locked pytest
 

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from videomae_ssl.cli import INPUT_ERROR_STATUS, input_error, report_input_error
 from videomae_ssl.console import LOG
 from videomae_ssl.stages.fit import run
-from videomae_ssl.stages.pipeline import run_pipeline
+from videomae_ssl.stages.pipeline import optimized_value, run_pipeline
 
 
 def config_dir() -> str:
@@ -42,12 +42,15 @@ CONFIG_DIR = config_dir()
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def _hydra_main(cfg: DictConfig) -> dict[str, Any]:
-    """One run or a pipeline; returns its result (a run's test metrics and checkpoint, or each
-    pipeline stage's by name), which Hydra hands to a sweeper."""
+def _hydra_main(cfg: DictConfig) -> dict[str, Any] | float:
+    """One run or a pipeline; returns its result (a run's logged and test metrics and its
+    checkpoint, or each pipeline stage's by name), or with `optimized_metric` that one value,
+    which Hydra hands to a sweeper."""
     try:
         OmegaConf.resolve(cfg)
-        return run_pipeline(cfg) if cfg.get("pipeline") else run(cfg)
+        result = run_pipeline(cfg) if cfg.get("pipeline") else run(cfg)
+        metric = cfg.get("optimized_metric")
+        return optimized_value(result, metric) if metric else result
     except Exception as err:
         # Caught here, inside the job: past this point Hydra logs "Error executing job" first.
         message = input_error(err)

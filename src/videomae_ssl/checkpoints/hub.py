@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from videomae_ssl.errors import UserInputError
+from videomae_ssl.errors import ConfigError
 
 # What a checkpoint on the Hub may consist of: transformers' configs and weights (sharded ones
 # with their index), an original .pth, a Lightning .ckpt, and the model card (its license).
@@ -36,7 +36,7 @@ _NAME = r"[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9])?"
 HUB_ID = re.compile(rf"(?P<repo>{_NAME}/{_NAME})(?:@(?P<revision>[\w./-]+))?")
 
 
-class HubError(UserInputError):
+class HubError(ConfigError):
     """A checkpoint reference that is neither a local path nor a usable Hub id; the message
     names the key it was given to and says how to get the weights."""
 

@@ -23,7 +23,8 @@ from videomae_ssl.stages.checks import check_inputs, testing
 def run(cfg: DictConfig) -> dict[str, Any]:
     """One stage: fit (then test when `test_after_fit`), test `ckpt_path`, or probe
     `pretrained` (`stages.probe.run_probe`). Returns the test metrics (empty without a test)
-    and, after fitting, the last checkpoint's path."""
+    and, after fitting, the last value of every scalar the run logged and the last
+    checkpoint's path."""
     check_inputs(cfg)
     if cfg.stage == "probe":
         from videomae_ssl.stages.probe import run_probe
@@ -60,8 +61,19 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.stage == "fit":
         ckpt_path = resume_checkpoint(cfg)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        result.update(last_logged(trainer))
         result["checkpoint"] = getattr(trainer.checkpoint_callback, "last_model_path", "") or None
     if tests:
         trainer.test(module, datamodule=datamodule)
         result.update(module.test_result)
     return result
+
+
+def last_logged(trainer: Any) -> dict[str, float]:
+    """The last value of each scalar the run logged (`train/loss_epoch`, `val/top1`,
+    `probe/knn_top1`, ...), as plain numbers."""
+    return {
+        name: float(value)
+        for name, value in trainer.callback_metrics.items()
+        if getattr(value, "numel", lambda: 1)() == 1
+    }

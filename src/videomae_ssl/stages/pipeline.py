@@ -31,6 +31,29 @@ def result_lines(label: str, result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _numbers(result: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Every number of a result by name; a pipeline's stages' as `<stage>/<name>`."""
+    found: dict[str, float] = {}
+    for key, value in result.items():
+        if isinstance(value, dict):
+            found.update(_numbers(value, f"{prefix}{key}/"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            found[f"{prefix}{key}"] = float(value)
+    return found
+
+
+def optimized_value(result: dict[str, Any], name: str) -> float:
+    """The value `optimized_metric=name` names in a run's result, or in a pipeline's (results
+    by stage: `<stage>/<name>`), for a sweeper to optimise."""
+    numbers = _numbers(result)
+    if name not in numbers:
+        raise ConfigError(
+            f"optimized_metric={name}: the run logged no such value; it has "
+            f"{', '.join(sorted(numbers)) or 'none'}."
+        )
+    return numbers[name]
+
+
 def task_overrides() -> list[str]:
     """The command line's overrides of this run, less the experiment that chose a pipeline."""
     overrides = HydraConfig.get().overrides.task
