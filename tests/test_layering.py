@@ -136,7 +136,8 @@ LAYERS = (
 def layer_of(module: str) -> int | None:
     """The index in LAYERS of a module of the package (None for the package itself)."""
     parts = module.split(".")
-    if parts[0] != "videomae_ssl" or len(parts) == 1:
+    # The package itself, and names it defines (`from videomae_ssl import __version__`).
+    if parts[0] != "videomae_ssl" or len(parts) == 1 or parts[1].startswith("__"):
         return None
     # The longest named prefix decides: models.config has a layer of its own below models.
     for end in range(len(parts), 1, -1):

@@ -134,3 +134,33 @@ def test_a_bad_probe_setting_names_its_key(data, tmp_path):
         probe_here(data, tmp_path / "bad", "probe.knn.k=0")
     with pytest.raises(ConfigError, match="ckpt_path resumes training"):
         probe_here(data, tmp_path / "bad", f"ckpt_path={data / 'train.csv'}")
+
+
+def tensorboard_events(folder: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    return events
+
+
+def test_the_loggers_see_the_probes_results_pictures_and_the_config(data, tmp_path):
+    """logger=many: TensorBoard gets the kNN and linear top-1, each probe's confusion matrix and
+    the feature map as images; both loggers get the resolved config (files stay too)."""
+    import yaml
+
+    run_dir = tmp_path / "run"
+    result = probe_here(data, run_dir, "probe=[knn,linear]", "probe.linear.epochs=1", "logger=many")
+    events = tensorboard_events(run_dir / "tensorboard")
+    for name in ("knn", "linear"):
+        (point,) = events.Scalars(f"{name}/top1")
+        assert point.value == pytest.approx(result[f"{name}/top1"])
+    assert {"knn/confusion", "linear/confusion", "features/embedding"} <= set(events.Tags()["images"])
+    (image,) = events.Images("features/embedding")
+    with Image.open(run_dir / "embedding.png") as png:
+        assert (image.width, image.height) == png.size
+    for folder in ("tensorboard", "csv"):
+        hparams = yaml.safe_load((run_dir / folder / "hparams.yaml").read_text())
+        assert hparams["stage"] == "probe" and hparams["seed"] == 0
+        assert hparams["data"]["train_list"] == str(data / "train.csv")
+    assert (run_dir / "knn" / "confusion.png").is_file()

@@ -24,6 +24,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
+from videomae_ssl.callbacks.logger_media import log_picture
 from videomae_ssl.console import say
 from videomae_ssl.data.annotations import read_annotations
 from videomae_ssl.data.augment import preserved_global_rngs
@@ -172,7 +173,7 @@ class OnlineProbe(L.Callback):
         if rank_zero_only.rank == 0:
             shown = "  ".join(f"probe/{k} {100 * v:.1f}%" for k, v in scores.items())
             say(f"epoch {epoch}  {shown}")
-            self._draw()
+            self._draw(trainer)
 
     @torch.no_grad()
     def _encode(self, trainer: L.Trainer, encoder: torch.nn.Module, split: str) -> FeatureSet:
@@ -213,7 +214,7 @@ class OnlineProbe(L.Callback):
         logits = self.head(val.features.to(device)).float()
         return topk_accuracy(logits, val.labels, (1,))[1]
 
-    def _draw(self) -> None:
+    def _draw(self, trainer: L.Trainer) -> None:
         if self.dirpath is None:
             return
         from videomae_ssl.viz.curves import accuracy_curve_png
@@ -225,6 +226,7 @@ class OnlineProbe(L.Callback):
             title="online probe of the encoder during pretraining",
             chance=1.0 / self.num_classes if self.num_classes else None,
         )  # fmt: skip
+        log_picture(trainer.loggers, "probe/curve", self.curve, trainer.global_step)
 
     # -- checkpoints --------------------------------------------------------------------------
 

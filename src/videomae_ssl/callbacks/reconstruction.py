@@ -8,25 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
-from PIL import Image
 
+from videomae_ssl.callbacks.logger_media import log_picture
 from videomae_ssl.viz.frames import frame_grid
 from videomae_ssl.viz.reconstruction import masked_psnr, reconstruct
-
-
-def log_picture(trainer: L.Trainer, key: str, picture: Image.Image) -> None:
-    """Send `picture` to the run's loggers that show pictures (wandb, TensorBoard) at the
-    current step; the CSV logger keeps numbers only."""
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_image(key=key, images=[picture], step=trainer.global_step)
-        elif isinstance(logger, TensorBoardLogger):
-            pixels = np.asarray(picture.convert("RGB"))  # (H, W, 3) uint8
-            logger.experiment.add_image(key, pixels, trainer.global_step, dataformats="HWC")
 
 
 class ReconstructionGrid(L.Callback):
@@ -74,5 +61,5 @@ class ReconstructionGrid(L.Callback):
         grid.save(self.dirpath / f"epoch_{trainer.current_epoch:03d}.png")
         grid.save(self.dirpath / "latest.png")
         self.latest = self.dirpath / "latest.png"
-        log_picture(trainer, "val/reconstruction", grid)
+        log_picture(trainer.loggers, "val/reconstruction", grid, trainer.global_step)
         self._batch = None

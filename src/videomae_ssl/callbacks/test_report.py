@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from videomae_ssl.callbacks.logger_media import log_picture
 from videomae_ssl.console import say
 from videomae_ssl.evaluation.report import confusion_matrix_png, format_result, write_predictions
 
@@ -43,6 +44,7 @@ class TestReport(L.Callback):
         self.confusion = confusion_matrix_png(
             self.dirpath / "confusion.png", scores.labels, scores.preds, names
         )
+        log_picture(trainer.loggers, f"{self.name}/confusion", self.confusion, trainer.global_step)
         dm = trainer.datamodule
         result = {k.removeprefix("test/"): v for k, v in pl_module.test_result.items()}
         self.line = format_result(

@@ -110,24 +110,37 @@ def step_checkpoint(cfg: DictConfig) -> Any:
     return instantiate(OmegaConf.create(fields), "checkpoint_every_n_steps")
 
 
-def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
-    """The Trainer with the configured callbacks and loggers; a callback or logger set to null
-    (as `debug=fdr` does for those that write files) is left out. `overrides` replace
-    Trainer arguments of the config."""
-    groups = {"callbacks": [], "logger": []}
-    for group, built in groups.items():
-        for name, node in (cfg.get(group) or {}).items():
-            if node is not None:
-                built.append(instantiate(node, f"{group}.{name}"))
+def build_loggers(cfg: DictConfig) -> list[Any]:
+    """The configured loggers (one set to null is left out), each given the run's resolved
+    config: the dataset, mask ratio, seed and the rest, beside the module's hyperparameters
+    that Lightning logs itself."""
+    from videomae_ssl.callbacks.logger_media import log_config
+
+    loggers = [
+        instantiate(node, f"logger.{name}")
+        for name, node in (cfg.get("logger") or {}).items()
+        if node is not None
+    ]
+    log_config(loggers, OmegaConf.to_container(cfg, resolve=True))
+    return loggers
+
+
+def build_trainer(cfg: DictConfig, loggers: list[Any] | None = None, **overrides: Any) -> L.Trainer:
+    """The Trainer with the configured callbacks and loggers (`loggers`: ones built already,
+    see `build_loggers`); a callback or logger set to null (as `debug=fdr` does for those that
+    write files) is left out. `overrides` replace Trainer arguments of the config."""
+    callbacks = [
+        instantiate(node, f"callbacks.{name}")
+        for name, node in (cfg.get("callbacks") or {}).items()
+        if node is not None
+    ]
     steps = step_checkpoint(cfg)
     if steps is not None:
-        groups["callbacks"].append(steps)
+        callbacks.append(steps)
+    if loggers is None:
+        loggers = build_loggers(cfg)
     return instantiate(
-        cfg.trainer,
-        "trainer",
-        callbacks=groups["callbacks"],
-        logger=groups["logger"] or False,
-        **overrides,
+        cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, **overrides
     )
 
 

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from videomae_ssl.console import say
 from videomae_ssl.errors import ConfigError
 from videomae_ssl.stages.build import (
+    build_loggers,
     build_trainer,
     instantiate,
     lightning_logs_to_the_run_log,
@@ -94,12 +95,16 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
         return instantiate(cfg.trainer, "trainer", callbacks=[], logger=False,
                            enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
 
+    # One set of loggers for the stage: the kNN and linear probes' results and pictures, then
+    # the attentive probe's training and test.
+    loggers = build_loggers(cfg)
+
     def attentive_trainer() -> L.Trainer:
-        return build_trainer(cfg, max_epochs=settings.attentive.epochs)
+        return build_trainer(cfg, loggers, max_epochs=settings.attentive.epochs)
 
     ckpt = resume_checkpoint(cfg) if "attentive" in settings.probes else None
     return run_frozen_evaluation(
-        settings, encoder, datamodule, extraction_trainer, attentive_trainer, ckpt
+        settings, encoder, datamodule, extraction_trainer, attentive_trainer, ckpt, loggers
     )
 
 
@@ -163,9 +168,11 @@ def run_frozen_evaluation(
     extraction_trainer: Callable[[], L.Trainer],
     attentive_trainer: Callable[[], L.Trainer],
     attentive_ckpt: str | None = None,
+    loggers: Sequence[Any] = (),
 ) -> dict[str, float]:
     """The whole stage; -> results keyed `<probe>/top1` etc. (rank 0's; other ranks get the
-    attentive probe's only)."""
+    attentive probe's only). The kNN and linear probes' results, confusion matrices and the
+    feature map also go to `loggers` (the files stay)."""
     from lightning.pytorch.utilities import rank_zero_only
 
     from videomae_ssl.probe.evaluate import feature_picture, feature_probes, summary_line
@@ -185,9 +192,29 @@ def run_frozen_evaluation(
         results.update(found)
         lines.append(feature_picture(settings, features, datamodule.class_names))
         say("\n".join(lines))
+        send_to_loggers(loggers, settings, found)
     if "attentive" in settings.probes:
         results.update(attentive_probe(settings, attentive_trainer(), encoder, datamodule,
                                        attentive_ckpt))  # fmt: skip
+    else:
+        for logger in loggers:  # the attentive probe's trainer finalizes them otherwise
+            logger.finalize("success")
     if rank_zero_only.rank == 0 and results:
         say("\n" + summary_line(results))
     return results
+
+
+def send_to_loggers(loggers: Sequence[Any], settings: ProbeSettings, found: dict[str, float]) -> None:
+    """The kNN and linear probes' numbers and the pictures beside them (each probe's confusion
+    matrix, the feature map), at step 0: they describe the frozen encoder, before any training."""
+    from videomae_ssl.callbacks.logger_media import log_numbers, log_picture
+
+    if not loggers:
+        return
+    log_numbers(loggers, found, step=0)
+    pictures = {f"{name}/confusion": settings.out_dir / name / "confusion.png"
+                for name in ("knn", "linear") if name in settings.probes}  # fmt: skip
+    pictures["features/embedding"] = settings.out_dir / "embedding.png"
+    for key, path in pictures.items():
+        if path.is_file():
+            log_picture(loggers, key, path, step=0)
