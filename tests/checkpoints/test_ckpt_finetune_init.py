@@ -51,9 +51,27 @@ def test_another_model_size_stops_with_an_error(tiny, tmp_path):
     export_original(tiny.ours_pretrain(), tmp_path / "ckpt.pth")
     wider = tiny.ours_classifier(embed_dim=64)
     before = {k: v.clone() for k, v in wider.state_dict().items()}
-    with pytest.raises(CheckpointError, match="different model size"):
+    with pytest.raises(CheckpointError, match=r"the checkpoint is a different model \(width 48, "
+                       r"depth 2, patch 8, tubelet 2\) from this one \(width 64, depth 2, patch 8, "
+                       r"tubelet 2\); set model.net.embed_dim=48 model.net.depth=2 to build"):  # fmt: skip
         load_pretrained_encoder(wider, tmp_path / "ckpt.pth", log=None)
     assert all(torch.equal(before[k], v) for k, v in wider.state_dict().items())
+
+
+def test_another_patch_size_names_the_keys_to_set(tmp_path):
+    """A ViT-tiny checkpoint of patch 8 into the same size at patch 16: the message names the
+    key that differs (the patch), not the size."""
+    from videomae_ssl.models.build import videomae_classifier, videomae_pretrain
+
+    export_original(videomae_pretrain("tiny", patch_size=8, img_size=32, num_frames=4),
+                    tmp_path / "ckpt.pth")  # fmt: skip
+    model = videomae_classifier(2, "tiny", img_size=32, num_frames=4)
+    with pytest.raises(CheckpointError, match=r"; set model.net.patch_size=8 to build the "
+                       r"checkpoint's \(patch_embed.proj.weight"):  # fmt: skip
+        load_pretrained_encoder(model, tmp_path / "ckpt.pth", log=None)
+    small = videomae_classifier(2, "small", img_size=32, num_frames=4, patch_size=8)
+    with pytest.raises(CheckpointError, match=r"; set model.net.size=tiny to build"):
+        load_pretrained_encoder(small, tmp_path / "ckpt.pth", log=None)
 
 
 def test_no_matching_encoder_weight_stops_with_an_error(tiny, tmp_path):

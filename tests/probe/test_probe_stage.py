@@ -164,3 +164,19 @@ def test_the_loggers_see_the_probes_results_pictures_and_the_config(data, tmp_pa
         assert hparams["stage"] == "probe" and hparams["seed"] == 0
         assert hparams["data"]["train_list"] == str(data / "train.csv")
     assert (run_dir / "knn" / "confusion.png").is_file()
+
+
+def test_stage_probe_under_a_fine_tuning_experiment_probes_its_architecture(data, tmp_path):
+    """stage=probe with experiment=ucf101_finetune: the frozen encoder is built from the
+    fine-tuning model config's architecture keys (it stopped with "frozen_encoder() got multiple
+    values for keyword argument 'img_size'")."""
+    args = [a.replace("experiment=ucf101_probe", "experiment=ucf101_finetune")
+            for a in probe_overrides(data, tmp_path / "run", "stage=probe", "probe=knn")
+            if a != "+model.net.depth=1" and not a.startswith("hydra.")]  # fmt: skip
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[*args, f"paths.root_dir={tmp_path}",
+                                                      f"paths.output_dir={tmp_path / 'run'}"])  # fmt: skip
+    result = run(cfg)
+    assert 0 <= result["knn/top1"] <= 1
+    train = FeatureSet.load(tmp_path / "run" / "features" / "train.safetensors")
+    assert train.features.shape == (5, 192)  # ViT-tiny's width

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -25,6 +26,7 @@ from videomae_ssl.checkpoints.load import (
 from videomae_ssl.checkpoints.reading import CheckpointError
 from videomae_ssl.models import VideoMAEConfig, VideoMAEEncoder
 from videomae_ssl.models.pos_embed import resize_pos_table, sinusoid_table
+from videomae_ssl.models.sizes import SIZES, get_size
 
 _DECODER = ("decoder.", "encoder_to_decoder.", "mask_token")
 
@@ -51,6 +53,27 @@ class LoadReport:
         lines += [f"  dropped: {d}" for d in self.dropped]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _described(config: dict[str, Any]) -> str:
+    return (f"width {config['embed_dim']}, depth {config['depth']}, patch "
+            f"{config['patch_size']}, tubelet {config['tubelet_size']}")  # fmt: skip
+
+
+def _keys_to_set(theirs: dict[str, Any], model: VideoMAEEncoder) -> str:
+    """The model config keys that would build the checkpoint's architecture: the named size of
+    its width and depth, and its patch and tubelet sizes where they differ."""
+    ours = model.config
+    keys = []
+    if (theirs["embed_dim"], theirs["depth"]) != (ours.embed_dim, ours.depth):
+        named = [name for name in SIZES
+                 if (get_size(name).embed_dim, get_size(name).depth) == (theirs["embed_dim"], theirs["depth"])]  # fmt: skip
+        keys.append(f"model.net.size={named[0]}" if named else
+                    f"model.net.embed_dim={theirs['embed_dim']} model.net.depth={theirs['depth']}")  # fmt: skip
+    for name in ("patch_size", "tubelet_size"):
+        if theirs.get(name) and theirs[name] != getattr(ours, name):
+            keys.append(f"model.net.{name}={theirs[name]}")
+    return f"; set {' '.join(keys)} to build the checkpoint's" if keys else ""
 
 
 def load_pretrained_encoder(
@@ -96,8 +119,10 @@ def load_pretrained_encoder(
               for k, v in state.items() if k in own and v.shape != own[k].shape]  # fmt: skip
     if misfit:
         raise CheckpointError(
-            f"{ckpt.path}: the checkpoint is a different model size: {'; '.join(misfit[:3])}"
-            f"{' ...' if len(misfit) > 3 else ''} (checkpoint first, model second)."
+            f"{ckpt.path}: the checkpoint is a different model ({_described(ckpt.config)}) "
+            f"from this one ({_described(model.config.as_dict())}){_keys_to_set(ckpt.config, model)}"
+            f" ({'; '.join(misfit[:3])}{' ...' if len(misfit) > 3 else ''}: checkpoint first, "
+            f"model second)."
         )
     if not any(k.startswith(("blocks.", "patch_embed.")) and k in own for k in state):
         raise CheckpointError(

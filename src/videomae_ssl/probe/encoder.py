@@ -79,13 +79,14 @@ def _norms_of(loaded: LoadedCheckpoint) -> dict[str, bool]:
 
 
 def _load(model: FrozenEncoder, path: str, log: Callable[[str], None] | None) -> FrozenEncoder:
-    try:
-        load_pretrained_encoder(model, path, log=log)
-    except CheckpointError as err:
-        if "different model size" not in str(err):
-            raise
-        raise CheckpointError(f"{err} Set model.net.size to the checkpoint's.") from None
+    load_pretrained_encoder(model, path, log=log)
     return model.requires_grad_(False)  # a loaded position table arrives trainable
+
+
+def _recorded(loaded: LoadedCheckpoint) -> VideoMAEConfig:
+    """The checkpoint's architecture: what it records, else what its tensors' shapes say."""
+    config, _ = VideoMAEConfig.split({k: v for k, v in loaded.config.items() if v is not None})
+    return config
 
 
 def frozen_encoder(
@@ -99,15 +100,26 @@ def frozen_encoder(
     project reads; its position table is resized to this grid when it was trained on another)
     or, without it, the random weights pretraining starts from. `architecture` replaces the
     size's fields (`VideoMAEConfig`: `img_size`, `num_frames`, `patch_size`, `embed_dim`, ...;
-    None keeps the size's). `log` receives the summary of what was loaded. What
+    None keeps the size's). With `pretrained`, the checkpoint's own architecture (recorded, or
+    read off its tensors) is probed at the given frames and image size, and `log` hears where
+    it differs from the size's. `log` receives the summary of what was loaded. What
     `model.net` of configs/model/videomae_probe.yaml builds."""
     config = size_config(size, **architecture)
-    if pretrained:
-        norms = _norms_of(load_checkpoint(pretrained))
-    else:
-        norms = {"final_norm": True, "fc_norm": False}
-    model = FrozenEncoder(config, **norms)
-    return _load(model, pretrained, log) if pretrained else model
+    if not pretrained:
+        return FrozenEncoder(config, final_norm=True, fc_norm=False)
+    # The checkpoint's own architecture (width, depth, heads, patch, tubelet), at the data's
+    # frames and image size: model.net's size and patch only describe random weights.
+    loaded = load_checkpoint(pretrained)
+    recorded = _recorded(loaded)
+    if not loaded.config.get("num_heads"):
+        raise CheckpointError(f"{pretrained}: num_heads is unknown for width {recorded.embed_dim}.")
+    own = recorded.replace(img_size=config.img_size, num_frames=config.num_frames)
+    differ = [f for f in ("embed_dim", "depth", "patch_size", "tubelet_size")
+              if getattr(own, f) != getattr(config, f)]  # fmt: skip
+    if differ and log is not None:
+        log(f"model.net describes another encoder ({', '.join(f'{f} {getattr(config, f)}' for f in differ)}); "
+            f"probing the checkpoint's own ({', '.join(f'{f} {getattr(own, f)}' for f in differ)}).")  # fmt: skip
+    return _load(FrozenEncoder(own, **_norms_of(loaded)), pretrained, log)
 
 
 def frozen_encoder_from_checkpoint(
@@ -119,9 +131,8 @@ def frozen_encoder_from_checkpoint(
     """The `FrozenEncoder` of the checkpoint at `path` with its own architecture and image
     size, for clips of `num_frames` frames (default: its own; others resize its positions)."""
     loaded = load_checkpoint(path)
-    c = loaded.config
-    if not c.get("num_heads"):
-        raise CheckpointError(f"{path}: num_heads is unknown for width {c['embed_dim']}.")
-    config, _ = VideoMAEConfig.split({k: v for k, v in c.items() if v is not None})
+    if not loaded.config.get("num_heads"):
+        raise CheckpointError(f"{path}: num_heads is unknown for width {loaded.config['embed_dim']}.")
+    config = _recorded(loaded)
     config = config.replace(num_frames=num_frames or config.num_frames)
     return _load(FrozenEncoder(config, **_norms_of(loaded)), path, log)

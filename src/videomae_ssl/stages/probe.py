@@ -82,8 +82,7 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
             "experiment=ucf101_probe), not a pretraining one."
         )
     datamodule.validate_inputs("features")
-    encoder = instantiate(cfg.model.net, "model.net", pretrained=cfg.get("pretrained"),
-                          log=rank_zero_info)  # fmt: skip
+    encoder = frozen_encoder_of(cfg, log=rank_zero_info)
     say_on_rank_zero(f"Run folder: {cfg.paths.output_dir}")
     if not cfg.get("pretrained"):
         say_on_rank_zero("No pretrained=<checkpoint>: probing an encoder with random weights "
@@ -106,6 +105,22 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
     return run_frozen_evaluation(
         settings, encoder, datamodule, extraction_trainer, attentive_trainer, ckpt, loggers
     )
+
+
+# The architecture keys every model config has (configs/model/*.yaml).
+ARCHITECTURE_KEYS = ("size", "img_size", "num_frames", "patch_size", "tubelet_size")
+FROZEN_ENCODER = "videomae_ssl.probe.encoder.frozen_encoder"
+
+
+def frozen_encoder_of(cfg: DictConfig, log: Callable[[str], None]) -> FrozenEncoder:
+    """The frozen encoder of `pretrained`: built by the probe's model config, or, under a
+    fine-tuning or pretraining experiment, from that model config's architecture keys (the
+    probe reads no classifier or decoder settings)."""
+    net = cfg.model.net
+    if net.get("_target_") != FROZEN_ENCODER:
+        fields = {key: net[key] for key in ARCHITECTURE_KEYS if key in net}
+        net = OmegaConf.create({"_target_": FROZEN_ENCODER, **fields})
+    return instantiate(net, "model.net", pretrained=cfg.get("pretrained"), log=log)
 
 
 def feature_splits(datamodule: FinetuneDataModule, probes: Sequence[str]) -> list[str]:
