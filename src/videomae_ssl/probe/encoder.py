@@ -110,9 +110,14 @@ def frozen_encoder(
     # The checkpoint's own architecture (width, depth, heads, patch, tubelet), at the data's
     # frames and image size: model.net's size and patch only describe random weights.
     loaded = load_checkpoint(pretrained)
-    recorded = _recorded(loaded)
     if not loaded.config.get("num_heads"):
-        raise CheckpointError(f"{pretrained}: num_heads is unknown for width {recorded.embed_dim}.")
+        # A width no named size has: the head count is the config's, when it is of that width.
+        width = loaded.config["embed_dim"]
+        if width != config.embed_dim:
+            raise CheckpointError(f"{pretrained}: num_heads is unknown for width {width}; set "
+                                  f"model.net.embed_dim={width} and model.net.num_heads.")  # fmt: skip
+        loaded = load_checkpoint(pretrained, num_heads=config.num_heads)
+    recorded = _recorded(loaded)
     own = recorded.replace(img_size=config.img_size, num_frames=config.num_frames)
     differ = [f for f in ("embed_dim", "depth", "patch_size", "tubelet_size")
               if getattr(own, f) != getattr(config, f)]  # fmt: skip
