@@ -29,8 +29,13 @@ import torch.nn.functional as F
 
 from videomae_ssl.data import demo
 from videomae_ssl.data.transforms import normalize
-from videomae_ssl.loss import masked_targets, pixel_targets, reconstruction_loss
-from videomae_ssl.masking import RandomMaskGenerator, TubeMaskGenerator
+from videomae_ssl.loss import pixel_targets, reconstruction_loss
+from videomae_ssl.masking import (
+    RandomMaskGenerator,
+    TubeMaskGenerator,
+    gather_tokens,
+    token_indices,
+)
 from videomae_ssl.models import videomae_classifier, videomae_pretrain
 
 
@@ -121,7 +126,8 @@ def main() -> None:
     raw_va = pixel_targets(x_va, a.patch, 2, False)  # (B, N, P), channel fastest
     b, n, p_ = raw_va.shape
     mean_colour = raw_va.reshape(b, n, -1, 3).mean(dim=(1, 2), keepdim=True)
-    hidden = masked_targets(raw_va, val_masks).reshape(b, -1, p_ // 3, 3)
+    val_hidden = token_indices(val_masks).decoded  # (B, K) the hidden tokens, ascending
+    hidden = gather_tokens(raw_va, val_hidden).reshape(b, -1, p_ // 3, 3)
     baseline = 10 * math.log10(1 / ((hidden - mean_colour) ** 2).mean().item())
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.05)
     g, start = torch.Generator().manual_seed(0), time.time()
@@ -130,7 +136,7 @@ def main() -> None:
         for group in opt.param_groups:
             group["lr"] = cosine(step, a.steps, a.lr)
         m = masks(a.batch, g)
-        target = masked_targets(pixel_targets(x_un[idx], a.patch, 2, False), m)
+        target = pixel_targets(x_un[idx], a.patch, 2, False, ids=token_indices(m).decoded)
         loss = reconstruction_loss(net(x_un[idx], m), target)
         opt.zero_grad()
         loss.backward()
@@ -138,7 +144,7 @@ def main() -> None:
         if (step + 1) % max(a.steps // 5, 1) == 0:
             with torch.no_grad():
                 net.eval()
-                mse = F.mse_loss(net(x_va, val_masks), masked_targets(raw_va, val_masks)).item()
+                mse = F.mse_loss(net(x_va, val_masks), gather_tokens(raw_va, val_hidden)).item()
                 net.train()
             print(f"step {step + 1}: masked PSNR {10 * math.log10(1 / mse):.1f} dB, mean "
                   f"colour {baseline:.1f} dB ({time.time() - start:.0f} s)", flush=True)  # fmt: skip

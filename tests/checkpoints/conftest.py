@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from videomae_ssl.loss import masked_targets, pixel_targets, reconstruction_loss
-from videomae_ssl.masking import tube_mask
+from videomae_ssl.loss import pixel_targets, reconstruction_loss
+from videomae_ssl.masking import token_indices, tube_mask
 from videomae_ssl.models import VideoMAEClassifier, VideoMAEConfig, VideoMAEPretrainModel
 
 HF_CFG = dict(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=48,
@@ -46,7 +46,7 @@ def our_outputs(model: torch.nn.Module, video: torch.Tensor, mask: torch.Tensor 
         if mask is None:
             return model(video), None
         pred = model(video, mask)
-        target = masked_targets(pixel_targets(video, 8, 2, norm_pix), mask)
+        target = pixel_targets(video, 8, 2, norm_pix, ids=token_indices(mask).decoded)
         return pred, reconstruction_loss(pred, target)
 
 

@@ -10,7 +10,6 @@ from torch.utils.data import DataLoader
 
 from videomae_ssl.checkpoints import (
     build_model,
-    detect_format,
     export_hf,
     export_lightning,
     load_checkpoint,
@@ -68,9 +67,9 @@ def test_format_comes_from_contents_not_names(tiny, tmp_path):
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp_path / "hf_model.bin")
     export_lightning(model, tmp_path / "model.safetensors")
     export_hf(model, tmp_path / "checkpoint.pth")  # a directory with a file-like name
-    assert detect_format(tmp_path / "hf_model.bin") == "original"
-    assert detect_format(tmp_path / "model.safetensors") == "lightning"
-    assert detect_format(tmp_path / "checkpoint.pth") == "hf"
+    assert load_checkpoint(tmp_path / "hf_model.bin").format == "original"
+    assert load_checkpoint(tmp_path / "model.safetensors").format == "lightning"
+    assert load_checkpoint(tmp_path / "checkpoint.pth").format == "hf"
 
 
 class Clips(torch.utils.data.Dataset):

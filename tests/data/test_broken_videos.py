@@ -3,6 +3,7 @@
 import csv
 import multiprocessing
 import re
+from dataclasses import replace
 
 import lightning as L
 import pytest
@@ -337,13 +338,13 @@ def test_evaluation_check_decodes_the_clip_not_only_the_header(folder, tmp_path,
         assert video.num_frames == 120  # the header alone looks healthy
     (tmp_path / "val.csv").write_text("videos/good1.mp4 0\nvideos/cut_avi.avi 1\n")
     dm = module(folder, tmp_path, ["good0", "good1"], num_frames=4, sampling_rate=8)
-    dm.val_list = str(tmp_path / "val.csv")
+    dm.lists = replace(dm.lists, val_list=str(tmp_path / "val.csv"))
     with pytest.raises(DataError, match=r"cut_avi\.avi") as err:
         dm.validate_inputs()
     assert "good1.mp4" not in str(err.value)
     dm = module(folder, tmp_path, ["good0", "good1"], num_frames=4, sampling_rate=8,
                 eval_broken="exclude")
-    dm.val_list = str(tmp_path / "val.csv")
+    dm.lists = replace(dm.lists, val_list=str(tmp_path / "val.csv"))
     dm.validate_inputs()
     assert [r.path for r in dm.val_records] == [str(videos / "good1.mp4")]
 

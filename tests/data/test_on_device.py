@@ -10,15 +10,13 @@ from videomae_ssl.data.augment import (
     ClipRandomErasing,
     FinetuneTrainTransform,
     MixupCutmixCollate,
-    draw_seed,
     finetune_eval_transform,
-    preserved_global_rngs,
-    seed_global_rngs,
 )
 from videomae_ssl.data.clip_dataset import collate_views
 from videomae_ssl.data.on_device import prepare_batch
 from videomae_ssl.data.transforms import channels_first, normalize, normalize_video
 from videomae_ssl.data.views import short_side_resize, spatial_crops
+from videomae_ssl.seeding import draw_seed, preserved_global_rngs, seed_global_rngs
 
 
 def gen(seed):

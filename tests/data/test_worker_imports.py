@@ -23,10 +23,11 @@ LIGHTNING = ("lightning", "pytorch_lightning", "lightning_fabric")
 
 CHECK = """
 import importlib, sys
-import videomae_ssl.data as data
 for name in sys.argv[1:]:
     importlib.import_module(name)
-data.VideoPretrainDataset, data.VideoClassificationDataset, data.open_record
+from videomae_ssl.data.finetune import VideoClassificationDataset
+from videomae_ssl.data.pretrain import VideoPretrainDataset
+from videomae_ssl.data.readers import open_record
 print(",".join(name for name in {lightning!r} if name in sys.modules))
 """
 

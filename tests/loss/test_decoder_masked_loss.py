@@ -2,8 +2,8 @@
 
 import torch
 
-from videomae_ssl.loss import masked_targets, pixel_targets, reconstruction_loss
-from videomae_ssl.masking import token_indices, tube_mask
+from videomae_ssl.loss import pixel_targets, reconstruction_loss
+from videomae_ssl.masking import gather_tokens, token_indices, tube_mask
 
 
 def test_decoder_masked_loss_on_a_hand_built_case():
@@ -19,7 +19,7 @@ def test_decoder_masked_loss_on_a_hand_built_case():
     pred = torch.tensor([[[2.0, 3.0], [100.0, -100.0], [11.0, 13.0], [12.0, 12.0]]])
     # Squared errors per token: 1: (0, 0) -> 0; 5: (1, 2) -> mean 2.5; 6: (0, -1) -> mean 0.5.
     expected = (0.0 + 2.5 + 0.5) / 3
-    loss = reconstruction_loss(pred, masked_targets(targets, ids), ids.loss_mask)
+    loss = reconstruction_loss(pred, gather_tokens(targets, ids.decoded), ids.loss_mask)
     assert loss.item() == expected
 
 
@@ -50,7 +50,7 @@ def test_decoder_masked_loss_matches_the_reference_on_random_masks():
     targets = torch.randn(3, 32, 5, generator=g)
     ids = token_indices(mask, decoder_mask)
     pred = torch.randn(3, 20, 5, generator=g)
-    loss = reconstruction_loss(pred, masked_targets(targets, ids), ids.loss_mask)
+    loss = reconstruction_loss(pred, gather_tokens(targets, ids.decoded), ids.loss_mask)
     assert abs(loss.item() - reference_loss(pred, targets, mask, decoder_mask)) < 1e-6
 
 

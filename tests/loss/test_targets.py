@@ -4,8 +4,8 @@ import math
 
 import torch
 
-from videomae_ssl.loss import masked_targets, pixel_targets, reconstruction_loss
-from videomae_ssl.masking import tube_mask
+from videomae_ssl.loss import pixel_targets, reconstruction_loss
+from videomae_ssl.masking import gather_tokens, token_indices, tube_mask
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -87,12 +87,13 @@ def test_loss_ignores_visible_tokens():
     mask = torch.stack([tube_mask((2, 3, 3), 0.5, torch.Generator().manual_seed(s)) for s in range(2)])
     targets = torch.randn(2, 18, 7)
     pred = torch.randn(2, int(mask[0].sum()), 7)
-    loss = reconstruction_loss(pred, masked_targets(targets, mask))
+    hidden = token_indices(mask).decoded  # (B, K): what the model predicts
+    loss = reconstruction_loss(pred, gather_tokens(targets, hidden))
     changed = targets.clone()
     changed[~mask] = 1e3  # visible tokens: anything
-    assert torch.equal(loss, reconstruction_loss(pred, masked_targets(changed, mask)))
+    assert torch.equal(loss, reconstruction_loss(pred, gather_tokens(changed, hidden)))
     changed[mask] += 1.0
-    assert not torch.equal(loss, reconstruction_loss(pred, masked_targets(changed, mask)))
+    assert not torch.equal(loss, reconstruction_loss(pred, gather_tokens(changed, hidden)))
     torch.testing.assert_close(loss, ((pred - targets[mask].view(2, -1, 7)) ** 2).mean())
 
 

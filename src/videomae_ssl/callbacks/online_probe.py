@@ -27,7 +27,6 @@ from lightning.pytorch.utilities import rank_zero_only
 from videomae_ssl.callbacks.logger_media import log_picture
 from videomae_ssl.console import say
 from videomae_ssl.data.annotations import read_annotations
-from videomae_ssl.data.augment import preserved_global_rngs
 from videomae_ssl.data.datamodules.eval_check import EvalListCheck
 from videomae_ssl.data.decode import DecodeOptions
 from videomae_ssl.data.finetune import VideoClassificationDataset
@@ -39,6 +38,7 @@ from videomae_ssl.probe.features import FeatureSet, batch_rows, gather_rows, ord
 from videomae_ssl.probe.heads import LinearProbe
 from videomae_ssl.probe.knn import DEFAULT_K, DEFAULT_TEMPERATURE, knn_scores, topk_accuracy
 from videomae_ssl.probe.linear import train_head
+from videomae_ssl.seeding import preserved_global_rngs
 
 KEYS = {"train": "probe.train_list", "val": "probe.val_list"}
 

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
         FORMAT_NAMES,
         LoadedCheckpoint,
         build_model,
-        detect_format,
         load_checkpoint,
     )
     from videomae_ssl.checkpoints.model_card import (
@@ -53,7 +52,6 @@ _WHERE = {
     "FORMAT_NAMES": "load",
     "LoadedCheckpoint": "load",
     "build_model": "load",
-    "detect_format": "load",
     "load_checkpoint": "load",
     "CardFacts": "model_card",
     "model_card_text": "model_card",
@@ -72,7 +70,6 @@ __all__ = [
     "LoadedCheckpoint",
     "UnsafeCheckpointError",
     "build_model",
-    "detect_format",
     "export_hf",
     "export_lightning",
     "export_original",

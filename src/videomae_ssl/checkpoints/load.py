@@ -200,11 +200,6 @@ def _to_our_layout(
     return to_kind_layout(state, kind), kind, prefixes
 
 
-def detect_format(path: str | Path) -> str:
-    """"original", "videomae_v2", "hf" or "lightning", read from the contents."""
-    return load_checkpoint(path).format
-
-
 def load_checkpoint(
     path: str | Path,
     *,

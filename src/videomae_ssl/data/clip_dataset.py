@@ -21,10 +21,7 @@ from videomae_ssl.data.readers import VideoDecodeError
 from videomae_ssl.data.shards import ShardSplit
 from videomae_ssl.data.video_check import decode_reason
 from videomae_ssl.errors import UserInputError
-from videomae_ssl.seeding import STREAM_FRAMES, sample_generator
-
-# Stream for drawing replacements of broken videos; distinct from the seeding module's streams.
-STREAM_SUBSTITUTE = 3
+from videomae_ssl.seeding import STREAM_FRAMES, STREAM_SUBSTITUTE, sample_generator
 
 # Item fields that describe the video rather than one view; `collate_views` repeats them.
 VIDEO_FIELDS = ("index", "label", "broken", "requested", "video_id")

@@ -1,6 +1,6 @@
 """Reconstruction targets and losses."""
 
-from videomae_ssl.loss.reconstruction import masked_targets, reconstruction_loss
+from videomae_ssl.loss.reconstruction import reconstruction_loss
 from videomae_ssl.loss.targets import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -12,7 +12,6 @@ from videomae_ssl.loss.targets import (
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
-    "masked_targets",
     "pixel_targets",
     "reconstruction_loss",
     "tubelets",

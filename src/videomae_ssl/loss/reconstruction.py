@@ -5,18 +5,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from videomae_ssl.masking.indexing import TokenIndices, gather_tokens, token_indices
-
-
-def masked_targets(targets: torch.Tensor, mask: torch.Tensor | TokenIndices) -> torch.Tensor:
-    """Keep the tokens the model predicts, in ascending order, aligned with its predictions.
-
-    targets: (B, N, P); mask: Bool[B, N] (True = hidden: the hidden tokens are kept) or the
-    step's `TokenIndices` (its decoded tokens are kept) -> (B, K, P).
-    """
-    ids = token_indices(mask) if isinstance(mask, torch.Tensor) else mask
-    return gather_tokens(targets, ids.decoded)
-
 
 def reconstruction_loss(
     pred: torch.Tensor, target: torch.Tensor, loss_mask: torch.Tensor | None = None
@@ -24,9 +12,10 @@ def reconstruction_loss(
     """Mean squared error over the masked tokens, in float32.
 
     pred, target: (B, K, P). Visible tokens never enter: the model predicts only masked ones
-    and `masked_targets` selects the same tokens. With VideoMAE V2's decoder masking the decoded
-    tokens include encoder-visible ones; `loss_mask` Bool[B, K] (`TokenIndices.loss_mask`) then
-    keeps the hidden ones: the mean over P of each kept token, averaged over the kept tokens.
+    and `pixel_targets(..., ids=ids.decoded)` computes the targets of the same tokens. With
+    VideoMAE V2's decoder masking the decoded tokens include encoder-visible ones; `loss_mask`
+    Bool[B, K] (`TokenIndices.loss_mask`) then keeps the hidden ones: the mean over P of each
+    kept token, averaged over the kept tokens.
     """
     if loss_mask is None:
         return F.mse_loss(pred.float(), target.float())

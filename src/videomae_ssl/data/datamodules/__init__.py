@@ -2,7 +2,8 @@
 
 - `base`: `VideoDataModule`, what they share (the lists, the datasets of each stage, the batch
   hooks before and after the transfer);
-- `settings`: checks of the settings no file can fix;
+- `settings`: the settings in typed groups (lists, clips, loader, broken videos) built from the
+  flat config keys, and the checks of those no file can fix;
 - `eval_check`: the evaluation videos decoded once before a run (rank 0) and its verdict
   shared with every rank;
 - `loaders`: rank-sharded loaders and the training sampler's place in the epoch;

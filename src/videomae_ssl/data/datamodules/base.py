@@ -15,12 +15,19 @@ from videomae_ssl.data.annotations import ANNOTATION_FORMATS, VideoRecord, read_
 from videomae_ssl.data.clip_dataset import collate_views
 from videomae_ssl.data.datamodules.eval_check import EvalListCheck
 from videomae_ssl.data.datamodules.loaders import ShardedLoaders, check_own_samplers
-from videomae_ssl.data.datamodules.settings import check_settings
+from videomae_ssl.data.datamodules.settings import (
+    BrokenVideoSettings,
+    ClipSettings,
+    ListSettings,
+    LoaderSettings,
+    SettingView,
+    check_settings,
+    group_keys,
+)
 from videomae_ssl.data.datamodules.streams import StreamOptions
 from videomae_ssl.data.decode import DecodeOptions
 from videomae_ssl.data.on_device import prepare_batch
 from videomae_ssl.data.quarantine import BrokenVideoTracker, count_broken_over_ranks
-from videomae_ssl.data.readers import FRAME_TEMPLATE
 from videomae_ssl.errors import ConfigError, DataError
 
 # The lists frozen evaluation extracts features from, in this order (val when listed).
@@ -29,6 +36,15 @@ FEATURE_SPLITS = ("train", "val", "test")
 
 class VideoDataModule(L.LightningDataModule):
     """What the pretraining and fine-tuning data modules share.
+
+    The settings come as the flat keys of configs/data/*.yaml (`batch_size=16`,
+    `num_frames=16`, `backend="pyav"`, ...) and are kept in typed groups
+    (`datamodules.settings`): `lists` (ListSettings: the annotation files, root, format),
+    `clips` (ClipSettings: frames, frame step, size, views per video), `loader`
+    (LoaderSettings: batch size, workers, pinned memory, seed), `broken`
+    (BrokenVideoSettings), `decode` (DecodeOptions) and `stream` (StreamOptions, or None).
+    The fields the stages and datasets read are also attributes (`dm.batch_size`,
+    `dm.val_list`, `dm.num_frames`, ...), read-only.
 
     `batch_size` is per device and counts videos: with `num_sample` views per video a batch
     holds batch_size * num_sample clips. The loaders shard every epoch by the trainer's rank
@@ -49,64 +65,38 @@ class VideoDataModule(L.LightningDataModule):
     `stream_cache_dir`, up to `stream_cache_size`).
     """
 
-    def __init__(
-        self,
-        *,
-        train_list: str | None,
-        val_list: str | None = None,
-        test_list: str | None = None,
-        root: str | None = None,
-        num_frames: int = 16,
-        sampling_rate: int = 4,
-        input_size: int = 224,
-        batch_size: int = 8,
-        num_workers: int = 8,
-        pin_memory: bool = True,
-        seed: int = 0,
-        backend: str = "auto",
-        frame_template: str = FRAME_TEMPLATE,
-        short_side: int | None = None,
-        annotation_format: str = "v1",
-        num_classes: int | None = None,
-        check_files: bool = False,
-        num_sample: int = 1,
-        quarantine_file: str | None = None,
-        max_broken_fraction: float = 0.01,
-        eval_broken: str = "fail",
-        decode_device: str = "cpu",
-        stream: str | None = None,
-        stream_cache_dir: str | None = None,
-        stream_cache_size: str | int | None = None,
-    ) -> None:
+    train_list = SettingView("lists")
+    val_list = SettingView("lists")
+    test_list = SettingView("lists")
+    root = SettingView("lists")
+    num_classes = SettingView("lists")
+    num_frames = SettingView("clips")
+    sampling_rate = SettingView("clips")
+    input_size = SettingView("clips")
+    num_sample = SettingView("clips")
+    batch_size = SettingView("loader")
+    seed = SettingView("loader")
+    quarantine_file = SettingView("broken")
+
+    def __init__(self, **keys: Any) -> None:
+        """`keys`: the data config's keys (`settings.KEYS`); each one left out keeps the
+        default of its settings group."""
         super().__init__()
-        self.stream = None if stream is None else StreamOptions(
-            str(stream), None if stream_cache_dir is None else str(stream_cache_dir),
-            stream_cache_size,
-        )  # fmt: skip
+        groups = group_keys(keys)
+        self.lists: ListSettings = groups["lists"]
+        self.clips: ClipSettings = groups["clips"]
+        self.loader: LoaderSettings = groups["loader"]
+        self.broken: BrokenVideoSettings = groups["broken"]
+        self.decode: DecodeOptions = groups["decode"]
+        self.stream: StreamOptions | None = groups["stream"]
         self.shard_splits: dict[str, Any] = {}
-        self.train_list = None if train_list is None else str(train_list)
-        self.val_list = None if val_list is None else str(val_list)
-        self.test_list = None if test_list is None else str(test_list)
-        self.root = None if root is None else str(root)
-        self.num_frames = num_frames
-        self.sampling_rate = sampling_rate
-        self.input_size = input_size
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.seed = seed
-        self.decode = DecodeOptions(backend, frame_template, short_side, decode_device)
-        self.annotation_format = annotation_format
-        self.num_classes = num_classes
-        self.check_files = check_files
-        self.num_sample = num_sample
-        self.quarantine_file = None if quarantine_file is None else str(quarantine_file)
-        self.max_broken_fraction = max_broken_fraction
-        self.eval_broken = eval_broken
-        self.eval_check = EvalListCheck(self.decode, eval_broken=eval_broken,
-                                        quarantine_file=self.quarantine_file,
-                                        num_workers=num_workers, root=self.root)  # fmt: skip
-        self.loaders = ShardedLoaders(batch_size=batch_size, num_workers=num_workers,
-                                      pin_memory=pin_memory, seed=seed,
+        self.eval_check = EvalListCheck(self.decode, eval_broken=self.broken.eval_broken,
+                                        quarantine_file=self.broken.quarantine_file,
+                                        num_workers=self.loader.num_workers,
+                                        root=self.lists.root)  # fmt: skip
+        self.loaders = ShardedLoaders(batch_size=self.loader.batch_size,
+                                      num_workers=self.loader.num_workers,
+                                      pin_memory=self.loader.pin_memory, seed=self.loader.seed,
                                       on_gpu=self.decode.on_gpu)  # fmt: skip
         self.train_records: list[VideoRecord] | None = None
         self.val_records: list[VideoRecord] | None = None
@@ -130,9 +120,7 @@ class VideoDataModule(L.LightningDataModule):
 
     def _check_settings(self) -> None:
         """ConfigError naming the key for settings no file can fix."""
-        check_settings(self.decode, num_sample=self.num_sample, sampling_rate=self.sampling_rate,
-                       max_broken_fraction=self.max_broken_fraction,
-                       eval_broken=self.eval_broken)  # fmt: skip
+        check_settings(self.decode, self.clips, self.broken)
         if self.stream is not None:
             self.stream.check()
 
@@ -141,17 +129,18 @@ class VideoDataModule(L.LightningDataModule):
     def lists_for(self, stage: str) -> list[tuple[str, str]]:
         """(config key, path) of the annotation files a stage reads: "fit" the training and
         validation lists, "test" the test list, "features" (frozen evaluation) all three."""
-        test = [("data.test_list", self.test_list)]
-        if stage in ("test", "features") and self.test_list is None:
+        lists = self.lists
+        test = [("data.test_list", lists.test_list)]
+        if stage in ("test", "features") and lists.test_list is None:
             raise ConfigError("data.test_list is not set: give the list of test videos.")
         if stage == "test":
             return test
-        if self.train_list is None:
+        if lists.train_list is None:
             raise ConfigError("data.train_list is not set: give the list of training videos.")
-        lists = [("data.train_list", self.train_list)]
-        if self.val_list is not None:
-            lists.append(("data.val_list", self.val_list))
-        return lists + test if stage == "features" else lists
+        found = [("data.train_list", lists.train_list)]
+        if lists.val_list is not None:
+            found.append(("data.val_list", lists.val_list))
+        return found + test if stage == "features" else found
 
     def validate_inputs(self, stage: str = "fit") -> None:
         """Check settings, files and annotation lines, and the evaluation videos, before any
@@ -164,9 +153,10 @@ class VideoDataModule(L.LightningDataModule):
         if self.stream is not None:
             self._read_streams(stage)
             return
+        fmt, root = self.lists.annotation_format, self.lists.root
         help_text = (
-            f"an annotation file in the {self.annotation_format} format "
-            f"('{ANNOTATION_FORMATS.get(self.annotation_format, '?')}' per line, paths relative "
+            f"an annotation file in the {fmt} format "
+            f"('{ANNOTATION_FORMATS.get(fmt, '?')}' per line, paths relative "
             f"to data.root); data.annotation_format selects v1, v2 or frames"
         )
         lists = self.lists_for(stage)
@@ -178,9 +168,9 @@ class VideoDataModule(L.LightningDataModule):
                 )
             if not os.path.isfile(path):
                 raise DataError(f"{key}={path}: no such file; set {key} to {help_text}.")
-        if self.root is not None and not os.path.isdir(self.root):
+        if root is not None and not os.path.isdir(root):
             raise DataError(
-                f"data.root={self.root}: no such folder; set data.root to the folder the "
+                f"data.root={root}: no such folder; set data.root to the folder the "
                 f"annotation paths are relative to, or to null."
             )
         for key, path in lists:
@@ -213,12 +203,13 @@ class VideoDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     def _read(self, path: str) -> list[VideoRecord]:
+        lists = self.lists
         return read_annotations(
             path,
-            self.root,
-            format=self.annotation_format,
-            num_classes=self.num_classes,
-            check_files=self.check_files,
+            lists.root,
+            format=lists.annotation_format,
+            num_classes=lists.num_classes,
+            check_files=lists.check_files,
         )
 
     def _agree_on_eval_records(self, mode: str) -> None:
@@ -248,9 +239,9 @@ class VideoDataModule(L.LightningDataModule):
             )
             self.broken_tracker = BrokenVideoTracker(
                 [r.path for r in self.train_records],
-                max_fraction=self.max_broken_fraction,
-                quarantine_file=self.quarantine_file,
-                list_name=self.train_list,
+                max_fraction=self.broken.max_broken_fraction,
+                quarantine_file=self.broken.quarantine_file,
+                list_name=self.lists.train_list,
             )
             if self.val_records is not None:
                 self.val_dataset = self._reading(self.build_dataset("val", self.val_records), "val")
@@ -303,11 +294,11 @@ class VideoDataModule(L.LightningDataModule):
         if self.train_dataset is None:
             self.setup("fit")
         return self.loaders.train(self.train_dataset, self.trainer, self.train_collate(),
-                                  self.train_list)  # fmt: skip
+                                  self.lists.train_list)  # fmt: skip
 
     def val_dataloader(self) -> DataLoader | list:
         """The validation loader, or an empty list (Lightning then skips validation)."""
-        if self.val_dataset is None and self.val_list is not None:
+        if self.val_dataset is None and self.lists.val_list is not None:
             self.setup("fit")
         if self.val_dataset is None:
             return []
