@@ -129,7 +129,7 @@ LAYERS = (
     ("callbacks", ("callbacks",)),
     ("command support", ("cli", "output_settings", "run_folder")),
     ("stages", ("stages",)),
-    ("entry points", ("train", "predict", "visualize", "extract", "convert", "bench", "prep")),
+    ("entry points", ("train", "predict", "visualize", "extract", "convert", "prep")),
 )  # fmt: skip
 
 
