@@ -44,7 +44,7 @@ import torch
 from tqdm import tqdm
 
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.pretrain import VideoPretrainDataset
+from videomae_ssl.data.pretrain_dataset import VideoPretrainDataset
 from videomae_ssl.data.readers import BACKENDS, VideoFile, open_record, resolve_backend
 from videomae_ssl.data.workers import keep_freed_memory
 from videomae_ssl.errors import ConfigError, UserInputError

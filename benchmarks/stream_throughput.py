@@ -46,8 +46,8 @@ from data_throughput import (  # noqa: E402
 )
 
 from videomae_ssl.data.annotations import read_annotations  # noqa: E402
-from videomae_ssl.data.decode import DecodeOptions  # noqa: E402
-from videomae_ssl.data.pretrain import VideoPretrainDataset  # noqa: E402
+from videomae_ssl.data.decode_options import DecodeOptions  # noqa: E402
+from videomae_ssl.data.pretrain_dataset import VideoPretrainDataset  # noqa: E402
 from videomae_ssl.data.readers import resolve_backend  # noqa: E402
 from videomae_ssl.data.shards import ShardSplit  # noqa: E402
 from videomae_ssl.masking import TubeMaskGenerator  # noqa: E402

@@ -9,8 +9,8 @@ import av
 import numpy as np
 import pytest
 
-from videomae_ssl.data.decode import DecodeOptions
-from videomae_ssl.data.pretrain import VideoPretrainDataset
+from videomae_ssl.data.decode_options import DecodeOptions
+from videomae_ssl.data.pretrain_dataset import VideoPretrainDataset
 from videomae_ssl.masking import TubeMaskGenerator
 
 

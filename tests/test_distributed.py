@@ -15,7 +15,7 @@ import pytest
 import torch
 from tiny_runs import overrides, train, train_here, weights, write_clips
 
-from videomae_ssl.data.sampler import EpochSampler
+from videomae_ssl.data.epoch_sampler import EpochSampler
 
 pytestmark = pytest.mark.slow
 

@@ -175,16 +175,16 @@ def test_no_module_imports_from_a_higher_layer(name):
 def test_an_upward_import_is_caught():
     """The check itself: frozen evaluation importing a LightningModule is reported, inside a
     function too, while the same import for annotations only is not."""
-    inside = ast.parse("def f():\n    from videomae_ssl.lightning.probe import FeatureExtractor\n")
+    inside = ast.parse("def f():\n    from videomae_ssl.lightning.probe_modules import FeatureExtractor\n")
     assert upward_imports(inside, "videomae_ssl.probe.x", False) == [
-        "videomae_ssl.lightning.probe (lightning modules)",
-        "videomae_ssl.lightning.probe.FeatureExtractor (lightning modules)",
+        "videomae_ssl.lightning.probe_modules (lightning modules)",
+        "videomae_ssl.lightning.probe_modules.FeatureExtractor (lightning modules)",
     ]
     relative = ast.parse("from ..callbacks import online_probe\n")
     assert upward_imports(relative, "videomae_ssl.data.x", False)
     annotations = ast.parse(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-        "    from videomae_ssl.lightning.probe import FeatureExtractor\n"
+        "    from videomae_ssl.lightning.probe_modules import FeatureExtractor\n"
     )
     assert upward_imports(annotations, "videomae_ssl.probe.x", False) == []
     assert upward_imports(inside, "videomae_ssl.stages.x", False) == []  # downward
@@ -278,3 +278,17 @@ def test_nothing_else_parses_a_classes_file():
         and node.name in {"read_labels", "read_class_names", "class_names_from_file"}
     ]
     assert readers == ["videomae_ssl.data.annotations"]
+
+
+def test_file_names_that_collided_name_one_thing_each():
+    """A name says what a file holds: one pretrain.py and one finetune.py (the data modules'),
+    no sampler.py beside sampling.py, no decode.py beside readers/decoders.py, and the layout
+    detector named for layouts (what it detects), beside state_dicts.py."""
+    stems = [name.rsplit(".", 1)[-1] for name in MODULES]
+    assert stems.count("pretrain") == 1 and "videomae_ssl.data.datamodules.pretrain" in MODULES
+    assert stems.count("finetune") == 1 and "videomae_ssl.data.datamodules.finetune" in MODULES
+    assert not {"sampler", "sampling"} <= set(stems)
+    assert "decode" not in stems
+    assert "formats" not in stems and "videomae_ssl.checkpoints.layouts" in MODULES
+    assert "detect_layout" in {n.name for n in ast.walk(MODULES["videomae_ssl.checkpoints.layouts"][0])
+                               if isinstance(n, ast.FunctionDef)}  # fmt: skip

@@ -10,8 +10,8 @@ from clips import write_clip
 
 from videomae_ssl.checkpoints import load_checkpoint
 from videomae_ssl.data.augment import finetune_eval_transform
+from videomae_ssl.data.frame_indices import evaluation_clip_indices
 from videomae_ssl.data.readers import open_video
-from videomae_ssl.data.sampling import evaluation_clip_indices
 from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.models import videomae_classifier, videomae_pretrain
 from videomae_ssl.models.build import model_record

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from videomae_ssl.callbacks.reconstruction import ReconstructionGrid
 from videomae_ssl.callbacks.summary import RunSummary
-from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
+from videomae_ssl.lightning.pretrain_module import VideoMAEPretrainModule
 from videomae_ssl.models import (
     VideoMAEConfig,
     VideoMAEPretrainModel,

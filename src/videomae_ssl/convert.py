@@ -63,9 +63,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _command(args: argparse.Namespace, source: str) -> str:
     """The command line for the model card, with file names instead of local paths."""
     words = ["python -m videomae_ssl.convert", source, args.dst.name, f"--to {args.to}"]
-    for flag in ("num_frames", "img_size", "num_heads", "decoder_num_heads"):
-        if getattr(args, flag) is not None:
-            words.append(f"--{flag.replace('_', '-')} {getattr(args, flag)}")
+    # The size flags the command was given (--num-frames, --img-size, the head counts).
+    for flag, value in vars(args).items():
+        if flag not in ("src", "dst", "to", "labels", "overwrite", "push_to_hub", "private") \
+                and isinstance(value, int) and not isinstance(value, bool):
+            words.append(f"--{flag.replace('_', '-')} {value}")
     if args.labels:
         words.append(f"--labels {args.labels.name}")
     return " ".join(words)

@@ -32,8 +32,8 @@ from videomae_ssl.cli import resolve_device, run_command
 from videomae_ssl.console import count
 from videomae_ssl.data.annotations import read_class_names
 from videomae_ssl.data.augment import finetune_eval_transform
+from videomae_ssl.data.frame_indices import SAMPLINGS, evaluation_clip_indices
 from videomae_ssl.data.readers import open_video, resolve_backend
-from videomae_ssl.data.sampling import SAMPLINGS, evaluation_clip_indices
 from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.errors import ConfigError, DataError
 

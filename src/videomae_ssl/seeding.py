@@ -19,10 +19,10 @@ import torch
 # crop code never changes the masks. The ids are part of what a seed reproduces: never
 # renumber one.
 STREAM_FRAMES = 0  # which frames a clip reads (data.clip_dataset)
-STREAM_CROP = 1  # crops, flips and augmentations (data.pretrain, data.finetune)
-STREAM_MASK = 2  # the encoder's mask (data.pretrain)
+STREAM_CROP = 1  # crops, flips and augmentations (data.pretrain_dataset, data.finetune_dataset)
+STREAM_MASK = 2  # the encoder's mask (data.pretrain_dataset)
 STREAM_SUBSTITUTE = 3  # the replacement drawn for a broken video (data.clip_dataset)
-STREAM_DECODER_MASK = 4  # VideoMAE V2's decoder mask (data.pretrain)
+STREAM_DECODER_MASK = 4  # VideoMAE V2's decoder mask (data.pretrain_dataset)
 
 
 def seeded_generator(*entropy: int) -> torch.Generator:

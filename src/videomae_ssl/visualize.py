@@ -24,8 +24,8 @@ from videomae_ssl.checkpoints import (
     resolve_checkpoint,
 )
 from videomae_ssl.cli import resolve_device, run_command
+from videomae_ssl.data.frame_indices import center_indices
 from videomae_ssl.data.readers import open_video, resolve_backend
-from videomae_ssl.data.sampling import center_indices
 from videomae_ssl.data.transforms import center_crop_resize, normalize
 from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.masking import RandomMaskGenerator, TubeMaskGenerator, check_ratio

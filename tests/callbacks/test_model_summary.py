@@ -11,8 +11,8 @@ from lightning.pytorch.utilities.model_summary.model_summary import get_human_re
 from torch.utils.flop_counter import FlopCounterMode
 
 from videomae_ssl.callbacks.model_summary import ModelSummary, clip_flops
-from videomae_ssl.lightning.finetune import VideoClassificationModule
-from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
+from videomae_ssl.lightning.finetune_module import VideoClassificationModule
+from videomae_ssl.lightning.pretrain_module import VideoMAEPretrainModule
 from videomae_ssl.masking import RandomMaskGenerator, TubeMaskGenerator, decoder_mask_generator
 from videomae_ssl.models import videomae_classifier, videomae_pretrain
 

@@ -16,7 +16,7 @@ from videomae_ssl.checkpoints import (
     load_pretrained_encoder,
 )
 from videomae_ssl.convert import main
-from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
+from videomae_ssl.lightning.pretrain_module import VideoMAEPretrainModule
 
 
 def test_convert_prints_what_it_found_and_writes_hf(tiny, tmp_path, capsys):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from videomae_ssl.checkpoints import CheckpointError, load_checkpoint
-from videomae_ssl.checkpoints.formats import (
+from videomae_ssl.checkpoints.layouts import (
     detect_layout,
     is_hf_layout,
     is_lightning,

@@ -15,12 +15,12 @@ from torch._utils import ExceptionWrapper
 from torch.utils.data import DataLoader
 
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.pretrain import collate_views
+from videomae_ssl.data.epoch_sampler import EpochSampler
+from videomae_ssl.data.pretrain_dataset import collate_views
 from videomae_ssl.data.quarantine import LoaderDataError, read_quarantine, record_broken
 from videomae_ssl.data.readers import open_record
-from videomae_ssl.data.sampler import EpochSampler
 from videomae_ssl.errors import ConfigError, DataError
-from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
+from videomae_ssl.lightning.pretrain_module import VideoMAEPretrainModule
 from videomae_ssl.models import videomae_pretrain
 
 KINDS = ("truncated", "zero_bytes", "text", "missing")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import videomae_ssl
 from videomae_ssl.data.datamodules import FinetuneDataModule, PretrainDataModule
-from videomae_ssl.data.decode import DecodeOptions
+from videomae_ssl.data.decode_options import DecodeOptions
 from videomae_ssl.masking import TubeMaskGenerator
 
 PACKAGE = Path(videomae_ssl.__file__).parent

@@ -15,7 +15,7 @@ from videomae_ssl.data.datamodules.settings import (
     group_keys,
 )
 from videomae_ssl.data.datamodules.streams import StreamOptions
-from videomae_ssl.data.decode import DecodeOptions
+from videomae_ssl.data.decode_options import DecodeOptions
 from videomae_ssl.masking import TubeMaskGenerator
 
 # The keys of configs/data/_pretrain.yaml and _finetune.yaml that every data module takes.

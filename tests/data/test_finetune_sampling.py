@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from videomae_ssl.data import sampling
-from videomae_ssl.data.sampling import dense_indices, multi_clip_starts, segment_indices
+from videomae_ssl.data import frame_indices as sampling
+from videomae_ssl.data.frame_indices import dense_indices, multi_clip_starts, segment_indices
 
 
 def gen(seed):

@@ -8,7 +8,7 @@ from clips import pretrain_dataset
 from torch.utils.data import DataLoader
 
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.sampler import EpochSampler
+from videomae_ssl.data.epoch_sampler import EpochSampler
 from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.masking import TubeMaskGenerator

@@ -7,12 +7,12 @@ from clips import pretrain_dataset
 from conftest import pretrain_module
 from torch.utils.data import DataLoader
 
-import videomae_ssl.data.decode as decode
+import videomae_ssl.data.decode_options as decode
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.pretrain import collate_views
+from videomae_ssl.data.pretrain_dataset import collate_views
 from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.errors import ConfigError
-from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
+from videomae_ssl.lightning.pretrain_module import VideoMAEPretrainModule
 from videomae_ssl.models import videomae_pretrain
 
 NUM_CLIPS = 4

@@ -2,7 +2,7 @@
 
 import pytest
 
-from videomae_ssl.data.sampler import EpochSampler
+from videomae_ssl.data.epoch_sampler import EpochSampler
 
 
 def shards(n, world, epoch=0, **kwargs):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from videomae_ssl.data.sampling import center_indices, pretrain_indices
+from videomae_ssl.data.frame_indices import center_indices, pretrain_indices
 
 
 def gen(seed):

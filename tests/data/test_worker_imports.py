@@ -7,16 +7,16 @@ import sys
 WORKER_PATH = [
     "videomae_ssl.data.annotations",
     "videomae_ssl.data.readers",
-    "videomae_ssl.data.sampling",
+    "videomae_ssl.data.frame_indices",
     "videomae_ssl.data.transforms",
     "videomae_ssl.data.views",
     "videomae_ssl.data.augment",
-    "videomae_ssl.data.sampler",
+    "videomae_ssl.data.epoch_sampler",
     "videomae_ssl.data.quarantine",
     "videomae_ssl.data.video_check",
     "videomae_ssl.data.clip_dataset",
-    "videomae_ssl.data.pretrain",
-    "videomae_ssl.data.finetune",
+    "videomae_ssl.data.pretrain_dataset",
+    "videomae_ssl.data.finetune_dataset",
     "videomae_ssl.data.workers",
 ]
 LIGHTNING = ("lightning", "pytorch_lightning", "lightning_fabric")
@@ -25,8 +25,8 @@ CHECK = """
 import importlib, sys
 for name in sys.argv[1:]:
     importlib.import_module(name)
-from videomae_ssl.data.finetune import VideoClassificationDataset
-from videomae_ssl.data.pretrain import VideoPretrainDataset
+from videomae_ssl.data.finetune_dataset import VideoClassificationDataset
+from videomae_ssl.data.pretrain_dataset import VideoPretrainDataset
 from videomae_ssl.data.readers import open_record
 print(",".join(name for name in {lightning!r} if name in sys.modules))
 """

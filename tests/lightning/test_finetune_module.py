@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 from videomae_ssl.checkpoints import build_model, load_checkpoint
 from videomae_ssl.data.datamodules import VideoDataModule
 from videomae_ssl.data.transforms import normalize
-from videomae_ssl.lightning.finetune import VideoClassificationModule
+from videomae_ssl.lightning.finetune_module import VideoClassificationModule
 from videomae_ssl.models import videomae_classifier
 from videomae_ssl.optim.param_groups import layer_decay_groups
 

@@ -9,7 +9,7 @@ from test_pretrain_module import NET, Clips
 from torch.utils.data import DataLoader
 
 from videomae_ssl.errors import TrainingError
-from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
+from videomae_ssl.lightning.pretrain_module import VideoMAEPretrainModule
 from videomae_ssl.models import videomae_pretrain
 
 

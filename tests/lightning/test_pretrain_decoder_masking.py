@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from videomae_ssl.errors import ConfigError
-from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
+from videomae_ssl.lightning.pretrain_module import VideoMAEPretrainModule
 from videomae_ssl.loss import pixel_targets, reconstruction_loss
 from videomae_ssl.masking import decoder_mask_generator, token_indices, tube_mask
 from videomae_ssl.models import videomae_pretrain

@@ -5,7 +5,7 @@ from torch.utils.data import DataLoader
 
 from videomae_ssl.data.datamodules import VideoDataModule
 from videomae_ssl.data.transforms import normalize
-from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
+from videomae_ssl.lightning.pretrain_module import VideoMAEPretrainModule
 from videomae_ssl.masking import tube_mask
 from videomae_ssl.models import videomae_pretrain
 from videomae_ssl.optim.setup import effective_batch

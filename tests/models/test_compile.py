@@ -8,7 +8,7 @@ eager kernels.
 import pytest
 import torch
 
-from videomae_ssl.lightning.pretrain import VideoMAEPretrainModule
+from videomae_ssl.lightning.pretrain_module import VideoMAEPretrainModule
 from videomae_ssl.loss import pixel_targets, reconstruction_loss
 from videomae_ssl.masking import mask_to_indices, running_cell_mask, token_indices, tube_mask
 from videomae_ssl.models import videomae_pretrain

@@ -43,7 +43,7 @@ def constructor_arguments(path: Path) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize(
     ("module", "cls"),
-    [("encoder.py", "VideoMAEEncoder"), ("pretrain.py", "VideoMAEPretrainModel"),
+    [("encoder.py", "VideoMAEEncoder"), ("autoencoder.py", "VideoMAEPretrainModel"),
      ("classifier.py", "VideoMAEClassifier")],
 )  # fmt: skip
 def test_the_constructors_do_not_list_the_architecture_fields(module, cls):

@@ -129,7 +129,7 @@ def test_the_resolver_reads_the_sizes_module():
 
 
 def test_the_checkpoint_tables_come_from_the_sizes():
-    from videomae_ssl.checkpoints import layouts
+    from videomae_ssl.checkpoints import state_dicts as layouts
 
     for name in sizes.SIZES:
         s = sizes.get_size(name)

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from videomae_ssl.data.transforms import normalize_video
-from videomae_ssl.lightning.probe import AttentiveProbeModule
+from videomae_ssl.lightning.probe_modules import AttentiveProbeModule
 from videomae_ssl.models import VideoMAEConfig, videomae_classifier, videomae_pretrain
 from videomae_ssl.probe.encoder import FrozenEncoder, frozen_encoder, frozen_encoder_from_checkpoint
 from videomae_ssl.probe.features import FeatureSet, order_rows

@@ -28,10 +28,10 @@ from videomae_ssl.callbacks.logger_media import log_picture
 from videomae_ssl.console import say
 from videomae_ssl.data.annotations import read_annotations
 from videomae_ssl.data.datamodules.eval_check import EvalListCheck
-from videomae_ssl.data.decode import DecodeOptions
-from videomae_ssl.data.finetune import VideoClassificationDataset
+from videomae_ssl.data.decode_options import DecodeOptions
+from videomae_ssl.data.finetune_dataset import VideoClassificationDataset
+from videomae_ssl.data.frame_indices import evaluation_clip_indices
 from videomae_ssl.data.readers import FRAME_TEMPLATE
-from videomae_ssl.data.sampling import evaluation_clip_indices
 from videomae_ssl.data.transforms import normalize_video
 from videomae_ssl.errors import DataError
 from videomae_ssl.probe.features import FeatureSet, batch_rows, gather_rows, order_rows, stack_rows

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from videomae_ssl.checkpoints.layouts import mlp_ratio_for
 from videomae_ssl.checkpoints.reading import CheckpointError
+from videomae_ssl.checkpoints.state_dicts import mlp_ratio_for
 from videomae_ssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 # transformers field -> our constructor argument

@@ -1,138 +1,98 @@
-"""Pure functions over state dicts in the original VideoMAE layout (which is also ours).
+"""Which layout a checkpoint's weights are in: one named predicate per layout, one dispatcher.
 
-They strip wrapper prefixes, tell pretraining, classification and bare-encoder weights apart,
-and read the model size off tensor shapes. Nothing here touches files or builds a model.
+Each predicate looks at what a file holds, never at its name, and answers for its own layout
+only; `detect_layout` asks them in a fixed order and names the file and its keys when none
+matches. The layouts:
+- `lightning`: our Lightning checkpoints, a `state_dict` holding `net.*` (and `ema.module.*`).
+- `hf`: transformers names (`videomae.encoder.layer.*`, `decoder.decoder_layers.*`, ...).
+- `videomae_v2`: VideoMAE V2's files, the original key family with V2's marks (ViT-g sizes,
+  `_orig_mod.` / `backbone.` wrappers, V2's own command-line arguments).
+- `original`: MCG-NJU VideoMAE (`encoder.*` + `decoder.*`, or `patch_embed` + `blocks`), and
+  our own exports in that layout.
 """
 
 from __future__ import annotations
 
-import math
 import re
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-import torch
+from videomae_ssl.checkpoints.reading import CheckpointError
+from videomae_ssl.checkpoints.state_dicts import detect_kind, strip_prefixes
+from videomae_ssl.models.sizes import get_size
 
-from videomae_ssl.models.sizes import paper_names, standard_decoder_heads, standard_heads
-
-# Wrappers the original scripts and their descendants add: DDP / DeepSpeed (`module.`),
-# torch.compile (`_orig_mod.`), VideoMAE V2 / mmaction backbones (`backbone.`), Lightning (`net.`).
-PREFIXES = ("module.", "_orig_mod.", "backbone.", "net.")
-
-# Head counts by width (not readable from shapes) and the papers' names, from the model sizes.
-STANDARD_HEADS = standard_heads()
-STANDARD_DECODER_HEADS = standard_decoder_heads()
-SIZE_NAMES = paper_names()
-
-_BLOCK = (
-    r"blocks\.\d+\.(norm1|norm2|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)"
-    r"|blocks\.\d+\.attn\.(qkv\.weight|q_bias|v_bias)"
-)
-_ENCODER = rf"patch_embed\.proj\.(weight|bias)|{_BLOCK}|norm\.(weight|bias)|pos_embed"
-_PATTERNS = {
-    "pretrain": re.compile(
-        rf"encoder\.({_ENCODER})|encoder_to_decoder\.weight|mask_token|decoder\.({_BLOCK})"
-        r"|decoder\.(norm|head)\.(weight|bias)"
-    ),
-    "classifier": re.compile(rf"{_ENCODER}|(fc_norm|head)\.(weight|bias)"),
-    "encoder": re.compile(rf"{_ENCODER}|fc_norm\.(weight|bias)"),
-}
+HF_PREFIXES = ("videomae.", "embeddings.patch_embeddings.", "decoder.decoder_layers.")
+V2_WRAPPERS = ("_orig_mod.", "backbone.")  # torch.compile and V2's mmaction-style backbones
+V2_ARGS = {"decoder_mask_type", "decoder_mask_ratio", "num_sample", "with_checkpoint"}
+_GIANT = get_size("giant")  # V2's own size: width 1408, patch 14
 
 
-def strip_prefixes(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Remove wrapper prefixes (`module.`, `_orig_mod.`, ...) wherever keys start with them.
-
-    Returns the new state dict and the prefixes that were found, in the order first seen.
-    """
-    out: dict[str, torch.Tensor] = {}
-    found: list[str] = []
-    for key, value in state.items():
-        new = key
-        while prefix := next((p for p in PREFIXES if new.startswith(p)), None):
-            new = new.removeprefix(prefix)
-            if prefix not in found:
-                found.append(prefix)
-        if new in out:
-            raise KeyError(f"{key!r} and another key both become {new!r} without their prefixes")
-        out[new] = value
-    return out, found
+def is_lightning(obj: Mapping[str, Any]) -> bool:
+    """A Lightning checkpoint: the weights sit under `state_dict`, beside the loop's state."""
+    return isinstance(obj.get("state_dict"), dict)
 
 
-def detect_kind(state: dict[str, torch.Tensor]) -> str | None:
-    """"pretrain" (encoder + decoder), "classifier" (encoder + head), "encoder" or None."""
-    if any(k.startswith(("decoder.blocks.", "encoder_to_decoder.")) for k in state):
-        return "pretrain"
-    if "encoder.patch_embed.proj.weight" in state:
-        return "encoder"  # a pretraining encoder whose decoder was dropped
-    if "patch_embed.proj.weight" in state:
-        return "classifier" if "head.weight" in state else "encoder"
-    return None
+def is_hf_layout(state: Mapping[str, Any]) -> bool:
+    """transformers names: a task model's `videomae.*` or a bare `VideoMAEModel`'s
+    `embeddings.*` / `encoder.layer.<i>.*`, or the pretraining decoder's `decoder_layers`."""
+    return any(k.startswith(HF_PREFIXES) or re.match(r"encoder\.layer\.\d+\.", k) for k in state)
 
 
-def to_kind_layout(state: dict[str, torch.Tensor], kind: str) -> dict[str, torch.Tensor]:
-    """Encoder-only weights saved under `encoder.` move to the top level, like a classifier's."""
-    if kind == "encoder" and "encoder.patch_embed.proj.weight" in state:
-        return {k.removeprefix("encoder."): v for k, v in state.items()}
-    return state
+def _is_original_family(state: Mapping[str, Any]) -> bool:
+    """The original key names, once wrappers such as `module.` are removed. Raises KeyError
+    when two keys become one without their prefixes."""
+    return detect_kind(strip_prefixes(dict(state))[0]) is not None
 
 
-def split_unexpected(
-    state: dict[str, torch.Tensor], kind: str
-) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Keep the keys a VideoMAE model of `kind` has; return the rest's names, sorted."""
-    pattern = _PATTERNS[kind]
-    kept = {k: v for k, v in state.items() if pattern.fullmatch(k)}
-    return kept, sorted(k for k in state if k not in kept)
+def _patch_weight_shape(state: Mapping[str, Any]) -> tuple[int, ...]:
+    """(D, C, tubelet, patch, patch) of the tubelet embedding, () when there is none."""
+    stripped = strip_prefixes(dict(state))[0]
+    for key in ("patch_embed.proj.weight", "encoder.patch_embed.proj.weight"):
+        if key in stripped:
+            return tuple(stripped[key].shape)
+    return ()
 
 
-def mlp_ratio_for(dim: int, hidden: int) -> float:
-    """The float ratio r with int(dim * r) == hidden (plain hidden / dim can round below it)."""
-    ratio = hidden / dim
-    while int(dim * ratio) < hidden:
-        ratio = math.nextafter(ratio, math.inf)
-    return ratio
+def is_v2(state: Mapping[str, Any], args: Mapping[str, Any] | None = None) -> bool:
+    """VideoMAE V2: the original key family with one of V2's marks (its wrappers, ViT-g's
+    width or patch, its command-line arguments)."""
+    if is_hf_layout(state) or not _is_original_family(state):
+        return False
+    if set(V2_WRAPPERS) & set(strip_prefixes(dict(state))[1]):
+        return True
+    shape = _patch_weight_shape(state)
+    if shape and (shape[0] == _GIANT.embed_dim or shape[-1] == _GIANT.patch_size):
+        return True
+    return bool(V2_ARGS & set(args or {}))
 
 
-def count_blocks(state: dict[str, torch.Tensor], prefix: str) -> int:
-    ids = {int(m[1]) for k in state if (m := re.match(rf"{re.escape(prefix)}blocks\.(\d+)\.", k))}
-    if ids != set(range(len(ids))):
-        raise KeyError(f"{prefix}blocks are numbered {sorted(ids)}: some are missing")
-    return len(ids)
+def is_original_v1(state: Mapping[str, Any], args: Mapping[str, Any] | None = None) -> bool:
+    """MCG-NJU VideoMAE: the original key family without V2's marks."""
+    return not is_hf_layout(state) and _is_original_family(state) and not is_v2(state, args)
 
 
-def infer_encoder(state: dict[str, torch.Tensor], prefix: str = "") -> dict[str, Any]:
-    """Encoder sizes read off the shapes: width, depth, patch, tubelet, channels, mlp ratio."""
-    weight = state[f"{prefix}patch_embed.proj.weight"]  # (D, C, tubelet, patch, patch)
-    if weight.ndim != 5 or weight.shape[3] != weight.shape[4]:
-        raise KeyError(f"{prefix}patch_embed.proj.weight has shape {tuple(weight.shape)}, "
-                       "not (D, C, tubelet, patch, patch)")  # fmt: skip
-    dim, in_chans, tubelet, patch = weight.shape[:4]
-    depth = count_blocks(state, prefix)
-    if depth == 0:
-        raise KeyError(f"no {prefix}blocks.0.* weights")
-    hidden = state[f"{prefix}blocks.0.mlp.fc1.weight"].shape[0]
-    return {
-        "patch_size": patch,
-        "tubelet_size": tubelet,
-        "in_chans": in_chans,
-        "embed_dim": dim,
-        "depth": depth,
-        "mlp_ratio": mlp_ratio_for(dim, hidden),
-        "qkv_bias": f"{prefix}blocks.0.attn.q_bias" in state,
-    }
-
-
-def infer_decoder(state: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Decoder width and depth of a pretraining state dict."""
-    return {
-        "decoder_embed_dim": state["encoder_to_decoder.weight"].shape[0],
-        "decoder_depth": count_blocks(state, "decoder."),
-    }
-
-
-def stored_pos_table(state: dict[str, torch.Tensor], kind: str) -> torch.Tensor | None:
-    """A position table saved in the checkpoint (learned, or a stored copy), as (N, D)."""
-    key = "encoder.pos_embed" if kind == "pretrain" else "pos_embed"
-    table = state.get(key)
-    if table is None:
-        return None
-    return table.reshape(-1, table.shape[-1])  # (1, N, D) in the original layout -> (N, D)
+def detect_layout(
+    path: Path,
+    obj: Mapping[str, Any],
+    state: Mapping[str, Any],
+    args: Mapping[str, Any] | None = None,
+    recorded: bool = False,
+) -> str:
+    """"lightning", "hf", "videomae_v2" or "original" for the weights `state` read from `obj`
+    (the file's top-level dict); `recorded` when the file carries our own metadata block, whose
+    original-layout exports are never V2. Raises `CheckpointError` when no layout matches."""
+    if is_lightning(obj):
+        return "lightning"
+    if is_hf_layout(state):
+        return "hf"
+    if not recorded and is_v2(state, args):
+        return "videomae_v2"
+    if recorded and _is_original_family(state) or is_original_v1(state, args):
+        return "original"
+    keys = sorted(map(str, state))
+    raise CheckpointError(
+        f"{path}: not VideoMAE weights: its keys match no known layout (original VideoMAE, "
+        f"VideoMAE V2, Hugging Face, videomae_ssl Lightning); keys seen: "
+        f"{', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''} ({len(keys)} in all)."
+    )

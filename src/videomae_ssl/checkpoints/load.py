@@ -20,11 +20,12 @@ from typing import Any
 
 import torch
 
-from videomae_ssl.checkpoints.formats import detect_layout, is_lightning
 from videomae_ssl.checkpoints.hf_config import HF_FIELDS, config_from_hf
 from videomae_ssl.checkpoints.hf_keys import from_hf
 from videomae_ssl.checkpoints.hub import parse_hub_id, resolve_checkpoint
-from videomae_ssl.checkpoints.layouts import (
+from videomae_ssl.checkpoints.layouts import detect_layout, is_lightning
+from videomae_ssl.checkpoints.reading import CheckpointError, read_hf_dir, read_weights
+from videomae_ssl.checkpoints.state_dicts import (
     SIZE_NAMES,
     STANDARD_DECODER_HEADS,
     STANDARD_HEADS,
@@ -36,7 +37,6 @@ from videomae_ssl.checkpoints.layouts import (
     strip_prefixes,
     to_kind_layout,
 )
-from videomae_ssl.checkpoints.reading import CheckpointError, read_hf_dir, read_weights
 from videomae_ssl.models import VideoMAEClassifier, VideoMAEConfig, VideoMAEPretrainModel
 from videomae_ssl.models.config import GRID_FIELDS
 from videomae_ssl.models.pos_embed import sinusoid_table

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from videomae_ssl.checkpoints.layouts import SIZE_NAMES
 from videomae_ssl.checkpoints.reading import CheckpointError, read_weights
+from videomae_ssl.checkpoints.state_dicts import SIZE_NAMES
+from videomae_ssl.models.config import VideoMAEConfig
 
 CARD_MARKER = "<!-- model card written by videomae_ssl; delete this line to keep your edits -->"
 # What the original VideoMAE scripts record in `args` that says how the weights were trained.
@@ -192,7 +193,8 @@ def _table(rows: list[tuple[str, str]]) -> list[str]:
 
 def _usage(config: dict[str, Any], where: str) -> str:
     frames, size = config["num_frames"], config["image_size"]
-    tokens = (frames // config["tubelet_size"]) * (size // config["patch_size"]) ** 2
+    tokens = VideoMAEConfig(img_size=size, num_frames=frames, patch_size=config["patch_size"],
+                            tubelet_size=config["tubelet_size"]).num_tokens  # fmt: skip
     if _is_pretrain(config):
         body = f"""import torch
 import transformers

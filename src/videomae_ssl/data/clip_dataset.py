@@ -2,8 +2,8 @@
 
 Training replaces a video that fails to decode by another one drawn from the sample's own
 (seed, epoch, index) stream, lists it once in the quarantine file and reports how many broken
-videos it met; evaluation never replaces one. Pretraining (`data.pretrain`) and fine-tuning
-(`data.finetune`) datasets differ only in which frames they read and what they make of them.
+videos it met; evaluation never replaces one. Pretraining (`data.pretrain_dataset`) and fine-tuning
+(`data.finetune_dataset`) datasets differ only in which frames they read and what they make of them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.decode import DecodeOptions
+from videomae_ssl.data.decode_options import DecodeOptions
 from videomae_ssl.data.quarantine import LoaderDataError, record_broken
 from videomae_ssl.data.readers import VideoDecodeError
 from videomae_ssl.data.shards import ShardSplit

@@ -14,15 +14,15 @@ from videomae_ssl.models.config import VideoMAEConfig
 from videomae_ssl.models.sizes import SIZES, get_size
 
 if TYPE_CHECKING:
+    from videomae_ssl.models.autoencoder import VideoMAEPretrainModel
     from videomae_ssl.models.build import videomae_classifier, videomae_pretrain
     from videomae_ssl.models.classifier import VideoMAEClassifier
     from videomae_ssl.models.encoder import VideoMAEEncoder
-    from videomae_ssl.models.pretrain import VideoMAEPretrainModel
 
 _HOMES = {
     "VideoMAEClassifier": "videomae_ssl.models.classifier",
     "VideoMAEEncoder": "videomae_ssl.models.encoder",
-    "VideoMAEPretrainModel": "videomae_ssl.models.pretrain",
+    "VideoMAEPretrainModel": "videomae_ssl.models.autoencoder",
     "videomae_classifier": "videomae_ssl.models.build",
     "videomae_pretrain": "videomae_ssl.models.build",
 }

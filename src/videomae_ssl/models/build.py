@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from videomae_ssl.models.autoencoder import VideoMAEPretrainModel
 from videomae_ssl.models.classifier import VideoMAEClassifier
 from videomae_ssl.models.config import VideoMAEConfig
-from videomae_ssl.models.pretrain import VideoMAEPretrainModel
 from videomae_ssl.models.sizes import size_config
 
 

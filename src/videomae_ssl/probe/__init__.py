@@ -10,7 +10,7 @@
   summary.
 
 No Lightning here: the LightningModules (feature extraction, the attentive probe) are in
-`videomae_ssl.lightning.probe`, the online probe of pretraining in
+`videomae_ssl.lightning.probe_modules`, the online probe of pretraining in
 `videomae_ssl.callbacks.online_probe`, and the stage that wires them to the data module and
 the trainers in `videomae_ssl.stages.probe`.
 """

@@ -27,10 +27,10 @@ from videomae_ssl.checkpoints import (
     load_checkpoint,
     load_pretrained_encoder,
 )
-from videomae_ssl.models.config import VideoMAEConfig
+from videomae_ssl.models.autoencoder import xavier_init
+from videomae_ssl.models.config import DECODER_FIELDS, VideoMAEConfig
 from videomae_ssl.models.encoder import VideoMAEEncoder
 from videomae_ssl.models.layers import LayerNorm
-from videomae_ssl.models.pretrain import xavier_init
 from videomae_ssl.models.sizes import size_config
 
 
@@ -119,8 +119,9 @@ def frozen_encoder(
         loaded = load_checkpoint(pretrained, num_heads=config.num_heads)
     recorded = _recorded(loaded)
     own = recorded.replace(img_size=config.img_size, num_frames=config.num_frames)
-    differ = [f for f in ("embed_dim", "depth", "patch_size", "tubelet_size")
-              if getattr(own, f) != getattr(config, f)]  # fmt: skip
+    # The encoder's fields that differ (the decoder's are not built, the input is the data's).
+    differ = [f for f in own.field_names()
+              if f not in DECODER_FIELDS and getattr(own, f) != getattr(config, f)]  # fmt: skip
     if differ and log is not None:
         log(f"model.net describes another encoder ({', '.join(f'{f} {getattr(config, f)}' for f in differ)}); "
             f"probing the checkpoint's own ({', '.join(f'{f} {getattr(own, f)}' for f in differ)}).")  # fmt: skip

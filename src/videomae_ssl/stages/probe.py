@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from videomae_ssl.console import say
 from videomae_ssl.errors import ConfigError
+from videomae_ssl.models.config import GRID_FIELDS
 from videomae_ssl.stages.build import (
     build_loggers,
     build_trainer,
@@ -108,7 +109,7 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
 
 
 # The architecture keys every model config has (configs/model/*.yaml).
-ARCHITECTURE_KEYS = ("size", "img_size", "num_frames", "patch_size", "tubelet_size")
+ARCHITECTURE_KEYS = ("size", *GRID_FIELDS)
 FROZEN_ENCODER = "videomae_ssl.probe.encoder.frozen_encoder"
 
 
@@ -136,7 +137,7 @@ def extract_features(
 ) -> dict[str, FeatureSet]:
     """Pooled features of every view of the `splits` lists, on every rank (`trainer.predict`),
     each view exactly once (a check run, which reads some batches only, is not counted)."""
-    from videomae_ssl.lightning.probe import FeatureExtractor
+    from videomae_ssl.lightning.probe_modules import FeatureExtractor
     from videomae_ssl.probe.features import check_count
 
     datamodule.feature_splits = tuple(splits)
@@ -157,7 +158,7 @@ def attentive_probe(
 ) -> dict[str, float]:
     """Train the attentive probe on the frozen encoder, then run the multi-view test (its
     report is the trainer's TestReport callback's)."""
-    from videomae_ssl.lightning.probe import AttentiveProbeModule
+    from videomae_ssl.lightning.probe_modules import AttentiveProbeModule
 
     a = settings.attentive
     module = AttentiveProbeModule(

@@ -25,7 +25,7 @@ from videomae_ssl.data.datamodules.settings import (
     group_keys,
 )
 from videomae_ssl.data.datamodules.streams import StreamOptions
-from videomae_ssl.data.decode import DecodeOptions
+from videomae_ssl.data.decode_options import DecodeOptions
 from videomae_ssl.data.on_device import prepare_batch
 from videomae_ssl.data.quarantine import BrokenVideoTracker, count_broken_over_ranks
 from videomae_ssl.errors import ConfigError, DataError

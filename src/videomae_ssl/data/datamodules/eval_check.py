@@ -17,7 +17,7 @@ from typing import Any
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.decode import DecodeOptions
+from videomae_ssl.data.decode_options import DecodeOptions
 from videomae_ssl.data.quarantine import (
     EVAL_BROKEN_KEY,
     EVAL_TAG,

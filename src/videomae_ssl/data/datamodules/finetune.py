@@ -15,8 +15,8 @@ from videomae_ssl.data.augment import (
     SmoothLabelsCollate,
 )
 from videomae_ssl.data.datamodules.base import VideoDataModule
-from videomae_ssl.data.finetune import VideoClassificationDataset
-from videomae_ssl.data.sampling import SAMPLINGS, evaluation_clip_indices
+from videomae_ssl.data.finetune_dataset import VideoClassificationDataset
+from videomae_ssl.data.frame_indices import SAMPLINGS, evaluation_clip_indices
 from videomae_ssl.errors import ConfigError, DataError
 
 
@@ -99,7 +99,7 @@ class FinetuneDataModule(VideoDataModule):
             raise ConfigError(f"data.num_classes={self.num_classes} must be an integer >= 2.")
         if self.sampling not in SAMPLINGS:
             raise ConfigError(
-                f"data.sampling={self.sampling!r}: choose dense (Kinetics, UCF101, HMDB51) or "
+                f"data.frame_indices={self.sampling!r}: choose dense (Kinetics, UCF101, HMDB51) or "
                 f"segment (Something-Something V2)."
             )
         for key in ("test_clips", "test_crops"):

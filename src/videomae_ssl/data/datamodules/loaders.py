@@ -10,7 +10,7 @@ from typing import Any
 from torch.utils.data import DataLoader
 
 from videomae_ssl.data.clip_dataset import collate_views
-from videomae_ssl.data.sampler import EpochSampler, ResumableDataLoader
+from videomae_ssl.data.epoch_sampler import EpochSampler, ResumableDataLoader
 from videomae_ssl.data.workers import worker_init
 from videomae_ssl.errors import ConfigError, DataError
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.datamodules.base import VideoDataModule
-from videomae_ssl.data.pretrain import VideoPretrainDataset, mask_grid
-from videomae_ssl.data.sampling import center_indices
+from videomae_ssl.data.frame_indices import center_indices
+from videomae_ssl.data.pretrain_dataset import VideoPretrainDataset, mask_grid
 from videomae_ssl.masking import MaskGenerator
 
 

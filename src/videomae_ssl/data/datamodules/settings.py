@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from videomae_ssl.data.datamodules.streams import StreamOptions
-from videomae_ssl.data.decode import DecodeOptions
+from videomae_ssl.data.decode_options import DecodeOptions
 from videomae_ssl.data.quarantine import EVAL_BROKEN_KEY, EVAL_BROKEN_MODES, MAX_BROKEN_KEY
 from videomae_ssl.errors import ConfigError
 

@@ -19,8 +19,8 @@ import torch
 
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.clip_dataset import VideoListDataset, collate_views
-from videomae_ssl.data.decode import DecodeOptions
-from videomae_ssl.data.sampling import center_indices, pretrain_indices
+from videomae_ssl.data.decode_options import DecodeOptions
+from videomae_ssl.data.frame_indices import center_indices, pretrain_indices
 from videomae_ssl.data.transforms import MultiScaleCrop, center_crop_resize, channels_first
 from videomae_ssl.errors import ConfigError
 from videomae_ssl.masking import MaskGenerator, mask_to_indices, token_indices

@@ -10,7 +10,7 @@
   can be grouped per video after a distributed run.
 
 Every random choice comes from generators seeded by (seed, epoch, index, view), as in
-`data.pretrain`.
+`data.pretrain_dataset`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,12 @@ import torch
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.augment import ErasePlan, finetune_eval_transform
 from videomae_ssl.data.clip_dataset import VideoListDataset
-from videomae_ssl.data.decode import DecodeOptions
-from videomae_ssl.data.sampling import SAMPLINGS, evaluation_clip_indices, finetune_clip_indices
+from videomae_ssl.data.decode_options import DecodeOptions
+from videomae_ssl.data.frame_indices import (
+    SAMPLINGS,
+    evaluation_clip_indices,
+    finetune_clip_indices,
+)
 from videomae_ssl.errors import ConfigError
 from videomae_ssl.seeding import STREAM_CROP, sample_generator
 
@@ -69,7 +73,7 @@ class VideoClassificationDataset(VideoListDataset):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if sampling not in SAMPLINGS:
-            raise ConfigError(f"data.sampling={sampling!r}: choose one of {SAMPLINGS}.")
+            raise ConfigError(f"data.frame_indices={sampling!r}: choose one of {SAMPLINGS}.")
         if mode == "train" and transform is None:
             raise ValueError("a training dataset needs a clip transform")
         unlabelled = [r for r in records if r.label is None]
