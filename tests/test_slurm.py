@@ -78,12 +78,14 @@ def test_two_tasks_take_their_world_from_slurm(cluster, data, tmp_path):
 def test_a_job_signalled_before_its_time_limit_requeues_and_resumes_exactly(
     cluster, data, tmp_path
 ):
-    # 8 clips, 1 per task and step: 4 steps per epoch, 3 epochs; last.ckpt at each epoch's end.
+    # 8 clips, 1 per task and step: 4 steps per epoch, 3 epochs.
     common = ("data.batch_size=1", "trainer.max_epochs=3")
     whole = train(data, tmp_path / "whole", "trainer=ddp_cpu", *common, timeout=240)
     assert whole.returncode == 0, whole.stderr[-3000:]
 
-    slow = ("+callbacks.slow._target_=injected.SlowSteps", "+callbacks.slow.seconds=1")
+    # The job's last.ckpt at step 4, then 1 s per step: the signal comes after it, mid-epoch 1.
+    slow = ("+callbacks.slow._target_=injected.SlowSteps", "+callbacks.slow.seconds=1",
+            "checkpoint_every_n_steps=4")  # fmt: skip
     job = cluster.sbatch(*job_arguments(data, *common, *slow), env=job_env(), cwd=tmp_path)
     run_dir = tmp_path / "outputs" / "slurm" / str(job)
     output = tmp_path / f"slurm-{job}.out"
@@ -105,7 +107,7 @@ def test_a_job_signalled_before_its_time_limit_requeues_and_resumes_exactly(
 
     hpc = run_dir / "hpc_ckpt_1.ckpt"
     saved = torch.load(hpc, map_location="cpu", weights_only=True)
-    assert saved["global_step"] > 4  # saved on the signal, mid-epoch 1
+    assert saved["global_step"] > 4  # saved on the signal, mid-epoch 1: newer than last.ckpt
     log = (run_dir / "train.log").read_text()
     assert f"resume=auto: continuing from {hpc} (epoch 1, step {saved['global_step']})" in log, out[
         -3000:
