@@ -145,8 +145,9 @@ def build_trainer(cfg: DictConfig, loggers: list[Any] | None = None, **overrides
 
 
 def resume_checkpoint(cfg: DictConfig) -> str | None:
-    """The checkpoint `fit` starts from: `ckpt_path`, or with `resume=auto` the run folder's
-    last.ckpt when there is one (a restarted job; `run_name` keeps the folder across restarts)."""
+    """The checkpoint `fit` starts from: `ckpt_path`, or with `resume=auto` the newest (by step)
+    of the run folder's last.ckpt and the `hpc_ckpt_<n>.ckpt` Lightning saves there when SLURM
+    signals a requeue (a restarted job; `run_name` keeps the folder across restarts)."""
     resume, ckpt_path = cfg.get("resume"), cfg.get("ckpt_path")
     if resume is None:
         return ckpt_path
@@ -162,23 +163,30 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
         )
     node = (cfg.get("callbacks") or {}).get("model_checkpoint")
     folder = Path(node.dirpath if node is not None else Path(cfg.paths.output_dir) / "checkpoints")
-    last = folder / "last.ckpt"
+    candidates = [folder / "last.ckpt", *sorted(Path(cfg.paths.output_dir).glob("hpc_ckpt_*.ckpt"))]
     from lightning.pytorch.utilities import rank_zero_only
 
-    if not last.is_file():
+    newest, newest_state = None, None
+    for path in candidates:
+        if not path.is_file():
+            continue
+        import torch
+
+        # Memory-mapped: only the two counters are read, whatever the checkpoint's size. Every
+        # rank reads them, so that all start from the same file.
+        state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+        if newest_state is None or state["global_step"] > newest_state["global_step"]:
+            newest, newest_state = path, state
+    if newest is None:
         if rank_zero_only.rank == 0:
             say(f"resume=auto: no checkpoint in {folder} yet; starting from the beginning.")
         return None
     if rank_zero_only.rank == 0:
-        import torch
-
-        # Memory-mapped: only the two counters are read, whatever the checkpoint's size.
-        state = torch.load(last, map_location="cpu", mmap=True, weights_only=True)
         say(
-            f"resume=auto: continuing from {last} (epoch {state['epoch']}, step "
-            f"{state['global_step']})."
+            f"resume=auto: continuing from {newest} (epoch {newest_state['epoch']}, step "
+            f"{newest_state['global_step']})."
         )
-    return str(last)
+    return str(newest)
 
 
 def say_on_rank_zero(text: str) -> None:
