@@ -8,7 +8,7 @@ PYTHON ?= python3
 TOOLS_UV := .tools/bin/uv
 UV ?= $(shell command -v uv 2>/dev/null || { $(PYTHON) -m uv --version >/dev/null 2>&1 && echo "$(PYTHON) -m uv"; } || echo $(TOOLS_UV))
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint lint-only
 
 $(TOOLS_UV):
 	@$(PYTHON) -m venv .tools || { echo "error: '$(PYTHON) -m venv' failed, so uv cannot be installed; install uv (e.g. 'pipx install uv') or Python's venv module (Debian and Ubuntu: apt-get install python3-venv), then run make again" >&2; exit 1; }
@@ -28,8 +28,13 @@ demo: setup
 # `import lightning, timm` on a 2-core EPYC), so the test set-up compiles them once.
 # The tests also run a sweep with Hydra's Optuna sweeper: the sweep extra.
 test: SYNC_FLAGS = --compile-bytecode --extra sweep
-test: setup
+# The formatting and lint checks run first: a change that ruff would rewrite fails the suite.
+test: setup lint-only
 	$(UV) run --locked pytest
 
-lint: setup
-	$(UV) run --locked ruff check src tests
+LINTED := src tests benchmarks tools
+lint: setup lint-only
+
+lint-only:
+	$(UV) run --locked ruff format --check $(LINTED)
+	$(UV) run --locked ruff check $(LINTED)

@@ -85,9 +85,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--batch", type=int, default=32, help="videos per step (default 32)")
     cores = os.cpu_count() or 1
     parser.add_argument(
-        "--workers", type=int, default=max(1, cores - 2),
+        "--workers",
+        type=int,
+        default=max(1, cores - 2),
         help=f"DataLoader workers (default cores - 2 = {max(1, cores - 2)})",
-    )  # fmt: skip
+    )
     parser.add_argument("--trainer", default="gpu", help="trainer config (default gpu)")
     parser.add_argument("--json", type=Path, default=None, help="write the result here")
     return parser.parse_args(argv), extra
@@ -101,15 +103,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_list(train_list, videos, lines=max(len(videos), (args.steps + 1) * args.batch))
     run_dir = out / f"run_{time.strftime('%Y%m%d_%H%M%S')}"
     command = [
-        sys.executable, "-m", "videomae_ssl.train", "experiment=k400_pretrain",
-        f"trainer={args.trainer}", f"model.net.size={args.size}",
-        f"data.train_list={train_list}", f"data.val_list={train_list}",
-        f"data.root={out / 'videos'}", f"data.batch_size={args.batch}",
-        f"data.num_workers={args.workers}", f"trainer.max_steps={args.steps}",
-        "trainer.limit_val_batches=0", "trainer.log_every_n_steps=1",
-        "trainer.enable_progress_bar=false", "logger=csv", f"hydra.run.dir={run_dir}",
-        "callbacks.reconstruction_grid=null", *extra,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "videomae_ssl.train",
+        "experiment=k400_pretrain",
+        f"trainer={args.trainer}",
+        f"model.net.size={args.size}",
+        f"data.train_list={train_list}",
+        f"data.val_list={train_list}",
+        f"data.root={out / 'videos'}",
+        f"data.batch_size={args.batch}",
+        f"data.num_workers={args.workers}",
+        f"trainer.max_steps={args.steps}",
+        "trainer.limit_val_batches=0",
+        "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false",
+        "logger=csv",
+        f"hydra.run.dir={run_dir}",
+        "callbacks.reconstruction_grid=null",
+        *extra,
+    ]
     print(" ".join(command), flush=True)
     start = time.monotonic()
     subprocess.run(command, check=True)

@@ -60,8 +60,12 @@ def render_camera(rng, label, frames, size, speed=0.15, turn=0.15, zoom=1.1, blo
     out = np.empty((frames, size, size, 3), np.float32)
     for i, t in enumerate(np.arange(frames) - (frames - 1) / 2):
         if name.startswith("move_"):  # the content moves as the class says
-            dx, dy = {"move_right": (1, 0), "move_left": (-1, 0), "move_up": (0, -1),
-                      "move_down": (0, 1)}[name]  # fmt: skip
+            dx, dy = {
+                "move_right": (1, 0),
+                "move_left": (-1, 0),
+                "move_up": (0, -1),
+                "move_down": (0, 1),
+            }[name]
             x, y = px - dx * speed * t, py - dy * speed * t
         elif name.startswith("rotate_"):
             a = (1 if name == "rotate_cw" else -1) * turn * t
@@ -146,15 +150,21 @@ def main() -> None:
                 net.eval()
                 mse = F.mse_loss(net(x_va, val_masks), gather_tokens(raw_va, val_hidden)).item()
                 net.train()
-            print(f"step {step + 1}: masked PSNR {10 * math.log10(1 / mse):.1f} dB, mean "
-                  f"colour {baseline:.1f} dB ({time.time() - start:.0f} s)", flush=True)  # fmt: skip
+            print(
+                f"step {step + 1}: masked PSNR {10 * math.log10(1 / mse):.1f} dB, mean "
+                f"colour {baseline:.1f} dB ({time.time() - start:.0f} s)",
+                flush=True,
+            )
 
     def finetune(pretrained: bool) -> tuple[float, float]:
         torch.manual_seed(0)
         clf = videomae_classifier(len(demo.DEMO_CLASSES), size="tiny", **shape)
         if pretrained:
-            encoder = {k.removeprefix("encoder."): v for k, v in net.state_dict().items()
-                       if k.startswith("encoder.") and not k.startswith("encoder.norm")}  # fmt: skip
+            encoder = {
+                k.removeprefix("encoder."): v
+                for k, v in net.state_dict().items()
+                if k.startswith("encoder.") and not k.startswith("encoder.norm")
+            }
             clf.load_state_dict(encoder, strict=False)
         params = (
             [*clf.fc_norm.parameters(), *clf.head.parameters()] if a.probe else clf.parameters()

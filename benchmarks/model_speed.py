@@ -241,8 +241,10 @@ def hf_model(net: nn.Module, kind: str, device: torch.device, dtype: torch.dtype
     model = cls(config)
     model.load_state_dict(to_hf(net.state_dict()), strict=True)
     # transformers leaves these two LayerNorms at torch's eps 1e-5; ours (the original) use 1e-6.
-    for module in (getattr(getattr(model, "decoder", None), "norm", None),
-                   getattr(model, "fc_norm", None)):  # fmt: skip
+    for module in (
+        getattr(getattr(model, "decoder", None), "norm", None),
+        getattr(model, "fc_norm", None),
+    ):
         if isinstance(module, nn.LayerNorm):
             module.eps = 1e-6
     return model.to(device, dtype)

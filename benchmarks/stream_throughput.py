@@ -56,11 +56,17 @@ from videomae_ssl.prep.pack import pack_list  # noqa: E402
 
 def dataset(records, backend: str, sampling_rate: int) -> VideoPretrainDataset:
     return VideoPretrainDataset(
-        records, num_frames=NUM_FRAMES, sampling_rate=sampling_rate, input_size=INPUT_SIZE,
-        patch_size=PATCH_SIZE, tubelet_size=TUBELET_SIZE,
-        mask_generator=TubeMaskGenerator(MASK_RATIO), seed=0, train=True,
+        records,
+        num_frames=NUM_FRAMES,
+        sampling_rate=sampling_rate,
+        input_size=INPUT_SIZE,
+        patch_size=PATCH_SIZE,
+        tubelet_size=TUBELET_SIZE,
+        mask_generator=TubeMaskGenerator(MASK_RATIO),
+        seed=0,
+        train=True,
         decode=DecodeOptions(backend=backend),
-    )  # fmt: skip
+    )
 
 
 def rate(data: VideoPretrainDataset, keys: list[tuple[int, int]]) -> tuple[float, float]:
@@ -74,8 +80,14 @@ def rate(data: VideoPretrainDataset, keys: list[tuple[int, int]]) -> tuple[float
 def measure(videos: list[Path], vt, backend: str, clips: int, repeats: int, work: Path) -> dict:
     listing = work / f"{vt.name}.csv"
     listing.write_text("".join(f"{path.name} 0\n" for path in videos))
-    pack_list(listing, work / "packed", root=str(videos[0].parent), workers=1,
-              backend=backend, progress=False)  # fmt: skip
+    pack_list(
+        listing,
+        work / "packed",
+        root=str(videos[0].parent),
+        workers=1,
+        backend=backend,
+        progress=False,
+    )
     records = read_annotations(listing, str(videos[0].parent))
     files = dataset(records, backend, vt.sampling_rate)
     split = ShardSplit(str(work / "packed" / vt.name))
@@ -92,8 +104,10 @@ def measure(videos: list[Path], vt, backend: str, clips: int, repeats: int, work
         name: (statistics.median(c for c, _ in r), statistics.median(w for _, w in r))
         for name, r in runs.items()
     }
-    return {"video": vt.name, **{f"{n}_{k}": v[i] for n, v in medians.items()
-                                  for i, k in enumerate(("cpu", "wall"))}}  # fmt: skip
+    return {
+        "video": vt.name,
+        **{f"{n}_{k}": v[i] for n, v in medians.items() for i, k in enumerate(("cpu", "wall"))},
+    }
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -113,23 +127,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend = resolve_backend(args.backend, "--backend")
     videos = ensure_videos(args.out, args.videos)
     with tempfile.TemporaryDirectory() as work:
-        rows = [measure(videos[vt.name], vt, backend, args.clips, args.repeats, Path(work))
-                for vt in VIDEO_TYPES]  # fmt: skip
+        rows = [
+            measure(videos[vt.name], vt, backend, args.clips, args.repeats, Path(work))
+            for vt in VIDEO_TYPES
+        ]
     lines = [
         "| backend | video | files clips/s | shards clips/s | ratio | wall ratio |",
         "|---|---|---:|---:|---:|---:|",
-        *(f"| {backend} | {r['video']} | {r['files_cpu']:.2f} | {r['shards_cpu']:.2f} | "
-          f"{r['shards_cpu'] / r['files_cpu']:.3f} | {r['shards_wall'] / r['files_wall']:.3f} |"
-          for r in rows),
-    ]  # fmt: skip
+        *(
+            f"| {backend} | {r['video']} | {r['files_cpu']:.2f} | {r['shards_cpu']:.2f} | "
+            f"{r['shards_cpu'] / r['files_cpu']:.3f} | {r['shards_wall'] / r['files_wall']:.3f} |"
+            for r in rows
+        ),
+    ]
     command = shlex.join(["python", "benchmarks/stream_throughput.py", *(argv or sys.argv[1:])])
-    section = "\n".join([
-        f"\n## Shards against files, {datetime.date.today()}\n",
-        f"Machine: {machine()}; {versions()}.",
-        f"Command: `{command}`; {args.clips} clips a repetition, {args.repeats} repetitions, "
-        f"clips/s of CPU time (ratio = shards / files; the wall-clock ratio beside it).\n",
-        *lines,
-    ])  # fmt: skip
+    section = "\n".join(
+        [
+            f"\n## Shards against files, {datetime.date.today()}\n",
+            f"Machine: {machine()}; {versions()}.",
+            f"Command: `{command}`; {args.clips} clips a repetition, {args.repeats} repetitions, "
+            f"clips/s of CPU time (ratio = shards / files; the wall-clock ratio beside it).\n",
+            *lines,
+        ]
+    )
     print(section)
     with open(args.results, "a", encoding="utf-8") as f:
         f.write(section + "\n")

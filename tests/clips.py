@@ -77,8 +77,11 @@ def pretrain_dataset(records, **overrides) -> VideoPretrainDataset:
     """A small training `VideoPretrainDataset` read with PyAV: 4 frames 2 apart at 32 px, patch
     8, tube mask 0.75, seed 0; keyword arguments replace any of these."""
     # The decode settings travel as one DecodeOptions.
-    decode = {key: overrides.pop(key) for key in ("backend", "frame_template", "short_side")
-              if key in overrides}  # fmt: skip
+    decode = {
+        key: overrides.pop(key)
+        for key in ("backend", "frame_template", "short_side")
+        if key in overrides
+    }
     args = dict(
         num_frames=4,
         sampling_rate=2,

@@ -100,15 +100,22 @@ class Cluster:
                 slurmd_port=free_port(),
                 cpus=os.cpu_count(),
                 memory=memory_mib(),
-            )  # fmt: skip
+            )
         )
         (folder / "cgroup.conf").write_text(CGROUP_CONF)
         key = folder / "munge.key"
         subprocess.run(["mungekey", "--create", f"--keyfile={key}", "--force"], check=True)
-        self._daemon("munged", "munged", "--foreground", "--force",
-                     f"--socket={folder}/munge.socket", f"--key-file={key}",
-                     f"--log-file={folder}/munged.log", f"--pid-file={folder}/munged.pid",
-                     f"--seed-file={folder}/munged.seed")  # fmt: skip
+        self._daemon(
+            "munged",
+            "munged",
+            "--foreground",
+            "--force",
+            f"--socket={folder}/munge.socket",
+            f"--key-file={key}",
+            f"--log-file={folder}/munged.log",
+            f"--pid-file={folder}/munged.pid",
+            f"--seed-file={folder}/munged.seed",
+        )
         self._wait(lambda: (folder / "munge.socket").exists(), timeout, "munged's socket")
         self._daemon("slurmctld", "slurmctld", "-D", "-c")
         self._daemon("slurmd", "slurmd", "-D", "-N", self.host)
@@ -119,7 +126,7 @@ class Cluster:
         self.processes.append(
             subprocess.Popen(
                 command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )  # fmt: skip
+            )
         )
         log.close()
 
@@ -132,15 +139,18 @@ class Cluster:
         while not ready():
             for process in self.processes:
                 if process.poll() is not None:
-                    raise RuntimeError(f"{process.args[0]} exited ({process.returncode}):\n"
-                                       f"{self.logs()}")  # fmt: skip
+                    raise RuntimeError(
+                        f"{process.args[0]} exited ({process.returncode}):\n{self.logs()}"
+                    )
             if time.monotonic() > end:
                 raise TimeoutError(f"waited {timeout} s for {what}:\n{self.logs()}")
             time.sleep(0.2)
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in
-                         sorted(self.folder.glob("*.out")) + sorted(self.folder.glob("*.log")))  # fmt: skip
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text()[-2000:]}"
+            for p in sorted(self.folder.glob("*.out")) + sorted(self.folder.glob("*.log"))
+        )
 
     def stop(self) -> None:
         """Cancel what is left, then SIGTERM each daemon by its id (SIGKILL after 10 s)."""
@@ -157,12 +167,19 @@ class Cluster:
         self.processes = []
 
     def run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(command, env=self.env, capture_output=True, text=True, check=check,
-                              timeout=30)  # fmt: skip
+        return subprocess.run(
+            command, env=self.env, capture_output=True, text=True, check=check, timeout=30
+        )
 
     def sbatch(self, *args: str, env: dict[str, str] | None = None, cwd: Path) -> int:
-        out = subprocess.run(["sbatch", "--parsable", *args], env={**self.env, **(env or {})},
-                             cwd=cwd, capture_output=True, text=True, timeout=30)  # fmt: skip
+        out = subprocess.run(
+            ["sbatch", "--parsable", *args],
+            env={**self.env, **(env or {})},
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         if out.returncode != 0:
             raise RuntimeError(f"sbatch failed: {out.stderr}")
         return int(out.stdout.strip().split(";")[0])

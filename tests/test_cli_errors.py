@@ -20,7 +20,11 @@ def train_cli(*args, cwd):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "videomae_ssl.train", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -38,15 +42,22 @@ def messages(stderr):
     return [line for line in stderr.splitlines() if not line.startswith("import time:")]
 
 
-@pytest.mark.parametrize("args, start", [
-    (["mask_ratio=["], "error: cannot parse the override 'mask_ratio=['"),
-    (["foo=1"], "error: Could not override 'foo'. To append to your config use +foo=1"),
-    (["experiment=nope"], "error: experiment=nope: no such option; choose one of demo, "),
-    (["experiment=demo_pretrain", "mask_ratio=abc"],
-     "error: mask_ratio='abc': expected a number in (0, 1)"),
-    (["experiment=k400_pretrain", "data.train_list=/nonexistent/train.csv"],
-     "error: data.train_list=/nonexistent/train.csv: no such file"),
-])
+@pytest.mark.parametrize(
+    "args, start",
+    [
+        (["mask_ratio=["], "error: cannot parse the override 'mask_ratio=['"),
+        (["foo=1"], "error: Could not override 'foo'. To append to your config use +foo=1"),
+        (["experiment=nope"], "error: experiment=nope: no such option; choose one of demo, "),
+        (
+            ["experiment=demo_pretrain", "mask_ratio=abc"],
+            "error: mask_ratio='abc': expected a number in (0, 1)",
+        ),
+        (
+            ["experiment=k400_pretrain", "data.train_list=/nonexistent/train.csv"],
+            "error: data.train_list=/nonexistent/train.csv: no such file",
+        ),
+    ],
+)
 def test_input_errors_are_one_line_with_status_2_before_lightning(args, start, tmp_path):
     out = train_cli(*args, f"paths.cache_dir={tmp_path / 'cache'}", cwd=tmp_path)
     lines = messages(out.stderr)
@@ -57,8 +68,12 @@ def test_input_errors_are_one_line_with_status_2_before_lightning(args, start, t
 
 
 def test_a_lightning_misconfiguration_is_one_line_with_status_2(tmp_path):
-    out = train_cli("experiment=demo_pretrain", "trainer.devices=0",
-                    f"paths.cache_dir={tmp_path / 'cache'}", cwd=tmp_path)
+    out = train_cli(
+        "experiment=demo_pretrain",
+        "trainer.devices=0",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        cwd=tmp_path,
+    )
     lines = messages(out.stderr)
     assert out.returncode == 2, out.stderr[-3000:]
     assert lines[-1].startswith("error: trainer: `Trainer(devices=0)` value is not a valid input")
@@ -73,13 +88,22 @@ def test_help_and_composed_config_do_not_import_lightning(args, tmp_path):
     assert not {"lightning", "torch", "timm"} & imported(out.stderr)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("mask_ratio=abc", "mask_ratio='abc': expected a number in (0, 1)"),
-    ("mask_ratio=true", "mask_ratio=True: expected a number in (0, 1)"),
-    ("trainer.max_epochs=ten", "trainer.max_epochs='ten': expected an integer, -1 for no limit"),
-    ("optim.base_lr=-1e-3", "optim.base_lr=-0.001: expected a number >= 0"),
-    ("trainer.accumulate_grad_batches=0.5", "trainer.accumulate_grad_batches=0.5: expected an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("mask_ratio=abc", "mask_ratio='abc': expected a number in (0, 1)"),
+        ("mask_ratio=true", "mask_ratio=True: expected a number in (0, 1)"),
+        (
+            "trainer.max_epochs=ten",
+            "trainer.max_epochs='ten': expected an integer, -1 for no limit",
+        ),
+        ("optim.base_lr=-1e-3", "optim.base_lr=-0.001: expected a number >= 0"),
+        (
+            "trainer.accumulate_grad_batches=0.5",
+            "trainer.accumulate_grad_batches=0.5: expected an integer >= 1",
+        ),
+    ],
+)
 def test_numeric_keys_are_checked_before_anything_is_built(override, message, tmp_path):
     cfg = compose_cfg(["experiment=demo_pretrain", override], tmp_path)
     with pytest.raises(ConfigError) as err:
@@ -91,8 +115,12 @@ def test_numeric_keys_are_checked_before_anything_is_built(override, message, tm
 def test_a_gpu_experiment_without_a_gpu_says_to_add_trainer_cpu(tmp_path):
     for name in ("train.csv", "val.csv"):
         (tmp_path / name).write_text("a.mp4 0\n")
-    out = train_cli("experiment=k400_pretrain", f"data.train_list={tmp_path / 'train.csv'}",
-                    f"data.val_list={tmp_path / 'val.csv'}", cwd=tmp_path)
+    out = train_cli(
+        "experiment=k400_pretrain",
+        f"data.train_list={tmp_path / 'train.csv'}",
+        f"data.val_list={tmp_path / 'val.csv'}",
+        cwd=tmp_path,
+    )
     lines = messages(out.stderr)
     assert out.returncode == 2, out.stderr[-3000:]
     assert lines == [
@@ -108,10 +136,13 @@ def test_a_missing_hydra_plugin_says_what_to_install(tmp_path):
     Hydra's "Unknown plugin class" traceback (a target no package provides stands for it here,
     so the test holds whether or not the slurm extra is installed)."""
     out = train_cli(
-        "-m", "hydra/launcher=submitit_slurm", "experiment=demo_pretrain",
+        "-m",
+        "hydra/launcher=submitit_slurm",
+        "experiment=demo_pretrain",
         "hydra.launcher._target_=hydra_plugins.hydra_submitit_launcher.absent.SlurmLauncher",
-        f"paths.cache_dir={tmp_path / 'cache'}", cwd=tmp_path,
-    )  # fmt: skip
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        cwd=tmp_path,
+    )
     errors = [line for line in messages(out.stderr) if line.startswith("error:")]
     assert out.returncode == 2, out.stderr[-3000:]
     assert errors == [

@@ -24,8 +24,12 @@ def keys(path: Path) -> set[str]:
 def test_a_dataset_config_sets_only_its_own_keys(dataset):
     pretrain = yaml.safe_load((CONFIGS / "data" / f"{dataset}.yaml").read_text())
     assert pretrain["defaults"][0] == "_pretrain"
-    assert keys(CONFIGS / "data" / f"{dataset}.yaml") <= {"train_list", "val_list", "root",
-                                                          "sampling_rate"}  # fmt: skip
+    assert keys(CONFIGS / "data" / f"{dataset}.yaml") <= {
+        "train_list",
+        "val_list",
+        "root",
+        "sampling_rate",
+    }
     finetune = yaml.safe_load((CONFIGS / "data" / f"{dataset}_finetune.yaml").read_text())
     assert finetune["defaults"][0] == "_finetune"
     assert "class_names" not in finetune  # the base's default: beside train_list
@@ -50,7 +54,11 @@ def test_every_callback_has_a_file_of_its_own(group):
     for path in (CONFIGS / "callbacks").glob("*.yaml"):
         body = keys(path)
         # probe.yaml only moves the fine-tuning callbacks' files into attentive/.
-        own = {"model_checkpoint", "best_checkpoint", "test_report"} if path.stem == "probe" else {path.stem}
+        own = (
+            {"model_checkpoint", "best_checkpoint", "test_report"}
+            if path.stem == "probe"
+            else {path.stem}
+        )
         assert body <= own, path.name
 
 
@@ -61,8 +69,11 @@ def compose_data(*overrides: str):
     from omegaconf import open_dict
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=ucf101_finetune", *overrides],
-                      return_hydra_config=True)  # fmt: skip
+        cfg = compose(
+            config_name="train",
+            overrides=["experiment=ucf101_finetune", *overrides],
+            return_hydra_config=True,
+        )
     HydraConfig().set_config(cfg)
     with open_dict(cfg):
         del cfg["hydra"]
@@ -91,10 +102,16 @@ def test_an_explicit_class_count_that_disagrees_with_the_names_is_an_error(tmp_p
     for split in ("train", "val", "test"):
         (tmp_path / f"{split}.csv").write_text("a.mp4 0\n")
     write_clip(tmp_path / "a.mp4", num_frames=8)
-    _, cfg = compose_data(f"data.train_list={tmp_path / 'train.csv'}", "data.num_classes=5",
-                          f"data.val_list={tmp_path / 'val.csv'}", "data.num_workers=0",
-                          f"data.root={tmp_path}", "data.quarantine_file=null",
-                          "data.backend=pyav", f"data.test_list={tmp_path / 'test.csv'}")  # fmt: skip
+    _, cfg = compose_data(
+        f"data.train_list={tmp_path / 'train.csv'}",
+        "data.num_classes=5",
+        f"data.val_list={tmp_path / 'val.csv'}",
+        "data.num_workers=0",
+        f"data.root={tmp_path}",
+        "data.quarantine_file=null",
+        "data.backend=pyav",
+        f"data.test_list={tmp_path / 'test.csv'}",
+    )
     datamodule = hydra.utils.instantiate(cfg.data)
     with pytest.raises(DataError, match="2 names for data.num_classes=5"):
         datamodule.validate_inputs("test")

@@ -77,10 +77,16 @@ def test_probe_experiment_composes_and_builds(experiment, tmp_path):
     assert (cfg.data.auto_augment, list(cfg.data.crop_scale)) == (None, [0.3, 1.0])
     assert (cfg.data.reprob, cfg.data.mixup, cfg.data.cutmix, cfg.data.label_smoothing) == (0,) * 4
     patch = 8 if experiment.startswith("demo") else 16
-    encoder = frozen_encoder(size=cfg.model.net.size, img_size=cfg.data.input_size,
-                             num_frames=cfg.data.num_frames, patch_size=patch)  # fmt: skip
+    encoder = frozen_encoder(
+        size=cfg.model.net.size,
+        img_size=cfg.data.input_size,
+        num_frames=cfg.data.num_frames,
+        patch_size=patch,
+    )
     assert encoder.grid == (
-        cfg.data.num_frames // 2, cfg.data.input_size // patch, cfg.data.input_size // patch
+        cfg.data.num_frames // 2,
+        cfg.data.input_size // patch,
+        cfg.data.input_size // patch,
     )
     for c in cfg.callbacks.values():
         hydra.utils.instantiate(c)
@@ -99,7 +105,9 @@ def test_experiment_composes_and_builds(experiment, tmp_path):
     module = hydra.utils.instantiate(cfg.model)
     patch = 8 if experiment.startswith("demo") else 16  # the demo's 32 px frames: 4x4 patches
     assert module.net.grid == (
-        cfg.data.num_frames // 2, cfg.data.input_size // patch, cfg.data.input_size // patch
+        cfg.data.num_frames // 2,
+        cfg.data.input_size // patch,
+        cfg.data.input_size // patch,
     )
     for c in cfg.callbacks.values():
         hydra.utils.instantiate(c)
@@ -111,8 +119,12 @@ def test_experiment_composes_and_builds(experiment, tmp_path):
 # base lr per 256 videos, videos per GPU.
 @pytest.mark.parametrize(
     "experiment, frames_apart, ratio, epochs, lr, batch",
-    [("k400_pretrain", 4, 0.9, 800, 1.5e-4, 32), ("ssv2_pretrain", 2, 0.9, 800, 1.5e-4, 32),
-     ("ucf101_pretrain", 4, 0.75, 3200, 3e-4, 24), ("hmdb51_pretrain", 4, 0.9, 4800, 1.5e-4, 32)],
+    [
+        ("k400_pretrain", 4, 0.9, 800, 1.5e-4, 32),
+        ("ssv2_pretrain", 2, 0.9, 800, 1.5e-4, 32),
+        ("ucf101_pretrain", 4, 0.75, 3200, 3e-4, 24),
+        ("hmdb51_pretrain", 4, 0.9, 4800, 1.5e-4, 32),
+    ],
 )
 def test_paper_settings(experiment, frames_apart, ratio, epochs, lr, batch, tmp_path):
     cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
@@ -129,10 +141,12 @@ def test_paper_settings(experiment, frames_apart, ratio, epochs, lr, batch, tmp_
 # sampling, test clips x crops, flip.
 @pytest.mark.parametrize(
     "experiment, epochs, lr, batch, views, decay, drop_path, sampling, clips, flip",
-    [("k400_finetune", 100, 1e-3, 8, 1, 0.75, 0.1, "dense", 5, True),
-     ("ssv2_finetune", 50, 5e-4, 8, 1, 0.75, 0.1, "segment", 2, False),
-     ("ucf101_finetune", 100, 5e-4, 16, 2, 0.7, 0.2, "dense", 5, True),
-     ("hmdb51_finetune", 50, 5e-4, 16, 2, 0.7, 0.2, "dense", 5, True)],
+    [
+        ("k400_finetune", 100, 1e-3, 8, 1, 0.75, 0.1, "dense", 5, True),
+        ("ssv2_finetune", 50, 5e-4, 8, 1, 0.75, 0.1, "segment", 2, False),
+        ("ucf101_finetune", 100, 5e-4, 16, 2, 0.7, 0.2, "dense", 5, True),
+        ("hmdb51_finetune", 50, 5e-4, 16, 2, 0.7, 0.2, "dense", 5, True),
+    ],
 )
 def test_finetune_recipes(
     experiment, epochs, lr, batch, views, decay, drop_path, sampling, clips, flip, tmp_path
@@ -171,14 +185,17 @@ def test_a_folder_given_as_a_list_is_named_as_a_folder(tmp_path):
         datamodule.validate_inputs()
 
 
-@pytest.mark.parametrize("override, match", [
-    ("mask_ratio=1.5", r"mask_ratio=1.5 .*\(0, 1\)"),
-    ("mask_ratio=0", r"mask_ratio=0"),
-    ("data.num_frames=15", r"data.num_frames=15 must be a multiple"),
-    ("data.input_size=100", r"data.input_size=100 must be a multiple"),
-    ("ckpt_path=/nonexistent/last.ckpt", r"ckpt_path=/nonexistent/last.ckpt"),
-    ("pretrained=/nonexistent/weights.pth", r"pretrained=/nonexistent/weights.pth"),
-])
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("mask_ratio=1.5", r"mask_ratio=1.5 .*\(0, 1\)"),
+        ("mask_ratio=0", r"mask_ratio=0"),
+        ("data.num_frames=15", r"data.num_frames=15 must be a multiple"),
+        ("data.input_size=100", r"data.input_size=100 must be a multiple"),
+        ("ckpt_path=/nonexistent/last.ckpt", r"ckpt_path=/nonexistent/last.ckpt"),
+        ("pretrained=/nonexistent/weights.pth", r"pretrained=/nonexistent/weights.pth"),
+    ],
+)
 def test_impossible_values_name_the_key(override, match, tmp_path):
     cfg = compose_cfg(["experiment=k400_pretrain", override], tmp_path)
     with pytest.raises(ConfigError, match=match):
@@ -188,8 +205,12 @@ def test_impossible_values_name_the_key(override, match, tmp_path):
 def run_cli(*args, cwd):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "videomae_ssl.train", *args], cwd=cwd, env=env,
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "videomae_ssl.train", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -211,7 +232,9 @@ def test_cli_missing_data_is_one_clear_message(tmp_path):
 
 
 def test_cli_bad_mask_ratio_stops_before_work(tmp_path):
-    out = run_cli("experiment=demo", "mask_ratio=1.2", f"paths.cache_dir={tmp_path}/cache", cwd=tmp_path)
+    out = run_cli(
+        "experiment=demo", "mask_ratio=1.2", f"paths.cache_dir={tmp_path}/cache", cwd=tmp_path
+    )
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
     assert "mask_ratio=1.2" in out.stderr and "(0, 1)" in out.stderr
@@ -219,11 +242,22 @@ def test_cli_bad_mask_ratio_stops_before_work(tmp_path):
 
 
 def test_usual_trainer_limits_are_overridable_without_plus(tmp_path):
-    overrides = ["trainer.max_steps=5", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
-                 "trainer.limit_test_batches=2", "trainer.val_check_interval=0.5"]
+    overrides = [
+        "trainer.max_steps=5",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=2",
+        "trainer.val_check_interval=0.5",
+    ]
     cfg = compose_cfg(["experiment=k400_finetune", *overrides], tmp_path)
-    trainer = hydra.utils.instantiate(cfg.trainer, accelerator="cpu", devices=1, strategy="auto",
-                                      precision="32-true", logger=False)
+    trainer = hydra.utils.instantiate(
+        cfg.trainer,
+        accelerator="cpu",
+        devices=1,
+        strategy="auto",
+        precision="32-true",
+        logger=False,
+    )
     assert trainer.max_steps == 5 and trainer.limit_train_batches == 3
     assert trainer.limit_test_batches == 2 and trainer.val_check_interval == 0.5
 
@@ -255,7 +289,9 @@ def test_giant_has_patch_14_unless_the_patch_is_set(tmp_path):
     cfg = compose_cfg(["experiment=k400_pretrain", "model.net.size=giant"], tmp_path)
     assert built_on_meta(cfg.model.net).config.patch_size == 14
     assert cfg.data.patch_size == 14
-    cfg = compose_cfg(["experiment=k400_pretrain", "model.net.size=giant", "model.net.patch_size=16"], tmp_path)
+    cfg = compose_cfg(
+        ["experiment=k400_pretrain", "model.net.size=giant", "model.net.patch_size=16"], tmp_path
+    )
     assert built_on_meta(cfg.model.net).config.patch_size == 16
     assert cfg.data.patch_size == 16
 
@@ -284,11 +320,15 @@ def test_every_model_config_exposes_the_same_architecture_keys():
 
 @pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e not in PIPELINES])
 def test_patch_and_tubelet_override_under_every_experiment(experiment, tmp_path):
-    cfg = compose_cfg([f"experiment={experiment}", "model.net.patch_size=8",
-                       "model.net.tubelet_size=4"], tmp_path)  # fmt: skip
+    cfg = compose_cfg(
+        [f"experiment={experiment}", "model.net.patch_size=8", "model.net.tubelet_size=4"], tmp_path
+    )
     check_config(cfg)
     net = built_on_meta(cfg.model.net)
     encoder = net.encoder if hasattr(net, "encoder") else net
     assert encoder.patch_embed.proj.kernel_size == (4, 8, 8)
-    assert encoder.grid == (cfg.data.num_frames // 4, cfg.data.input_size // 8,
-                            cfg.data.input_size // 8)  # fmt: skip
+    assert encoder.grid == (
+        cfg.data.num_frames // 4,
+        cfg.data.input_size // 8,
+        cfg.data.input_size // 8,
+    )

@@ -20,8 +20,11 @@ from stream_runs import pack  # noqa: E402
 pytestmark = pytest.mark.slow
 
 ROOT = TESTS.parent
-FAIL = ("+callbacks.fail._target_=injected.RaiseOnRank", "+callbacks.fail.rank=1",
-        "+callbacks.fail.step=1")  # fmt: skip
+FAIL = (
+    "+callbacks.fail._target_=injected.RaiseOnRank",
+    "+callbacks.fail.rank=1",
+    "+callbacks.fail.step=1",
+)
 ERROR = "injected failure on rank 1 at step 1"
 # Every rank must be gone this long after the failure: far below the process group's timeout
 # (30 min by default), far above a run's start-up on a busy 2-core machine.
@@ -37,8 +40,14 @@ def data(tmp_path_factory):
 
 def test_two_ranks_killed_mid_epoch_on_shards_resume_as_an_uninterrupted_run(data, tmp_path):
     # 8 clips, 1 per rank and step: 4 steps per epoch, 2 epochs; last.ckpt every 2 steps.
-    common = ("trainer=ddp_cpu", "data.batch_size=1", "trainer.max_epochs=2",
-              "checkpoint_every_n_steps=2", "resume=auto", f"data.stream={data / 'packed'}")  # fmt: skip
+    common = (
+        "trainer=ddp_cpu",
+        "data.batch_size=1",
+        "trainer.max_epochs=2",
+        "checkpoint_every_n_steps=2",
+        "resume=auto",
+        f"data.stream={data / 'packed'}",
+    )
     whole = train(data, tmp_path / "whole", *common, timeout=240)
     assert whole.returncode == 0, whole.stderr[-3000:]
 
@@ -63,8 +72,9 @@ def test_two_ranks_killed_mid_epoch_on_shards_resume_as_an_uninterrupted_run(dat
 
 def test_one_rank_failing_ends_every_rank_under_lightnings_launcher(data, tmp_path):
     start = time.monotonic()
-    out = train(data, tmp_path / "run", "trainer=ddp_cpu", "data.batch_size=1", *FAIL,
-                timeout=BOUND)  # fmt: skip
+    out = train(
+        data, tmp_path / "run", "trainer=ddp_cpu", "data.batch_size=1", *FAIL, timeout=BOUND
+    )
     elapsed = time.monotonic() - start
     assert out.returncode is not None, f"still running after {BOUND} s:\n{out.stderr[-3000:]}"
     assert out.returncode != 0
@@ -77,15 +87,26 @@ def test_one_rank_failing_ends_every_rank_under_torchrun(data, tmp_path):
     args = [o for o in overrides(data, run_dir, "data.batch_size=1", *FAIL) if o != "trainer=cpu"]
     args += ["trainer.accelerator=cpu", "trainer.precision=32-true"]
     path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, "GPUS_PER_NODE": "2",
-           "MASTER_PORT": str(free_port()), "RUN_NAME": "job",
-           "TORCHRUN": f"{sys.executable} -m torch.distributed.run"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": path,
+        "GPUS_PER_NODE": "2",
+        "MASTER_PORT": str(free_port()),
+        "RUN_NAME": "job",
+        "TORCHRUN": f"{sys.executable} -m torch.distributed.run",
+    }
     log = tmp_path / "torchrun.out"
     start = time.monotonic()
     with log.open("w") as file:
-        proc = subprocess.Popen(["bash", str(ROOT / "launch" / "torchrun.sh"), *args],
-                                cwd=tmp_path, env=env, stdout=file, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            ["bash", str(ROOT / "launch" / "torchrun.sh"), *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             proc.wait(timeout=BOUND)
         except subprocess.TimeoutExpired:

@@ -76,10 +76,14 @@ def test_two_nodes_meet_through_torchrun_on_localhost(tmp_path):
     args = [o for o in overrides(data, run_dir, "data.batch_size=1") if o != "trainer=cpu"]
     args += ["trainer.accelerator=cpu", "trainer.precision=32-true", "trainer.max_steps=2"]
     env = {
-        **os.environ, "PYTHONUNBUFFERED": "1", "NNODES": "2", "GPUS_PER_NODE": "1",
-        "MASTER_ADDR": "localhost", "MASTER_PORT": str(free_port()),
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "NNODES": "2",
+        "GPUS_PER_NODE": "1",
+        "MASTER_ADDR": "localhost",
+        "MASTER_PORT": str(free_port()),
         "TORCHRUN": f"{sys.executable} -m torch.distributed.run",
-    }  # fmt: skip
+    }
     # Output to files, not pipes: a node blocked on a full pipe would hold the other in a collective.
     files = [(tmp_path / f"node{rank}.out").open("w") for rank in (0, 1)]
     nodes = [

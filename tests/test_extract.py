@@ -62,8 +62,22 @@ def test_windows_shapes_and_a_window_equals_the_encoder_on_it(tmp_path, checkpoi
     video = tmp_path / "clip one.mp4"
     write_clip(video, num_frames=37, size=(64, 48))
     out = tmp_path / "out"
-    status = extract.main([str(path), str(video), "--out", str(out), "--stride", "3",
-                           "--batch", "5", "--workers", "0", "--backend", "pyav"])  # fmt: skip
+    status = extract.main(
+        [
+            str(path),
+            str(video),
+            "--out",
+            str(out),
+            "--stride",
+            "3",
+            "--batch",
+            "5",
+            "--workers",
+            "0",
+            "--backend",
+            "pyav",
+        ]
+    )
     assert status == 0
     features = np.load(out / "clip one.npy")
     assert features.shape == ((37 - 4) // 3 + 1, 192) and features.dtype == np.float32
@@ -72,8 +86,20 @@ def test_windows_shapes_and_a_window_equals_the_encoder_on_it(tmp_path, checkpoi
         want = direct_feature(model, frames[3 * w : 3 * w + 4])
         torch.testing.assert_close(torch.from_numpy(features[w]), want, rtol=1e-4, atol=1e-5)
     tokens_out = tmp_path / "tokens"
-    extract.main([str(path), str(video), "--out", str(tokens_out), "--pool", "tokens",
-                  "--workers", "0", "--backend", "pyav"])  # fmt: skip
+    extract.main(
+        [
+            str(path),
+            str(video),
+            "--out",
+            str(tokens_out),
+            "--pool",
+            "tokens",
+            "--workers",
+            "0",
+            "--backend",
+            "pyav",
+        ]
+    )
     assert np.load(tokens_out / "clip one.npy").shape == ((37 - 4) // 4 + 1, 2 * 4 * 4, 192)
 
 
@@ -81,12 +107,14 @@ def test_a_short_video_gets_one_window_of_its_frames_and_the_last_repeated(tmp_p
     path, model = checkpoint
     video = tmp_path / "short.mkv"
     write_clip(video, num_frames=3, size=(64, 48))
-    extract.main([str(path), str(video), "--out", str(tmp_path), "--workers", "0",
-                  "--backend", "pyav"])  # fmt: skip
+    extract.main(
+        [str(path), str(video), "--out", str(tmp_path), "--workers", "0", "--backend", "pyav"]
+    )
     frames = decode_all(video)
     want = direct_feature(model, frames[[0, 1, 2, 2]])
-    torch.testing.assert_close(torch.from_numpy(np.load(tmp_path / "short.npy")[0]), want,
-                               rtol=1e-4, atol=1e-5)  # fmt: skip
+    torch.testing.assert_close(
+        torch.from_numpy(np.load(tmp_path / "short.npy")[0]), want, rtol=1e-4, atol=1e-5
+    )
 
 
 def write_list(folder: Path, count: int, broken=()) -> Path:
@@ -101,9 +129,26 @@ def write_list(folder: Path, count: int, broken=()) -> Path:
 
 
 def command(path, listing, out, *extra):
-    return [sys.executable, "-m", "videomae_ssl.extract", str(path), str(listing), "--root",
-            str(listing.parent), "--out", str(out), "--stride", "1", "--batch", "2",
-            "--workers", "0", "--backend", "pyav", *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "videomae_ssl.extract",
+        str(path),
+        str(listing),
+        "--root",
+        str(listing.parent),
+        "--out",
+        str(out),
+        "--stride",
+        "1",
+        "--batch",
+        "2",
+        "--workers",
+        "0",
+        "--backend",
+        "pyav",
+        *extra,
+    ]
 
 
 def test_a_killed_run_leaves_no_partial_file_and_a_new_run_skips_finished_videos(
@@ -112,8 +157,12 @@ def test_a_killed_run_leaves_no_partial_file_and_a_new_run_skips_finished_videos
     path, _ = checkpoint
     listing = write_list(tmp_path, 6)
     out = tmp_path / "out"
-    proc = subprocess.Popen(command(path, listing, out), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        command(path, listing, out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(out.glob("*.npy"))) < 2:
         time.sleep(0.05)
@@ -124,8 +173,7 @@ def test_a_killed_run_leaves_no_partial_file_and_a_new_run_skips_finished_videos
     for name in finished:  # every file there is whole
         assert np.load(out / name).shape == (60 - 4 + 1, 192)
     mtimes = {name: (out / name).stat().st_mtime_ns for name in finished}
-    again = subprocess.run(command(path, listing, out), capture_output=True, text=True,
-                           timeout=300)  # fmt: skip
+    again = subprocess.run(command(path, listing, out), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"{len(finished)} already extracted, {6 - len(finished)} to go" in again.stdout
     expected = ["extract.json", *(f"v{k}.npy" for k in range(6))]  # and the settings' record
@@ -174,8 +222,19 @@ def test_bad_arguments_are_one_line_errors(tmp_path, checkpoint, capsys):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "a.mp4").write_bytes(video.read_bytes())
     (tmp_path / "two.csv").write_text("a.mp4 0\nx/a.mp4 0\n")
-    assert extract.main([str(path), str(tmp_path / "two.csv"), "--root", str(tmp_path),
-                         "--out", str(tmp_path / "o")]) == 2  # fmt: skip
+    assert (
+        extract.main(
+            [
+                str(path),
+                str(tmp_path / "two.csv"),
+                "--root",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "would both be written as a.npy" in capsys.readouterr().err
 
 
@@ -209,8 +268,20 @@ def test_a_window_that_is_not_whole_tubelets_is_a_one_line_error(tmp_path, check
     path, _ = checkpoint
     video = tmp_path / "a.mp4"
     write_clip(video, num_frames=8)
-    status = extract.main([str(path), str(video), "--out", str(tmp_path / "o"), "--window", "3",
-                           "--workers", "0", "--backend", "pyav"])  # fmt: skip
+    status = extract.main(
+        [
+            str(path),
+            str(video),
+            "--out",
+            str(tmp_path / "o"),
+            "--window",
+            "3",
+            "--workers",
+            "0",
+            "--backend",
+            "pyav",
+        ]
+    )
     assert status == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --window 3: must be a multiple of the model's tubelet size 2")

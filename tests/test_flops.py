@@ -29,7 +29,10 @@ def hand_count_tiny_pretrain_step():
 
 def test_pretrain_step_matches_the_hand_count():
     config = videomae_pretrain("tiny", img_size=32, num_frames=4).config
-    assert flops.pretrain_step_flops(config, num_visible=2, num_decoded=6) == hand_count_tiny_pretrain_step()
+    assert (
+        flops.pretrain_step_flops(config, num_visible=2, num_decoded=6)
+        == hand_count_tiny_pretrain_step()
+    )
     assert hand_count_tiny_pretrain_step() == 39_923_712
 
 

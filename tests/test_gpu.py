@@ -40,11 +40,23 @@ def test_bf16_autocast_tracks_fp32():
 
 def test_demo_trains_in_bf16_on_one_gpu(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "videomae_ssl.train", "experiment=demo", "trainer=gpu",
-         f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}",
-         "trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=1"],
-        cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "videomae_ssl.train",
+            "experiment=demo",
+            "trainer=gpu",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=4",
+            "trainer.limit_val_batches=1",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
@@ -58,7 +70,10 @@ def test_torchcodec_decodes_on_the_gpu_like_on_the_cpu(tmp_path):
 
     path = tmp_path / "clip.mp4"
     write_clip(path, num_frames=8)
-    with open_video(str(path), "torchcodec") as cpu, open_video(str(path), "torchcodec", device="cuda") as gpu:
+    with (
+        open_video(str(path), "torchcodec") as cpu,
+        open_video(str(path), "torchcodec", device="cuda") as gpu,
+    ):
         on_cpu, on_gpu = cpu.read([0, 3, 7]), gpu.read([0, 3, 7])
     assert on_gpu.device.type == "cuda" and on_gpu.shape == on_cpu.shape
     # NVDEC's colour conversion rounds differently from FFmpeg's: close, not equal.

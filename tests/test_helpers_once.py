@@ -20,7 +20,8 @@ class _Blank(ast.NodeTransformer):
 
 def _shape(function: ast.FunctionDef) -> str:
     body = [
-        s for s in function.body
+        s
+        for s in function.body
         if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))  # docstring
     ]
     return ast.dump(_Blank().visit(ast.Module(body=body, type_ignores=[])))
@@ -38,10 +39,12 @@ def copies(sources: dict[str, str]) -> list[list[str]]:
 
 def test_no_helper_is_copied_between_test_files():
     sources = {str(p.relative_to(TESTS)): p.read_text() for p in sorted(TESTS.rglob("*.py"))}
-    assert not copies(sources), "helpers written twice: " + "; ".join(map(", ".join, copies(sources)))
+    assert not copies(sources), "helpers written twice: " + "; ".join(
+        map(", ".join, copies(sources))
+    )
 
 
 def test_a_copy_with_other_constants_is_found():
-    helper = 'def module(folder):\n    args = dict(\n        root=str(folder),\n        size={},\n    )\n    return args\n'
+    helper = "def module(folder):\n    args = dict(\n        root=str(folder),\n        size={},\n    )\n    return args\n"
     found = copies({"a.py": helper.format(32), "b.py": helper.format(64)})
     assert found == [["a.py:module", "b.py:module"]]

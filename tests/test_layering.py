@@ -66,10 +66,13 @@ def runtime_imports(tree: ast.Module, name: str, is_package: bool) -> set[str]:
     order: an annotation may name a type from any layer)."""
     hidden = type_checking_nodes(tree)
     kept = ast.Module(
-        body=[n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)
-              and id(n) not in hidden],
+        body=[
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Import | ast.ImportFrom) and id(n) not in hidden
+        ],
         type_ignores=[],
-    )  # fmt: skip
+    )
     return imported_modules(kept, name, is_package)
 
 
@@ -130,7 +133,7 @@ LAYERS = (
     ("command support", ("cli", "output_settings", "run_folder")),
     ("stages", ("stages",)),
     ("entry points", ("train", "predict", "visualize", "extract", "convert", "prep")),
-)  # fmt: skip
+)
 
 
 def layer_of(module: str) -> int | None:
@@ -175,7 +178,9 @@ def test_no_module_imports_from_a_higher_layer(name):
 def test_an_upward_import_is_caught():
     """The check itself: frozen evaluation importing a LightningModule is reported, inside a
     function too, while the same import for annotations only is not."""
-    inside = ast.parse("def f():\n    from videomae_ssl.lightning.probe_modules import FeatureExtractor\n")
+    inside = ast.parse(
+        "def f():\n    from videomae_ssl.lightning.probe_modules import FeatureExtractor\n"
+    )
     assert upward_imports(inside, "videomae_ssl.probe.x", False) == [
         "videomae_ssl.lightning.probe_modules (lightning modules)",
         "videomae_ssl.lightning.probe_modules.FeatureExtractor (lightning modules)",
@@ -199,19 +204,23 @@ NOT_IN_PROBE = ("lightning", "pytorch_lightning", "videomae_ssl.data.datamodules
 def test_frozen_evaluation_imports_no_lightning_and_no_data_module(name):
     tree, is_package = MODULES[name]
     wrong = sorted(
-        m for m in runtime_imports(tree, name, is_package)
+        m
+        for m in runtime_imports(tree, name, is_package)
         if any(m == p or m.startswith(f"{p}.") for p in NOT_IN_PROBE)
-    )  # fmt: skip
+    )
     assert not wrong, f"{name} imports {', '.join(wrong)}"
 
 
-@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("videomae_ssl.lightning")))
+@pytest.mark.parametrize(
+    "name", sorted(n for n in MODULES if n.startswith("videomae_ssl.lightning"))
+)
 def test_lightning_modules_do_not_reach_into_the_data_module(name):
     """The module owns the model, the data module its loaders: what a LightningModule needs
     from the data comes through its constructor or its batches, not `trainer.datamodule`."""
     tree, _ = MODULES[name]
-    reads = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute)
-             and n.attr == "datamodule"]  # fmt: skip
+    reads = [
+        n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "datamodule"
+    ]
     assert not reads, f"{name} reads .datamodule at line(s) {reads}"
 
 
@@ -290,5 +299,8 @@ def test_file_names_that_collided_name_one_thing_each():
     assert not {"sampler", "sampling"} <= set(stems)
     assert "decode" not in stems
     assert "formats" not in stems and "videomae_ssl.checkpoints.layouts" in MODULES
-    assert "detect_layout" in {n.name for n in ast.walk(MODULES["videomae_ssl.checkpoints.layouts"][0])
-                               if isinstance(n, ast.FunctionDef)}  # fmt: skip
+    assert "detect_layout" in {
+        n.name
+        for n in ast.walk(MODULES["videomae_ssl.checkpoints.layouts"][0])
+        if isinstance(n, ast.FunctionDef)
+    }

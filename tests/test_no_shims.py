@@ -32,13 +32,31 @@ REMOVED_NAMES = [
 ]
 # What `videomae_ssl.data` used to hand out lazily; each is imported from its own module.
 OLD_DATA_TABLE = [
-    "VideoRecord", "read_annotations", "open_record", "open_video", "VideoFile",
-    "center_indices", "pretrain_indices", "normalize_video", "prepare_batch", "three_crops",
-    "FinetuneTrainTransform", "MixupCutmixCollate", "EpochSampler", "VideoPretrainDataset",
-    "VideoListDataset", "collate_views", "PretrainDataModule", "FinetuneDataModule",
-    "VideoDataModule", "DecodeOptions", "VideoClassificationDataset", "DemoPretrainDataModule",
-    "DEMO_CLASSES", "ensure_demo_dataset",
-]  # fmt: skip
+    "VideoRecord",
+    "read_annotations",
+    "open_record",
+    "open_video",
+    "VideoFile",
+    "center_indices",
+    "pretrain_indices",
+    "normalize_video",
+    "prepare_batch",
+    "three_crops",
+    "FinetuneTrainTransform",
+    "MixupCutmixCollate",
+    "EpochSampler",
+    "VideoPretrainDataset",
+    "VideoListDataset",
+    "collate_views",
+    "PretrainDataModule",
+    "FinetuneDataModule",
+    "VideoDataModule",
+    "DecodeOptions",
+    "VideoClassificationDataset",
+    "DemoPretrainDataModule",
+    "DEMO_CLASSES",
+    "ensure_demo_dataset",
+]
 
 
 @pytest.mark.parametrize("name", REMOVED_MODULES)
@@ -80,9 +98,11 @@ def test_every_stream_id_sits_in_the_seeding_module():
         str(path.relative_to(PACKAGE)): sorted(names)
         for path in PACKAGE.rglob("*.py")
         if path != seeding
-        and (names := {n for n in top_level_assignments(path) if n.startswith("STREAM_")}
-             - {"STREAM_KEY"})  # the config key data.stream, not a random stream
-    }  # fmt: skip
+        and (
+            names := {n for n in top_level_assignments(path) if n.startswith("STREAM_")}
+            - {"STREAM_KEY"}
+        )  # the config key data.stream, not a random stream
+    }
     assert elsewhere == {}, f"stream ids outside seeding.py: {elsewhere}"
     module = importlib.import_module("videomae_ssl.seeding")
     ids = {n: getattr(module, n) for n in top_level_assignments(seeding) if n.startswith("STREAM_")}

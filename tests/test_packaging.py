@@ -86,7 +86,7 @@ def test_every_console_script_names_a_command_main():
         module_name, _, function = target.partition(":")
         module = importlib.import_module(module_name)
         assert function == "main" and callable(module.main), name
-        assert "if __name__ == \"__main__\":" in Path(module.__file__).read_text(), name
+        assert 'if __name__ == "__main__":' in Path(module.__file__).read_text(), name
 
 
 def test_the_version_is_the_installed_distributions():
@@ -102,7 +102,12 @@ def test_the_training_script_runs_as_its_module_does(tmp_path):
     script = Path(sys.executable).with_name("videomae-train")
     if not script.exists():
         pytest.skip("the project is not installed into this interpreter's environment")
-    done = subprocess.run([str(script), "experiment=demo_pretrain", "--cfg", "job"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [str(script), "experiment=demo_pretrain", "--cfg", "job"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "name: demo_pretrain" in done.stdout

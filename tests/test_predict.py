@@ -18,16 +18,21 @@ from videomae_ssl.models.build import model_record
 from videomae_ssl.predict import EvalSettings, main, predict_video, resolve_settings
 
 NAMES = {"0": "move_left", "1": "move_right", "2": "rotate"}
-EVAL = {"num_frames": 4, "sampling_rate": 2, "sampling": "dense", "input_size": 32,
-        "test_clips": 2, "test_crops": 3}  # fmt: skip
+EVAL = {
+    "num_frames": 4,
+    "sampling_rate": 2,
+    "sampling": "dense",
+    "input_size": 32,
+    "test_clips": 2,
+    "test_crops": 3,
+}
 LINE = re.compile(r"^  (\d)\. (\S+) +(\d+\.\d\d)%$")
 
 
 def tiny_classifier(seed: int) -> torch.nn.Module:
     """Random weights everywhere (the head too), so that the classes get distinct scores."""
     torch.manual_seed(seed)
-    model = videomae_classifier(num_classes=3, size="tiny", img_size=32, patch_size=8,
-                                num_frames=4)  # fmt: skip
+    model = videomae_classifier(num_classes=3, size="tiny", img_size=32, patch_size=8, num_frames=4)
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.3)
@@ -55,7 +60,9 @@ def expected_probs(model, video, num_clips=2, num_crops=3, num_frames=4, rate=2,
     views = [view for f in frames for view in finetune_eval_transform(f, size, num_crops)]
     assert len(views) == num_clips * num_crops
     with torch.no_grad():
-        per_view = [torch.softmax(model(normalize_video(view[None])).double(), dim=-1)[0] for view in views]
+        per_view = [
+            torch.softmax(model(normalize_video(view[None])).double(), dim=-1)[0] for view in views
+        ]
     return sum(per_view) / len(per_view)
 
 
@@ -88,8 +95,9 @@ def ckpt(tmp_path, model):
 def test_prints_every_class_with_its_averaged_probability(ckpt, model, video, capsys):
     assert main([str(ckpt), str(video), "--topk", "3", "--backend", "pyav", "--device", "cpu"]) == 0
     header, rows = printed(capsys.readouterr().out)
-    assert header == (f"{video}: 6 views (2 clips x 3 crops), 4 frames 2 apart at 32 px, "
-                      f"model {ckpt} (cpu)")  # fmt: skip
+    assert header == (
+        f"{video}: 6 views (2 clips x 3 crops), 4 frames 2 apart at 32 px, model {ckpt} (cpu)"
+    )
     assert sorted(name for name, _ in rows) == sorted(NAMES.values())
     assert abs(sum(p for _, p in rows) - 100.0) < 0.02
     assert [p for _, p in rows] == sorted((p for _, p in rows), reverse=True)
@@ -102,10 +110,12 @@ def test_predict_video_is_the_mean_of_per_view_softmax(model, video):
     probs = predict_video(model, video, EvalSettings(**EVAL), backend="pyav", batch_size=4)
     assert probs.shape == (3,) and probs.dtype == torch.float32
     torch.testing.assert_close(probs.double(), expected_probs(model, video), atol=1e-6, rtol=0)
-    single = predict_video(model, video, EvalSettings(**{**EVAL, "test_clips": 1, "test_crops": 1}),
-                           backend="pyav")  # fmt: skip
-    torch.testing.assert_close(single.double(), expected_probs(model, video, 1, 1), atol=1e-6,
-                               rtol=0)  # fmt: skip
+    single = predict_video(
+        model, video, EvalSettings(**{**EVAL, "test_clips": 1, "test_crops": 1}), backend="pyav"
+    )
+    torch.testing.assert_close(
+        single.double(), expected_probs(model, video, 1, 1), atol=1e-6, rtol=0
+    )
 
 
 def test_flags_override_the_checkpoint_and_single_view(ckpt, model, video, capsys):
@@ -123,8 +133,9 @@ def test_flags_override_the_checkpoint_and_single_view(ckpt, model, video, capsy
 def test_settings_default_to_the_model_without_recorded_protocol(tmp_path, model):
     path = save_finetune(tmp_path / "bare.ckpt", model, eval_settings=None)
     settings = resolve_settings(load_checkpoint(path), {})
-    assert settings == EvalSettings(num_frames=4, sampling_rate=4, sampling="dense",
-                                    input_size=32, test_clips=5, test_crops=3)  # fmt: skip
+    assert settings == EvalSettings(
+        num_frames=4, sampling_rate=4, sampling="dense", input_size=32, test_clips=5, test_crops=3
+    )
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--frames", "8"), ("--input-size", "64")])
@@ -166,9 +177,13 @@ def test_ema_flag_without_ema_weights_is_an_error(ckpt, video, capsys):
 
 def test_pretraining_checkpoint_is_refused(tmp_path, video, capsys):
     net = videomae_pretrain(size="tiny", img_size=32, patch_size=8, num_frames=4)
-    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
-                "videomae_ssl": model_record(net)},
-               tmp_path / "pre.ckpt")  # fmt: skip
+    torch.save(
+        {
+            "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
+            "videomae_ssl": model_record(net),
+        },
+        tmp_path / "pre.ckpt",
+    )
     assert main([str(tmp_path / "pre.ckpt"), str(video)]) == 2
     err = capsys.readouterr().err
     assert "no classification head" in err and "fine-tune it first" in err

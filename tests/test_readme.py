@@ -51,11 +51,17 @@ OTHER_MODULES = sorted({module_and_args(c)[0] for c in COMMANDS} - {"videomae_ss
 
 def test_the_readme_commands_are_found():
     assert len(TRAIN_LINES) >= 15
-    assert {"videomae_ssl.predict", "videomae_ssl.extract", "videomae_ssl.convert",
-            "videomae_ssl.prep.prepare"} <= set(OTHER_MODULES)  # fmt: skip
+    assert {
+        "videomae_ssl.predict",
+        "videomae_ssl.extract",
+        "videomae_ssl.convert",
+        "videomae_ssl.prep.prepare",
+    } <= set(OTHER_MODULES)
 
 
-@pytest.mark.parametrize("command", TRAIN_LINES, ids=[" ".join(module_and_args(c)[1]) for c in TRAIN_LINES])
+@pytest.mark.parametrize(
+    "command", TRAIN_LINES, ids=[" ".join(module_and_args(c)[1]) for c in TRAIN_LINES]
+)
 def test_each_training_line_composes(command, tmp_path):
     """Composed as the command would (`--cfg job` composes the same way, without the run)."""
     _, args = module_and_args(command)
@@ -66,8 +72,13 @@ def test_each_training_line_composes(command, tmp_path):
 
 @pytest.mark.parametrize("module", OTHER_MODULES)
 def test_each_other_command_answers_help(module, tmp_path):
-    done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout
 

@@ -15,7 +15,9 @@ def data(tmp_path_factory):
 
 # VideoMAE V2's decoder masking draws a mask per clip and step: from the clip's own stream, so
 # the resumed job draws the same ones.
-@pytest.mark.parametrize("extra", [(), ("model.decoder_mask_ratio=0.5",)], ids=["v1", "decoder_masking"])
+@pytest.mark.parametrize(
+    "extra", [(), ("model.decoder_mask_ratio=0.5",)], ids=["v1", "decoder_masking"]
+)
 def test_killed_mid_epoch_resume_auto_ends_as_an_uninterrupted_run(data, tmp_path, capsys, extra):
     # 8 clips in batches of 2: 4 steps per epoch, 2 epochs; last.ckpt every 2 steps.
     common = ("trainer.max_epochs=2", "checkpoint_every_n_steps=2", "resume=auto", *extra)

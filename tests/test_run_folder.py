@@ -130,8 +130,13 @@ def test_an_attentive_probe_rerun_into_its_folder_is_refused_unless_resumed(tmp_
 def command(*overrides: str) -> subprocess.CompletedProcess:
     path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONPATH": path}
-    return subprocess.run([sys.executable, "-m", "videomae_ssl.train", "trainer=cpu", *overrides],
-                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "videomae_ssl.train", "trainer=cpu", *overrides],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_the_command_stops_before_hydra_writes_into_the_folder(tmp_path):
@@ -144,8 +149,12 @@ def test_the_command_stops_before_hydra_writes_into_the_folder(tmp_path):
     assert result.stderr == f"error: {refusal(run)}\n"
     assert contents(run) == before
     # stage=test writes its config and log into run/test (here it then stops: no classifier).
-    result = command(f"hydra.run.dir={run}", "experiment=demo_finetune", "stage=test",
-                     f"ckpt_path={tmp_path / 'none.ckpt'}")  # fmt: skip
+    result = command(
+        f"hydra.run.dir={run}",
+        "experiment=demo_finetune",
+        "stage=test",
+        f"ckpt_path={tmp_path / 'none.ckpt'}",
+    )
     assert result.returncode == 2 and "none.ckpt: no such file" in result.stderr
     assert contents(run / "test").keys() >= {".hydra/config.yaml", "train.log"}
     assert {k: v for k, v in contents(run).items() if not k.startswith("test/")} == before

@@ -9,7 +9,9 @@ from pathlib import Path
 from packaging.tags import Tag, sys_tags
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("repair_wheel_tags", ROOT / "tools" / "repair_wheel_tags.py")
+_spec = importlib.util.spec_from_file_location(
+    "repair_wheel_tags", ROOT / "tools" / "repair_wheel_tags.py"
+)
 repair_wheel_tags = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(repair_wheel_tags)
 
@@ -47,7 +49,9 @@ def test_repair_writes_the_locked_wheels_tag_and_its_record_hash(tmp_path):
     repair_wheel_tags.repair(dist_info, tag)
     wheel = (dist_info / "WHEEL").read_bytes()
     assert wheel.decode().splitlines() == [
-        "Wheel-Version: 1.0", "Generator: bdist_wheel (0.36.2)", "Root-Is-Purelib: false",
+        "Wheel-Version: 1.0",
+        "Generator: bdist_wheel (0.36.2)",
+        "Root-Is-Purelib: false",
         "Tag: py3-none-manylinux2010_x86_64",
     ]
     record = (dist_info / "RECORD").read_text().splitlines()
@@ -68,9 +72,31 @@ def test_setup_installs_uv_inside_a_virtual_environment_where_none_is_found(tmp_
     make = shutil.which("make")
     dry_run = subprocess.run(
         [make, "-n", "setup", f"PYTHON={python}"],
-        cwd=ROOT, capture_output=True, text=True, env={"PATH": str(tmp_path)}, check=True,
-    ).stdout.splitlines()  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": str(tmp_path)},
+        check=True,
+    ).stdout.splitlines()
     assert dry_run[0].startswith(f"{python} -m venv .tools")
     assert dry_run[1] == ".tools/bin/python -m pip install --quiet uv"
     assert dry_run[2].startswith(".tools/bin/uv sync --locked")
     assert not [line for line in dry_run if line.startswith(f"{python} -m pip")]
+
+
+def test_the_test_command_checks_formatting_and_lint_before_the_tests():
+    """`make test` (what CI runs) fails on a change that `ruff format` would rewrite or that
+    `ruff check` flags, before pytest starts."""
+    import shutil
+    import subprocess
+
+    steps = subprocess.run(
+        [shutil.which("make"), "-n", "test"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    order = [
+        i
+        for i, line in enumerate(steps)
+        for word in ("ruff format --check", "ruff check", "pytest")
+        if word in line
+    ]
+    assert len(order) == 3 and order == sorted(order)

@@ -41,9 +41,17 @@ def job_arguments(data, *extra: str) -> list[str]:
     overrides on the CPU (the script sets the trainer, devices, workers, run_name and resume)."""
     set_by_script = ("trainer=", "data.num_workers=", "hydra.run.dir=")
     tiny = [o for o in overrides(data, data, *extra) if not o.startswith(set_by_script)]
-    return ["--ntasks-per-node=2", "--gpus-per-node=0", "--cpus-per-task=1", "--output=slurm-%j.out",
-            str(SBATCH), *tiny, "trainer.accelerator=cpu", "trainer.precision=32-true",
-            "name=slurm"]  # fmt: skip
+    return [
+        "--ntasks-per-node=2",
+        "--gpus-per-node=0",
+        "--cpus-per-task=1",
+        "--output=slurm-%j.out",
+        str(SBATCH),
+        *tiny,
+        "trainer.accelerator=cpu",
+        "trainer.precision=32-true",
+        "name=slurm",
+    ]
 
 
 def job_env() -> dict[str, str]:
@@ -54,10 +62,16 @@ def job_env() -> dict[str, str]:
 
 def test_two_tasks_take_their_world_from_slurm(cluster, data, tmp_path):
     world = tmp_path / "world"
-    job = cluster.sbatch(*job_arguments(data, "trainer.max_steps=2",
-                                        "+callbacks.world._target_=injected.RecordWorld",
-                                        f"+callbacks.world.folder={world}"),
-                         env=job_env(), cwd=tmp_path)  # fmt: skip
+    job = cluster.sbatch(
+        *job_arguments(
+            data,
+            "trainer.max_steps=2",
+            "+callbacks.world._target_=injected.RecordWorld",
+            f"+callbacks.world.folder={world}",
+        ),
+        env=job_env(),
+        cwd=tmp_path,
+    )
     state = cluster.wait_for(job, ENDED, timeout=120)
     out = (tmp_path / f"slurm-{job}.out").read_text()
     assert state == "COMPLETED", out[-3000:]
@@ -84,8 +98,11 @@ def test_a_job_signalled_before_its_time_limit_requeues_and_resumes_exactly(
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     # The job's last.ckpt at step 4, then 1 s per step: the signal comes after it, mid-epoch 1.
-    slow = ("+callbacks.slow._target_=injected.SlowSteps", "+callbacks.slow.seconds=1",
-            "checkpoint_every_n_steps=4")  # fmt: skip
+    slow = (
+        "+callbacks.slow._target_=injected.SlowSteps",
+        "+callbacks.slow.seconds=1",
+        "checkpoint_every_n_steps=4",
+    )
     job = cluster.sbatch(*job_arguments(data, *common, *slow), env=job_env(), cwd=tmp_path)
     run_dir = tmp_path / "outputs" / "slurm" / str(job)
     output = tmp_path / f"slurm-{job}.out"

@@ -23,7 +23,11 @@ def train(*overrides, cwd, experiment="demo_pretrain"):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
         [sys.executable, "-m", "videomae_ssl.train", f"experiment={experiment}", *overrides],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -33,9 +37,14 @@ def demo_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo_run")
     run_dir = tmp / "run"
     out = train(
-        f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={run_dir}",
-        "trainer.max_epochs=2", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
-        "trainer.check_val_every_n_epoch=1", "trainer.log_every_n_steps=1", "data.num_workers=0",
+        f"paths.cache_dir={tmp / 'cache'}",
+        f"hydra.run.dir={run_dir}",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.check_val_every_n_epoch=1",
+        "trainer.log_every_n_steps=1",
+        "data.num_workers=0",
         cwd=tmp,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -68,9 +77,13 @@ def test_summary_names_metrics_and_config_and_train_log_keeps_the_run(demo_run):
     assert f"config: {run_dir / '.hydra' / 'config.yaml'}" in out.stdout
     log = (run_dir / "train.log").read_text()
     # Lightning's lines, the project's own and the summary, each once.
-    for line in ("Effective batch 16 videos", f"Run folder: {run_dir}", "epoch 2/2  train/loss",
-                 f"checkpoint: {run_dir / 'checkpoints' / 'last.ckpt'}",
-                 f"metrics: {run_dir / 'csv' / 'metrics.csv'}"):
+    for line in (
+        "Effective batch 16 videos",
+        f"Run folder: {run_dir}",
+        "epoch 2/2  train/loss",
+        f"checkpoint: {run_dir / 'checkpoints' / 'last.ckpt'}",
+        f"metrics: {run_dir / 'csv' / 'metrics.csv'}",
+    ):
         assert log.count(line) == 1, line
     assert "Effective batch 16 videos" in out.stdout and out.stdout.count("epoch 2/2") == 1
 
@@ -78,7 +91,9 @@ def test_summary_names_metrics_and_config_and_train_log_keeps_the_run(demo_run):
 def test_fast_dev_run_writes_no_checkpoint_pictures_or_metrics(demo_run):
     tmp, _, _ = demo_run
     run_dir = tmp / "fdr"
-    out = train(f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={run_dir}", "debug=fdr", cwd=tmp)
+    out = train(
+        f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={run_dir}", "debug=fdr", cwd=tmp
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "Logging and checkpointing is suppressed" in out.stdout + out.stderr
     assert sorted(p.name for p in run_dir.iterdir()) == [".hydra", "train.log"]
@@ -90,8 +105,10 @@ def test_fast_dev_run_writes_no_checkpoint_pictures_or_metrics(demo_run):
 
 def test_the_pretraining_module_takes_its_batch_from_the_data_config():
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=demo_pretrain",
-                                                      "data.batch_size=6", "data.num_sample=2"])
+        cfg = compose(
+            config_name="train",
+            overrides=["experiment=demo_pretrain", "data.batch_size=6", "data.num_sample=2"],
+        )
     module = build_module(cfg)
     assert (module.hparams.batch_size, module.hparams.views_per_video) == (6, 2)
 
@@ -101,16 +118,20 @@ def test_demo_resumes_from_its_checkpoint(demo_run):
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     resumed = tmp / "resumed"
     out = train(
-        f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={resumed}", f"ckpt_path={ckpt}",
-        "trainer.max_epochs=3", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
-        "data.num_workers=0", cwd=tmp,
+        f"paths.cache_dir={tmp / 'cache'}",
+        f"hydra.run.dir={resumed}",
+        f"ckpt_path={ckpt}",
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "data.num_workers=0",
+        cwd=tmp,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     state = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     # One more epoch on top of the two restored ones, optimizer state included.
     assert state["epoch"] == 3 and state["global_step"] == 9
     assert state["optimizer_states"][0]["state"]
-
 
 
 def test_pretrained_initialises_the_encoder_from_a_checkpoint(demo_run, caplog):
@@ -137,11 +158,18 @@ def pipeline_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pipeline_run")
     run_dir = tmp / "run"
     out = train(
-        f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={run_dir}", "trainer.max_epochs=1",
-        "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "data.num_workers=0",
+        f"paths.cache_dir={tmp / 'cache'}",
+        f"hydra.run.dir={run_dir}",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "data.num_workers=0",
         # Two test batches of 4 clips: the first 4 videos, each with its 2 clips.
-        "trainer.limit_test_batches=2", "trainer.limit_predict_batches=2",
-        "model.norm_pix_loss=false", cwd=tmp, experiment="demo",
+        "trainer.limit_test_batches=2",
+        "trainer.limit_predict_batches=2",
+        "model.norm_pix_loss=false",
+        cwd=tmp,
+        experiment="demo",
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return tmp, run_dir, out
@@ -167,15 +195,23 @@ def test_pipeline_runs_each_stage_from_the_previous_checkpoint(pipeline_run):
         assert len(rows) == 4  # every tested video once
         assert (run_dir / stage / "test" / "confusion.png").is_file()
     lines = out.stdout.strip().splitlines()[-4:]
-    for line, start in zip(lines, ("pretrained top-1: ", "scratch top-1: ",
-                                   "pretrained kNN top-1: ", "random-init kNN top-1: "),
-                           strict=True):  # fmt: skip
+    for line, start in zip(
+        lines,
+        (
+            "pretrained top-1: ",
+            "scratch top-1: ",
+            "pretrained kNN top-1: ",
+            "random-init kNN top-1: ",
+        ),
+        strict=True,
+    ):
         assert line.startswith(start) and line.endswith("%"), lines
     # The probe stages: the pretraining checkpoint's encoder, and random weights.
     knn = next(s for s in stages if s.startswith("knn_pretrained"))
     assert f"Pretrained weights: {pretrain_ckpt}" in knn
     assert "probing an encoder with random weights" in next(
-        s for s in stages if s.startswith("knn_random"))
+        s for s in stages if s.startswith("knn_random")
+    )
     for stage in ("knn_pretrained", "knn_random"):
         assert (run_dir / stage / "knn" / "predictions.csv").is_file()
         assert (run_dir / stage / "embedding.png").is_file()
@@ -189,9 +225,14 @@ def test_stage_test_evaluates_a_fine_tuned_checkpoint(pipeline_run):
     tmp, run_dir, pipeline = pipeline_run
     ckpt = run_dir / "pretrained" / "checkpoints" / "last.ckpt"
     out = train(
-        f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={tmp / 'test_only'}", "stage=test",
-        f"ckpt_path={ckpt}", "data.num_workers=0", "trainer.limit_test_batches=2",
-        cwd=tmp, experiment="demo_finetune",
+        f"paths.cache_dir={tmp / 'cache'}",
+        f"hydra.run.dir={tmp / 'test_only'}",
+        "stage=test",
+        f"ckpt_path={ckpt}",
+        "data.num_workers=0",
+        "trainer.limit_test_batches=2",
+        cwd=tmp,
+        experiment="demo_finetune",
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "test: 4 videos, 8 views" in out.stdout
@@ -207,9 +248,15 @@ def test_fine_tuning_keeps_the_best_checkpoint_which_stage_test_takes(pipeline_r
     tmp, run_dir, _ = pipeline_run
     assert sorted(p.name for p in (run_dir / "pretrain" / "checkpoints").iterdir()) == ["last.ckpt"]
     fit = train(
-        f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={tmp / 'best'}", "trainer.max_epochs=2",
-        "trainer.limit_train_batches=1", "trainer.limit_val_batches=1", "test_after_fit=false",
-        "trainer.check_val_every_n_epoch=1", "data.num_workers=0", cwd=tmp,
+        f"paths.cache_dir={tmp / 'cache'}",
+        f"hydra.run.dir={tmp / 'best'}",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=1",
+        "trainer.limit_val_batches=1",
+        "test_after_fit=false",
+        "trainer.check_val_every_n_epoch=1",
+        "data.num_workers=0",
+        cwd=tmp,
         experiment="demo_finetune",
     )
     assert fit.returncode == 0, fit.stdout[-3000:] + fit.stderr[-3000:]
@@ -219,9 +266,14 @@ def test_fine_tuning_keeps_the_best_checkpoint_which_stage_test_takes(pipeline_r
     (scores,) = [v["best_model_score"] for k, v in state["callbacks"].items() if "val/top1" in k]
     assert 0 <= float(scores) <= 1
     out = train(
-        f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={tmp / 'test_best'}", "stage=test",
-        f"ckpt_path={best}", "data.num_workers=0", "trainer.limit_test_batches=2",
-        cwd=tmp, experiment="demo_finetune",
+        f"paths.cache_dir={tmp / 'cache'}",
+        f"hydra.run.dir={tmp / 'test_best'}",
+        "stage=test",
+        f"ckpt_path={best}",
+        "data.num_workers=0",
+        "trainer.limit_test_batches=2",
+        cwd=tmp,
+        experiment="demo_finetune",
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "test: 4 videos, 8 views" in out.stdout
@@ -231,8 +283,12 @@ def test_stage_test_refuses_a_pretraining_checkpoint(pipeline_run):
     tmp, run_dir, _ = pipeline_run
     ckpt = run_dir / "pretrain" / "checkpoints" / "last.ckpt"
     out = train(
-        f"paths.cache_dir={tmp / 'cache'}", f"hydra.run.dir={tmp / 'refused'}", "stage=test",
-        f"ckpt_path={ckpt}", cwd=tmp, experiment="demo_finetune",
+        f"paths.cache_dir={tmp / 'cache'}",
+        f"hydra.run.dir={tmp / 'refused'}",
+        "stage=test",
+        f"ckpt_path={ckpt}",
+        cwd=tmp,
+        experiment="demo_finetune",
     )
     assert out.returncode == 2
     assert f"ckpt_path={ckpt}: holds pretrain weights, not a classifier" in out.stderr

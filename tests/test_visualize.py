@@ -70,10 +70,12 @@ def test_psnr_of_a_known_error_on_the_hidden_tokens():
     pixels, video, mask = hand_case()
     # Raw-pixel predictions off by 0.05 in clip 0 and 0.15 in clip 1, on every hidden pixel.
     errors = (0.05, 0.15)
-    pred = torch.stack([
-        torch.stack([token_pixels(pixels, b, n) + errors[b] for n in mask[b].nonzero()[:, 0]])
-        for b in range(2)
-    ])  # fmt: skip
+    pred = torch.stack(
+        [
+            torch.stack([token_pixels(pixels, b, n) + errors[b] for n in mask[b].nonzero()[:, 0]])
+            for b in range(2)
+        ]
+    )
     masked, baseline = masked_psnr(video, mask, pred, P, Q, norm_pix=False)
     mse = (5 * 0.05**2 + 5 * 0.15**2) / 10  # equal numbers of hidden pixels per clip
     assert masked == pytest.approx(10 * math.log10(1 / mse), abs=1e-3)
@@ -136,9 +138,14 @@ def video(tmp_path_factory):
 def save_pretrain(path, norm_pix_loss: bool = True):
     torch.manual_seed(0)
     model = videomae_pretrain(size="tiny", img_size=32, patch_size=8, num_frames=4)
-    torch.save({"state_dict": {f"net.{k}": v for k, v in model.state_dict().items()},
-                "videomae_ssl": model_record(model),
-                "hyper_parameters": {"norm_pix_loss": norm_pix_loss}}, path)  # fmt: skip
+    torch.save(
+        {
+            "state_dict": {f"net.{k}": v for k, v in model.state_dict().items()},
+            "videomae_ssl": model_record(model),
+            "hyper_parameters": {"norm_pix_loss": norm_pix_loss},
+        },
+        path,
+    )
     return path
 
 
@@ -171,8 +178,20 @@ def test_command_writes_the_picture_the_animation_and_the_psnr(tmp_path, video, 
 def test_command_takes_the_centre_clip_and_raw_pixels(tmp_path, video, capsys):
     ckpt = save_pretrain(tmp_path / "raw.ckpt", norm_pix_loss=False)
     out = tmp_path / "raw.png"
-    argv = [str(ckpt), str(video), "--out", str(out), "--backend", "pyav", "--device", "cpu",
-            "--sampling-rate", "2", "--masking", "random"]  # fmt: skip
+    argv = [
+        str(ckpt),
+        str(video),
+        "--out",
+        str(out),
+        "--backend",
+        "pyav",
+        "--device",
+        "cpu",
+        "--sampling-rate",
+        "2",
+        "--masking",
+        "random",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     # 24 frames, a window of 4 x 2: starts 0..16, the middle one is 8.
@@ -184,9 +203,13 @@ def test_command_takes_the_centre_clip_and_raw_pixels(tmp_path, video, capsys):
 
 def test_command_refuses_a_classifier_and_bad_flags(tmp_path, video, capsys):
     model = videomae_classifier(num_classes=3, size="tiny", img_size=32, patch_size=8, num_frames=4)
-    torch.save({"state_dict": {f"net.{k}": v for k, v in model.state_dict().items()},
-                "videomae_ssl": model_record(model)},
-               tmp_path / "cls.ckpt")  # fmt: skip
+    torch.save(
+        {
+            "state_dict": {f"net.{k}": v for k, v in model.state_dict().items()},
+            "videomae_ssl": model_record(model),
+        },
+        tmp_path / "cls.ckpt",
+    )
     out = str(tmp_path / "x.png")
     assert main([str(tmp_path / "cls.ckpt"), str(video), "--out", out]) == 2
     err = capsys.readouterr().err
@@ -227,15 +250,31 @@ class Data(L.LightningDataModule):
 
 
 def test_callback_writes_pictures_logs_psnr_and_the_summary_prints_it(tmp_path, capsys):
-    net = VideoMAEPretrainModel(VideoMAEConfig(img_size=32, patch_size=8, num_frames=4,
-                                               embed_dim=48, depth=1, num_heads=4,
-                                               decoder_embed_dim=32, decoder_depth=1,
-                                               decoder_num_heads=2))  # fmt: skip
+    net = VideoMAEPretrainModel(
+        VideoMAEConfig(
+            img_size=32,
+            patch_size=8,
+            num_frames=4,
+            embed_dim=48,
+            depth=1,
+            num_heads=4,
+            decoder_embed_dim=32,
+            decoder_depth=1,
+            decoder_num_heads=2,
+        )
+    )
     module = VideoMAEPretrainModule(net, warmup_epochs=0, norm_pix_loss=False)
     grid = ReconstructionGrid(str(tmp_path / "recon"), num_clips=2, num_frames=3)
-    trainer = L.Trainer(accelerator="cpu", max_epochs=2, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[grid, RunSummary()], default_root_dir=tmp_path)  # fmt: skip
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[grid, RunSummary()],
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, datamodule=Data())
     names = sorted(p.name for p in (tmp_path / "recon").iterdir())
     assert names == ["epoch_000.png", "epoch_001.png", "latest.png"]

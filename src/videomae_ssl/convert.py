@@ -43,19 +43,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m videomae_ssl.convert",
         description="Convert VideoMAE checkpoints (original, VideoMAE V2, Hugging Face, ours).",
     )
-    p.add_argument("src", help="checkpoint file, Hugging Face directory or Hub id (owner/name[@rev])")
+    p.add_argument(
+        "src", help="checkpoint file, Hugging Face directory or Hub id (owner/name[@rev])"
+    )
     p.add_argument("dst", type=Path, help="output: a directory for --to hf, else a file")
     p.add_argument("--to", required=True, choices=TARGETS, help="output format")
-    p.add_argument("--num-frames", type=int, help="frames the source was trained on, "
-                   "if the file does not record it (default 16)")  # fmt: skip
-    p.add_argument("--img-size", type=int, help="image size the source was trained on, "
-                   "if the file does not record it (default 224)")  # fmt: skip
+    p.add_argument(
+        "--num-frames",
+        type=int,
+        help="frames the source was trained on, if the file does not record it (default 16)",
+    )
+    p.add_argument(
+        "--img-size",
+        type=int,
+        help="image size the source was trained on, if the file does not record it (default 224)",
+    )
     p.add_argument("--num-heads", type=int, help="encoder heads, for non-standard widths")
     p.add_argument("--decoder-num-heads", type=int, help="decoder heads, for non-standard widths")
     p.add_argument("--labels", type=Path, help="class names, one per line in class-id order")
     p.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
-    p.add_argument("--push-to-hub", metavar="REPO",
-                   help="with --to hf: upload DST to this Hub model (owner/name), created if missing")  # fmt: skip
+    p.add_argument(
+        "--push-to-hub",
+        metavar="REPO",
+        help="with --to hf: upload DST to this Hub model (owner/name), created if missing",
+    )
     p.add_argument("--private", action="store_true", help="with --push-to-hub: a private model")
     return p.parse_args(argv)
 
@@ -65,8 +76,11 @@ def _command(args: argparse.Namespace, source: str) -> str:
     words = ["python -m videomae_ssl.convert", source, args.dst.name, f"--to {args.to}"]
     # The size flags the command was given (--num-frames, --img-size, the head counts).
     for flag, value in vars(args).items():
-        if flag not in ("src", "dst", "to", "labels", "overwrite", "push_to_hub", "private") \
-                and isinstance(value, int) and not isinstance(value, bool):
+        if (
+            flag not in ("src", "dst", "to", "labels", "overwrite", "push_to_hub", "private")
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+        ):
             words.append(f"--{flag.replace('_', '-')} {value}")
     if args.labels:
         words.append(f"--labels {args.labels.name}")
@@ -92,7 +106,11 @@ def convert(args: argparse.Namespace) -> Path:
     print(loaded.summary(), flush=True)
     model = build_model(loaded)
     print("  missing keys: none", flush=True)
-    id2label = dict(enumerate(read_class_names(args.labels, "--labels"))) if args.labels else loaded.id2label
+    id2label = (
+        dict(enumerate(read_class_names(args.labels, "--labels")))
+        if args.labels
+        else loaded.id2label
+    )
     if args.to == "hf":
         norm_pix = True if loaded.norm_pix_loss is None else loaded.norm_pix_loss
         card = read_card_facts(src)

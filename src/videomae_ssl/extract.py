@@ -59,21 +59,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("input", type=Path, help="a video, or an annotation file listing videos")
     p.add_argument("--out", type=Path, required=True, help="folder for the .npy files")
     p.add_argument("--window", type=int, help="frames per window (default: the model's, 16)")
-    p.add_argument("--stride", type=int, default=4, help="frames between window starts "
-                   "(default 4, THUMOS14; V2 uses 16 for FineAction)")  # fmt: skip
-    p.add_argument("--pool", choices=("mean", "tokens"), default="mean",
-                   help="mean: one vector per window (V2's forward_features); tokens: every "
-                   "token, (windows, tokens, dim), large")  # fmt: skip
+    p.add_argument(
+        "--stride",
+        type=int,
+        default=4,
+        help="frames between window starts (default 4, THUMOS14; V2 uses 16 for FineAction)",
+    )
+    p.add_argument(
+        "--pool",
+        choices=("mean", "tokens"),
+        default="mean",
+        help="mean: one vector per window (V2's forward_features); tokens: every "
+        "token, (windows, tokens, dim), large",
+    )
     p.add_argument("--batch", type=int, default=16, help="windows per forward pass (default 16)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
-                   help="auto: bf16 autocast on CUDA, fp32 on the CPU")  # fmt: skip
+    p.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="auto: bf16 autocast on CUDA, fp32 on the CPU",
+    )
     p.add_argument("--workers", type=int, default=2, help="decoding processes (default 2)")
     p.add_argument("--root", type=Path, help="folder the annotation file's paths are relative to")
-    p.add_argument("--format", choices=tuple(ANNOTATION_FORMATS), default="v1",
-                   help="annotation format of INPUT (default v1)")  # fmt: skip
-    p.add_argument("--frame-template", default=FRAME_TEMPLATE, help="frame file names of "
-                   f"folders of frames (default {FRAME_TEMPLATE})")  # fmt: skip
+    p.add_argument(
+        "--format",
+        choices=tuple(ANNOTATION_FORMATS),
+        default="v1",
+        help="annotation format of INPUT (default v1)",
+    )
+    p.add_argument(
+        "--frame-template",
+        default=FRAME_TEMPLATE,
+        help=f"frame file names of folders of frames (default {FRAME_TEMPLATE})",
+    )
     p.add_argument("--backend", choices=("auto", "decord", "torchcodec", "pyav"), default="auto")
     return p.parse_args(argv)
 
@@ -146,9 +165,12 @@ def remove_partial_files(folder: Path) -> int:
 
 @torch.inference_mode()
 def encode(
-    encoder: FrozenEncoder, windows: torch.Tensor, pool: str, device: torch.device,
+    encoder: FrozenEncoder,
+    windows: torch.Tensor,
+    pool: str,
+    device: torch.device,
     dtype: torch.dtype | None,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """(B, 3, T, S, S) normalised windows -> float32 (B, D) pooled or (B, N, D) tokens."""
     video = windows.to(device, non_blocking=True)
     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
@@ -200,12 +222,20 @@ def extract(args: argparse.Namespace) -> int:
     window = encoder.num_frames
     encoder.to(device)
     made_with = {
-        "checkpoint": file_fingerprint(args.ckpt), "--window": window, "--stride": args.stride,
-        "--pool": args.pool, "input size": encoder.img_size,
+        "checkpoint": file_fingerprint(args.ckpt),
+        "--window": window,
+        "--stride": args.stride,
+        "--pool": args.pool,
+        "input size": encoder.img_size,
         "--precision": "bf16" if bf16 else "fp32",
-    }  # fmt: skip
-    check_and_record(args.out, SETTINGS_RECORD, made_with, has_outputs=has_features(args.out),
-                     shown={"checkpoint": str(args.ckpt.resolve())})  # fmt: skip
+    }
+    check_and_record(
+        args.out,
+        SETTINGS_RECORD,
+        made_with,
+        has_outputs=has_features(args.out),
+        shown={"checkpoint": str(args.ckpt.resolve())},
+    )
     if removed := remove_partial_files(args.out):
         print(f"removed {count(removed, 'partial file')} of a stopped run")
     todo = [i for i, name in enumerate(names) if not (args.out / name).exists()]
@@ -216,16 +246,32 @@ def extract(args: argparse.Namespace) -> int:
         f"{device.type}{' bf16' if bf16 else ''} -> {args.out}",
         flush=True,
     )
-    settings = WindowSettings(window=window, stride=args.stride, size=encoder.img_size,
-                              batch=args.batch, backend=backend,
-                              frame_template=args.frame_template)  # fmt: skip
-    failed = run(encoder, [records[i] for i in todo], [args.out / names[i] for i in todo],
-                 settings, args.pool, device, torch.bfloat16 if bf16 else None, args.workers)  # fmt: skip
+    settings = WindowSettings(
+        window=window,
+        stride=args.stride,
+        size=encoder.img_size,
+        batch=args.batch,
+        backend=backend,
+        frame_template=args.frame_template,
+    )
+    failed = run(
+        encoder,
+        [records[i] for i in todo],
+        [args.out / names[i] for i in todo],
+        settings,
+        args.pool,
+        device,
+        torch.bfloat16 if bf16 else None,
+        args.workers,
+    )
     for path, error in failed:
         named = error if error.startswith(str(path)) else f"{path}: {error}"
         print(f"failed: {named}", file=sys.stderr)
-    print(f"extracted {count(len(todo) - len(failed), 'video')} into {args.out}"
-          + (f"; {len(failed)} could not be read (listed above)" if failed else ""), flush=True)
+    print(
+        f"extracted {count(len(todo) - len(failed), 'video')} into {args.out}"
+        + (f"; {len(failed)} could not be read (listed above)" if failed else ""),
+        flush=True,
+    )
     return 1 if failed else 0
 
 

@@ -34,8 +34,9 @@ def file_fingerprint(path: Path) -> str:
         name = file.relative_to(path).as_posix() if path.is_dir() else ""
         digest.update(f"{name}:{size}:".encode())
         with open(file, "rb") as f:
-            for start in sorted({0, max(size // 2 - FINGERPRINT_CHUNK // 2, 0),
-                                 max(size - FINGERPRINT_CHUNK, 0)}):  # fmt: skip
+            for start in sorted(
+                {0, max(size // 2 - FINGERPRINT_CHUNK // 2, 0), max(size - FINGERPRINT_CHUNK, 0)}
+            ):
                 f.seek(start)
                 digest.update(f.read(FINGERPRINT_CHUNK))
     total = sum(f.stat().st_size for f in files)

@@ -37,8 +37,12 @@ from videomae_ssl.run_resolvers import launcher_rank
 EVALUATION_STAGES = ("test", "probe")
 LAST = "last.ckpt"
 REPLACED = (LAST, "best.ckpt")  # what overwrite=true removes from the checkpoint folder
-KINDS = {"fit": "a training run", "pipeline": "a pipeline's runs", "test": "a test run",
-         "probe": "a probe run"}  # fmt: skip
+KINDS = {
+    "fit": "a training run",
+    "pipeline": "a pipeline's runs",
+    "test": "a test run",
+    "probe": "a probe run",
+}
 
 
 def recorded_kind(folder: Path) -> str | None:
@@ -123,8 +127,11 @@ def settle_run_folder(config: DictConfig) -> Path:
             own = folder / str(stage)
             if is_rank_zero():
                 held = KINDS.get(kind or "fit", "another run")
-                print(f"{folder} holds {held}: stage={stage} writes into {own} and leaves that "
-                      f"run's files as they are.", flush=True)  # fmt: skip
+                print(
+                    f"{folder} holds {held}: stage={stage} writes into {own} and leaves that "
+                    f"run's files as they are.",
+                    flush=True,
+                )
             folder = own
             with read_write(config.hydra.run), open_dict(config.hydra.run):
                 config.hydra.run.dir = str(folder)

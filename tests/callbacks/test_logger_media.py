@@ -40,11 +40,16 @@ def test_a_pretraining_run_gives_tensorboard_its_config_and_reconstructions(tmp_
     data = write_clips(tmp_path / "clips", count=4)
     run = tmp_path / "run"
     train_here(
-        data, run, "logger=tensorboard", f"data.val_list={data / 'train.csv'}",
-        "trainer.limit_val_batches=1", "mask_ratio=0.75", "seed=3",
+        data,
+        run,
+        "logger=tensorboard",
+        f"data.val_list={data / 'train.csv'}",
+        "trainer.limit_val_batches=1",
+        "mask_ratio=0.75",
+        "seed=3",
         f"callbacks.reconstruction_grid={{_target_: videomae_ssl.callbacks.reconstruction."
         f"ReconstructionGrid, dirpath: {run / 'reconstructions'}, num_clips: 2}}",
-    )  # fmt: skip
+    )
     hparams = yaml.safe_load((run / "tensorboard" / "hparams.yaml").read_text())
     # The run's config (what the module's hyperparameters do not say) beside the module's own.
     assert hparams["mask_ratio"] == 0.75 and hparams["seed"] == 3

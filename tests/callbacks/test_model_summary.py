@@ -25,7 +25,11 @@ def counted(fn, *args) -> int:
 
 @pytest.mark.parametrize(
     "masking, decoder_mask_ratio",
-    [(TubeMaskGenerator(0.75), 0.0), (RandomMaskGenerator(0.9), 0.0), (TubeMaskGenerator(0.75), 0.5)],
+    [
+        (TubeMaskGenerator(0.75), 0.0),
+        (RandomMaskGenerator(0.9), 0.0),
+        (TubeMaskGenerator(0.75), 0.5),
+    ],
 )
 def test_pretraining_clip_flops_are_those_of_a_forward_pass(masking, decoder_mask_ratio):
     net = videomae_pretrain("tiny", img_size=32, num_frames=4, patch_size=8)
@@ -67,4 +71,3 @@ def test_the_table_prints_the_clip_flops(caplog):
     assert re.search(rf"^{count}\s+Total FLOPs$", caplog.text, re.IGNORECASE | re.MULTILINE)
     assert re.search(rf"^net\s+\| 1\s+\| {count}\s*$", caplog.text, re.MULTILINE)
     assert re.search(r"^loss\s+\| 0\s+\| -\s*$", caplog.text, re.MULTILINE)
-

@@ -14,8 +14,11 @@ pytestmark = pytest.mark.slow
 
 # Both draw from torch's global generator during the step: a probe that consumed from it
 # would change the run.
-RANDOM_STEP = ("model.net.drop_path_rate=0.2", "model.decoder_mask_ratio=0.5",
-               "trainer.max_epochs=3")  # fmt: skip
+RANDOM_STEP = (
+    "model.net.drop_path_rate=0.2",
+    "model.decoder_mask_ratio=0.5",
+    "trainer.max_epochs=3",
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +34,14 @@ def data(tmp_path_factory):
 
 
 def probe_args(data):
-    return ("callbacks=pretrain_probe", f"probe.train_list={data / 'probe_train.csv'}",
-            f"probe.val_list={data / 'probe_val.csv'}", f"probe.root={data}",
-            "probe.every_n_epochs=1", "probe.linear_head=true")  # fmt: skip
+    return (
+        "callbacks=pretrain_probe",
+        f"probe.train_list={data / 'probe_train.csv'}",
+        f"probe.val_list={data / 'probe_val.csv'}",
+        f"probe.root={data}",
+        "probe.every_n_epochs=1",
+        "probe.linear_head=true",
+    )
 
 
 def losses(run_dir):
@@ -63,8 +71,7 @@ def test_the_probes_are_logged_and_drawn(data, tmp_path):
     assert all(v in (0.0, 0.25, 0.5, 0.75, 1.0) for v in knn + linear)  # 4 validation videos
     with Image.open(run_dir / "probe" / "knn_top1.png") as image:
         assert image.width > 300
-    state = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu",
-                       weights_only=True)  # fmt: skip
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     (probe_state,) = [v for k, v in state["callbacks"].items() if "OnlineProbe" in k]
     assert [epoch for epoch, _ in probe_state["history"]["knn_top1"]] == [0, 1, 2]
 
@@ -75,14 +82,16 @@ def test_the_online_head_never_sends_gradients_to_the_encoder(data, tmp_path):
     from videomae_ssl.probe.features import FeatureSet
 
     encoder = videomae_pretrain("tiny", img_size=32, patch_size=8, num_frames=4).encoder
-    probe = OnlineProbe(str(data / "probe_train.csv"), str(data / "probe_val.csv"),
-                        linear=True, linear_epochs=2)  # fmt: skip
+    probe = OnlineProbe(
+        str(data / "probe_train.csv"), str(data / "probe_val.csv"), linear=True, linear_epochs=2
+    )
     probe.num_classes = 2
     # Features that still carry the encoder's graph: the head must not reach through them.
     video = torch.randn(6, 3, 4, 32, 32)
     features = encoder(video).mean(dim=1)
-    rows = FeatureSet(features, torch.tensor([0, 1] * 3), torch.arange(6),
-                      torch.zeros(6, dtype=torch.long))  # fmt: skip
+    rows = FeatureSet(
+        features, torch.tensor([0, 1] * 3), torch.arange(6), torch.zeros(6, dtype=torch.long)
+    )
     probe._linear_top1({"train": rows, "val": rows}, torch.device("cpu"))
     assert all(p.grad is None for p in encoder.parameters())
     assert probe.head is not None and probe.head.head.weight.grad is not None

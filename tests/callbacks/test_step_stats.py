@@ -95,9 +95,11 @@ def test_the_logged_gradient_norm_is_the_total_l2_norm_before_clipping():
 @pytest.mark.parametrize("accumulate", [1, 2])
 def test_the_progress_line_comes_every_n_steps(capsys, accumulate):
     fit(
-        Linear(), [StepStats(), StepLine(every_n_steps=3)], steps=7,
+        Linear(),
+        [StepStats(), StepLine(every_n_steps=3)],
+        steps=7,
         accumulate_grad_batches=accumulate,
-    )  # fmt: skip
+    )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
     assert [line.split()[1] for line in lines] == ["3/7", "6/7"]
     pattern = r"step 3/7  loss \d+\.\d{4}  lr 1\.00e-02  \d+\.\d clips/s  data \d+%  ETA \d+:\d\d"
@@ -107,16 +109,22 @@ def test_the_progress_line_comes_every_n_steps(capsys, accumulate):
 def test_the_epoch_line_after_a_mid_epoch_resume_times_the_resumed_part(tmp_path, capsys):
     def trainer(**args) -> L.Trainer:
         return L.Trainer(
-            accelerator="cpu", logger=False, enable_progress_bar=False,
-            enable_model_summary=False, default_root_dir=tmp_path, **args,
-        )  # fmt: skip
+            accelerator="cpu",
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+            **args,
+        )
 
     loader = DataLoader(Pairs(8), batch_size=2)  # 4 steps an epoch
     saver = ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=2)
     trainer(max_steps=2, callbacks=[saver]).fit(Linear(), loader)  # stops mid-epoch
     capsys.readouterr()
     start = time.monotonic()
-    trainer(max_epochs=2, callbacks=[EpochLine()]).fit(Linear(), loader, ckpt_path=saver.last_model_path)
+    trainer(max_epochs=2, callbacks=[EpochLine()]).fit(
+        Linear(), loader, ckpt_path=saver.last_model_path
+    )
     elapsed = time.monotonic() - start
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     first = re.fullmatch(r"epoch 1/2  .*\((\d+) s, resumed mid-epoch\)", lines[0])

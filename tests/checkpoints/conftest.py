@@ -11,12 +11,35 @@ from videomae_ssl.loss import pixel_targets, reconstruction_loss
 from videomae_ssl.masking import token_indices, tube_mask
 from videomae_ssl.models import VideoMAEClassifier, VideoMAEConfig, VideoMAEPretrainModel
 
-HF_CFG = dict(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=48,
-              num_hidden_layers=2, num_attention_heads=4, intermediate_size=192,
-              decoder_hidden_size=32, decoder_num_hidden_layers=2, decoder_num_attention_heads=2,
-              decoder_intermediate_size=128, layer_norm_eps=1e-6, hidden_act="gelu", qkv_bias=True)
-OURS = dict(img_size=32, patch_size=8, num_frames=4, tubelet_size=2, embed_dim=48, depth=2,
-            num_heads=4, decoder_embed_dim=32, decoder_depth=2, decoder_num_heads=2)
+HF_CFG = dict(
+    image_size=32,
+    patch_size=8,
+    num_frames=4,
+    tubelet_size=2,
+    hidden_size=48,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=192,
+    decoder_hidden_size=32,
+    decoder_num_hidden_layers=2,
+    decoder_num_attention_heads=2,
+    decoder_intermediate_size=128,
+    layer_norm_eps=1e-6,
+    hidden_act="gelu",
+    qkv_bias=True,
+)
+OURS = dict(
+    img_size=32,
+    patch_size=8,
+    num_frames=4,
+    tubelet_size=2,
+    embed_dim=48,
+    depth=2,
+    num_heads=4,
+    decoder_embed_dim=32,
+    decoder_depth=2,
+    decoder_num_heads=2,
+)
 ENCODER = {k: v for k, v in OURS.items() if not k.startswith("decoder")}
 # What the tiny models are built with, for formats that do not record it.
 SIZES = dict(num_frames=4, img_size=32, num_heads=4, decoder_num_heads=2)
@@ -34,12 +57,18 @@ def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 def clip_and_mask(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """video (2, 3, 4, 32, 32) and a tube mask Bool[2, 32] (True = hidden)."""
     video = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(seed))
-    mask = torch.stack([tube_mask((2, 4, 4), 0.75, torch.Generator().manual_seed(i)) for i in range(2)])
+    mask = torch.stack(
+        [tube_mask((2, 4, 4), 0.75, torch.Generator().manual_seed(i)) for i in range(2)]
+    )
     return video, mask
 
 
-def our_outputs(model: torch.nn.Module, video: torch.Tensor, mask: torch.Tensor | None = None,
-                norm_pix: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+def our_outputs(
+    model: torch.nn.Module,
+    video: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    norm_pix: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(logits or predicted pixels, pretraining loss or None), computed without gradient."""
     model.eval()
     with torch.no_grad():
@@ -71,15 +100,20 @@ def tiny() -> SimpleNamespace:
     def hf_pretrain(norm_pix_loss: bool = True, seed: int = 0, mean_pooling: bool = False):
         """`mean_pooling=True` (transformers' default) drops the encoder's final LayerNorm."""
         transformers = pytest.importorskip("transformers")
-        config = transformers.VideoMAEConfig(**HF_CFG, use_mean_pooling=mean_pooling,
-                                             norm_pix_loss=norm_pix_loss)
+        config = transformers.VideoMAEConfig(
+            **HF_CFG, use_mean_pooling=mean_pooling, norm_pix_loss=norm_pix_loss
+        )
         return randomize(transformers.VideoMAEForPreTraining(config), seed)
 
     def hf_classifier(id2label: dict[int, str] | None = None, num_labels: int = 5, seed: int = 0):
         transformers = pytest.importorskip("transformers")
         labels = id2label or {i: f"LABEL_{i}" for i in range(num_labels)}
-        config = transformers.VideoMAEConfig(**HF_CFG, use_mean_pooling=True, id2label=labels,
-                                             label2id={v: k for k, v in labels.items()})
+        config = transformers.VideoMAEConfig(
+            **HF_CFG,
+            use_mean_pooling=True,
+            id2label=labels,
+            label2id={v: k for k, v in labels.items()},
+        )
         return randomize(transformers.VideoMAEForVideoClassification(config), seed)
 
     def ours_pretrain(seed: int = 0, **overrides):
@@ -90,7 +124,15 @@ def tiny() -> SimpleNamespace:
         config, options = VideoMAEConfig.split({**ENCODER, **overrides})
         return randomize(VideoMAEClassifier(config, num_classes=num_classes, **options), seed)
 
-    return SimpleNamespace(hf_pretrain=hf_pretrain, hf_classifier=hf_classifier,
-                           ours_pretrain=ours_pretrain, ours_classifier=ours_classifier,
-                           clip_and_mask=clip_and_mask, our_outputs=our_outputs,
-                           hf_outputs=hf_outputs, sizes=SIZES, ours=OURS, encoder=ENCODER)
+    return SimpleNamespace(
+        hf_pretrain=hf_pretrain,
+        hf_classifier=hf_classifier,
+        ours_pretrain=ours_pretrain,
+        ours_classifier=ours_classifier,
+        clip_and_mask=clip_and_mask,
+        our_outputs=our_outputs,
+        hf_outputs=hf_outputs,
+        sizes=SIZES,
+        ours=OURS,
+        encoder=ENCODER,
+    )

@@ -27,7 +27,9 @@ def git_blob_id(data: bytes) -> str:
 
 def read_folder(folder: Path) -> dict[str, bytes]:
     """{path in the repository: bytes} of every file under `folder`."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
 
 
 class FakeHub:
@@ -36,8 +38,9 @@ class FakeHub:
     def __init__(self, repos: dict[str, dict[str, bytes]]) -> None:
         self.repos = repos
         self.commits = {
-            repo: hashlib.sha1(repr(sorted((k, git_blob_id(v)) for k, v in files.items())).encode()
-                               + repo.encode()).hexdigest()  # fmt: skip
+            repo: hashlib.sha1(
+                repr(sorted((k, git_blob_id(v)) for k, v in files.items())).encode() + repo.encode()
+            ).hexdigest()
             for repo, files in repos.items()
         }
         self.requests: list[tuple[str, str]] = []
@@ -66,8 +69,14 @@ class FakeHub:
         self.server.server_close()
         self.thread.join()
 
-    def _send(self, handler: BaseHTTPRequestHandler, status: int, data: bytes, body: bool,
-              headers: dict[str, str] | None = None) -> None:  # fmt: skip
+    def _send(
+        self,
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        data: bytes,
+        body: bool,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         handler.send_response(status)
         for key, value in (headers or {}).items():
             handler.send_header(key, value)
@@ -77,13 +86,19 @@ class FakeHub:
             handler.wfile.write(data)
 
     def _json(self, handler: BaseHTTPRequestHandler, value: object, body: bool) -> None:
-        self._send(handler, 200, json.dumps(value).encode(), body,
-                   {"Content-Type": "application/json"})  # fmt: skip
+        self._send(
+            handler, 200, json.dumps(value).encode(), body, {"Content-Type": "application/json"}
+        )
 
     def _error(self, handler: BaseHTTPRequestHandler, code: str, body: bool) -> None:
         message = json.dumps({"error": code}).encode()
-        self._send(handler, 404, message, body, {"X-Error-Code": code, "X-Error-Message": code,
-                                                  "Content-Type": "application/json"})  # fmt: skip
+        self._send(
+            handler,
+            404,
+            message,
+            body,
+            {"X-Error-Code": code, "X-Error-Message": code, "Content-Type": "application/json"},
+        )
 
     def _repo_and_rest(self, parts: list[str]) -> tuple[str | None, list[str]]:
         repo = "/".join(parts[:2])
@@ -106,11 +121,18 @@ class FakeHub:
                 return self._error(handler, "RevisionNotFound", body)
             files = self.repos[repo]
             if rest[:1] == ["tree"]:
-                entries = [{"type": "file", "path": name, "size": len(data), "oid": git_blob_id(data)}
-                           for name, data in sorted(files.items())]  # fmt: skip
+                entries = [
+                    {"type": "file", "path": name, "size": len(data), "oid": git_blob_id(data)}
+                    for name, data in sorted(files.items())
+                ]
                 return self._json(handler, entries, body)
-            info = {"id": repo, "modelId": repo, "sha": commit, "private": False,
-                    "siblings": [{"rfilename": name} for name in sorted(files)]}  # fmt: skip
+            info = {
+                "id": repo,
+                "modelId": repo,
+                "sha": commit,
+                "private": False,
+                "siblings": [{"rfilename": name} for name in sorted(files)],
+            }
             return self._json(handler, info, body)
         repo, rest = self._repo_and_rest(parts)
         if repo is None or len(rest) < 3 or rest[0] != "resolve":
@@ -121,6 +143,9 @@ class FakeHub:
         data = self.repos[repo].get("/".join(rest[2:]))
         if data is None:
             return self._error(handler, "EntryNotFound", body)
-        headers = {"X-Repo-Commit": commit, "ETag": f'"{git_blob_id(data)}"',
-                   "Content-Type": "application/octet-stream"}  # fmt: skip
+        headers = {
+            "X-Repo-Commit": commit,
+            "ETag": f'"{git_blob_id(data)}"',
+            "Content-Type": "application/octet-stream",
+        }
         self._send(handler, 200, data, body, headers)

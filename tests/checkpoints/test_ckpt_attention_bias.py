@@ -16,15 +16,29 @@ transformers = pytest.importorskip("transformers")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
 # The tiny size of tests/checkpoints/conftest.py, as transformers names it.
-HF_CFG = dict(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=48,
-              num_hidden_layers=2, num_attention_heads=4, intermediate_size=192,
-              layer_norm_eps=1e-6, hidden_act="gelu", qkv_bias=True)
+HF_CFG = dict(
+    image_size=32,
+    patch_size=8,
+    num_frames=4,
+    tubelet_size=2,
+    hidden_size=48,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=192,
+    layer_norm_eps=1e-6,
+    hidden_act="gelu",
+    qkv_bias=True,
+)
 OUR_BIAS = re.compile(r"(?:encoder\.|decoder\.)?blocks\.(\d+)\.attn\.([qv])_bias")
-HF_BIAS = re.compile(r"(?:videomae\.)?(encoder\.layer|decoder\.decoder_layers)\.(\d+)\.attention\."
-                     r"attention\.(?:(query|value)\.bias|([qv])_bias)")  # fmt: skip
+HF_BIAS = re.compile(
+    r"(?:videomae\.)?(encoder\.layer|decoder\.decoder_layers)\.(\d+)\.attention\."
+    r"attention\.(?:(query|value)\.bias|([qv])_bias)"
+)
 
 
-def our_biases(state: dict[str, torch.Tensor], prefix: str = "") -> dict[tuple[str, int, str], torch.Tensor]:
+def our_biases(
+    state: dict[str, torch.Tensor], prefix: str = ""
+) -> dict[tuple[str, int, str], torch.Tensor]:
     """(encoder | decoder, block, q | v) -> bias, from a state dict in our names."""
     out = {}
     for key, value in state.items():
@@ -132,5 +146,7 @@ def test_a_folder_whose_biases_were_lost_is_reported(tmp_path):
     hf = hf_biases(transformers.VideoMAEModel.from_pretrained(folder).state_dict())
     with pytest.raises(AssertionError, match=r"q_bias loaded as zeros|biases missing"):
         assert_biases_intact(source, hf, "transformers")
-    with pytest.raises(AssertionError, match=r"biases missing after loading: \[\('encoder', 0, 'q'\)"):
+    with pytest.raises(
+        AssertionError, match=r"biases missing after loading: \[\('encoder', 0, 'q'\)"
+    ):
         assert_biases_intact(source, our_biases(load_checkpoint(folder).state), "ours")

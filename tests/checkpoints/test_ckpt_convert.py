@@ -24,15 +24,34 @@ def test_convert_prints_what_it_found_and_writes_hf(tiny, tmp_path, capsys):
     state["head_dist.weight"] = torch.zeros(5, 48)  # a key no VideoMAE model has
     torch.save({"module": state}, tmp_path / "finetuned.pth")
     (tmp_path / "classes.txt").write_text("".join(f"class {i}\n" for i in range(5)))
-    code = main([str(tmp_path / "finetuned.pth"), str(tmp_path / "hf"), "--to", "hf",
-                 "--num-frames", "4", "--img-size", "32", "--num-heads", "4",
-                 "--labels", str(tmp_path / "classes.txt")])  # fmt: skip
+    code = main(
+        [
+            str(tmp_path / "finetuned.pth"),
+            str(tmp_path / "hf"),
+            "--to",
+            "hf",
+            "--num-frames",
+            "4",
+            "--img-size",
+            "32",
+            "--num-heads",
+            "4",
+            "--labels",
+            str(tmp_path / "classes.txt"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
-    for expected in ("original VideoMAE (MCG-NJU), classification weights", "width 48, depth 2, 4 heads",
-                     "patch 8, tubelet 2", "input: 4 frames at 32 px, 2x4x4 tokens", "classes: 5",
-                     "unexpected keys (ignored): head_dist.weight", "missing keys: none",
-                     f"Wrote {tmp_path / 'hf'} (Hugging Face transformers)"):  # fmt: skip
+    for expected in (
+        "original VideoMAE (MCG-NJU), classification weights",
+        "width 48, depth 2, 4 heads",
+        "patch 8, tubelet 2",
+        "input: 4 frames at 32 px, 2x4x4 tokens",
+        "classes: 5",
+        "unexpected keys (ignored): head_dist.weight",
+        "missing keys: none",
+        f"Wrote {tmp_path / 'hf'} (Hugging Face transformers)",
+    ):
         assert expected in out, out
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert config["id2label"]["4"] == "class 4" and config["num_frames"] == 4
@@ -78,7 +97,7 @@ class Clips(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         mask = torch.zeros(32, dtype=torch.bool)
-        mask[: 24] = True
+        mask[:24] = True
         return {"video": torch.randn(3, 4, 32, 32), "mask": mask[torch.randperm(32)]}
 
 
@@ -90,10 +109,18 @@ class Data(L.LightningDataModule):
 
 
 def test_a_real_lightning_checkpoint_loads_safely(tiny, tmp_path):
-    module = VideoMAEPretrainModule(tiny.ours_pretrain().train(), warmup_epochs=0, norm_pix_loss=False)
-    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        default_root_dir=tmp_path)  # fmt: skip
+    module = VideoMAEPretrainModule(
+        tiny.ours_pretrain().train(), warmup_epochs=0, norm_pix_loss=False
+    )
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, datamodule=Data())
     trainer.save_checkpoint(tmp_path / "last.ckpt")
     loaded = load_checkpoint(tmp_path / "last.ckpt")
@@ -107,6 +134,13 @@ def test_a_real_lightning_checkpoint_loads_safely(tiny, tmp_path):
 def test_class_names_must_match_the_head(tiny, tmp_path, capsys):
     export_lightning(tiny.ours_classifier(num_classes=5), tmp_path / "cls.ckpt")
     (tmp_path / "classes.txt").write_text("a\nb\nc\n")
-    args = [str(tmp_path / "cls.ckpt"), str(tmp_path / "hf"), "--to", "hf", "--labels", str(tmp_path / "classes.txt")]
+    args = [
+        str(tmp_path / "cls.ckpt"),
+        str(tmp_path / "hf"),
+        "--to",
+        "hf",
+        "--labels",
+        str(tmp_path / "classes.txt"),
+    ]
     assert main(args) == 2
     assert "3 class names for a head of 5 classes" in capsys.readouterr().err

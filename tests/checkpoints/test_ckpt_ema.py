@@ -10,8 +10,14 @@ from torch import nn
 from videomae_ssl.checkpoints import CheckpointError, build_model, load_checkpoint
 from videomae_ssl.models.build import model_record
 
-EVAL = {"num_frames": 4, "sampling_rate": 2, "sampling": "dense", "input_size": 32,
-        "test_clips": 2, "test_crops": 3}  # fmt: skip
+EVAL = {
+    "num_frames": 4,
+    "sampling_rate": 2,
+    "sampling": "dense",
+    "input_size": 32,
+    "test_clips": 2,
+    "test_crops": 3,
+}
 
 
 class Holder(nn.Module):
@@ -32,8 +38,7 @@ def save_finetune(tiny, path, ema: bool, eval_settings: dict | None = EVAL) -> H
         with torch.no_grad():
             for p in holder.ema.module.parameters():
                 p.normal_(0, 0.2)
-    ours = {**model_record(holder.net),
-            "id2label": {"0": "a", "1": "b", "2": "c"}}  # fmt: skip
+    ours = {**model_record(holder.net), "id2label": {"0": "a", "1": "b", "2": "c"}}
     if eval_settings is not None:
         ours["eval"] = eval_settings
     torch.save({"state_dict": holder.state_dict(), "videomae_ssl": ours, "epoch": 3}, path)

@@ -51,9 +51,12 @@ def test_another_model_size_stops_with_an_error(tiny, tmp_path):
     export_original(tiny.ours_pretrain(), tmp_path / "ckpt.pth")
     wider = tiny.ours_classifier(embed_dim=64)
     before = {k: v.clone() for k, v in wider.state_dict().items()}
-    with pytest.raises(CheckpointError, match=r"the checkpoint is a different model \(width 48, "
-                       r"depth 2, patch 8, tubelet 2\) from this one \(width 64, depth 2, patch 8, "
-                       r"tubelet 2\); set model.net.embed_dim=48 model.net.depth=2 to build"):  # fmt: skip
+    with pytest.raises(
+        CheckpointError,
+        match=r"the checkpoint is a different model \(width 48, "
+        r"depth 2, patch 8, tubelet 2\) from this one \(width 64, depth 2, patch 8, "
+        r"tubelet 2\); set model.net.embed_dim=48 model.net.depth=2 to build",
+    ):
         load_pretrained_encoder(wider, tmp_path / "ckpt.pth", log=None)
     assert all(torch.equal(before[k], v) for k, v in wider.state_dict().items())
 
@@ -63,11 +66,15 @@ def test_another_patch_size_names_the_keys_to_set(tmp_path):
     key that differs (the patch), not the size."""
     from videomae_ssl.models.build import videomae_classifier, videomae_pretrain
 
-    export_original(videomae_pretrain("tiny", patch_size=8, img_size=32, num_frames=4),
-                    tmp_path / "ckpt.pth")  # fmt: skip
+    export_original(
+        videomae_pretrain("tiny", patch_size=8, img_size=32, num_frames=4), tmp_path / "ckpt.pth"
+    )
     model = videomae_classifier(2, "tiny", img_size=32, num_frames=4)
-    with pytest.raises(CheckpointError, match=r"; set model.net.patch_size=8 to build the "
-                       r"checkpoint's \(patch_embed.proj.weight"):  # fmt: skip
+    with pytest.raises(
+        CheckpointError,
+        match=r"; set model.net.patch_size=8 to build the "
+        r"checkpoint's \(patch_embed.proj.weight",
+    ):
         load_pretrained_encoder(model, tmp_path / "ckpt.pth", log=None)
     small = videomae_classifier(2, "small", img_size=32, num_frames=4, patch_size=8)
     with pytest.raises(CheckpointError, match=r"; set model.net.size=tiny to build"):
@@ -100,7 +107,9 @@ def test_learned_positions_are_interpolated_and_stay_learnable(tiny, tmp_path):
     learned = torch.randn(1, 32, 48)  # (1, N, D) as the original code stores learnable ones
     torch.save({"module": {**state, "pos_embed": learned}}, tmp_path / "learned.pth")
     model = tiny.ours_classifier(img_size=96)  # 2x12x12 tokens
-    report = load_pretrained_encoder(model, tmp_path / "learned.pth", num_frames=4, img_size=32, log=None)
+    report = load_pretrained_encoder(
+        model, tmp_path / "learned.pth", num_frames=4, img_size=32, log=None
+    )
     assert "pos_embed" in report.loaded
     assert isinstance(model.pos_embed, torch.nn.Parameter) and model.pos_embed.requires_grad
     table = model.pos_embed.detach().reshape(2, 12, 12, 48)  # (T', H', W', D)
@@ -113,4 +122,6 @@ def test_the_encoder_of_a_pretraining_model_keeps_its_final_norm(tiny, tmp_path)
     export_original(source, tmp_path / "ckpt.pth")
     target = tiny.ours_pretrain(seed=2)
     report = load_pretrained_encoder(target.encoder, tmp_path / "ckpt.pth", log=None)
-    assert report.missing == [] and torch.equal(target.encoder.norm.weight, source.encoder.norm.weight)
+    assert report.missing == [] and torch.equal(
+        target.encoder.norm.weight, source.encoder.norm.weight
+    )

@@ -22,9 +22,12 @@ transformers = pytest.importorskip("transformers")
 
 def to_v4_names(state):
     """transformers 4 stores the attention biases as q_bias / v_bias (facts file, section 7)."""
-    return {k.replace("attention.attention.query.bias", "attention.attention.q_bias")
-             .replace("attention.attention.value.bias", "attention.attention.v_bias"): v.clone()
-            for k, v in state.items()}  # fmt: skip
+    return {
+        k.replace("attention.attention.query.bias", "attention.attention.q_bias").replace(
+            "attention.attention.value.bias", "attention.attention.v_bias"
+        ): v.clone()
+        for k, v in state.items()
+    }
 
 
 def save_v4_dir(hf, path):
@@ -70,7 +73,9 @@ def test_bare_state_dict_with_v4_names_matches_transformers(tiny, tmp_path):
     hf = tiny.hf_classifier()
     path = tmp_path / "weights.pth"
     torch.save(to_v4_names(hf.state_dict()), path)
-    loaded = load_checkpoint(path, **{k: v for k, v in tiny.sizes.items() if k != "decoder_num_heads"})
+    loaded = load_checkpoint(
+        path, **{k: v for k, v in tiny.sizes.items() if k != "decoder_num_heads"}
+    )
     assert loaded.format == "hf" and loaded.id2label is None
     video, _ = tiny.clip_and_mask()
     logits, _ = tiny.our_outputs(build_model(loaded), video)
@@ -82,8 +87,11 @@ def test_export_loads_in_transformers_with_same_outputs(tiny, tmp_path, kind):
     names = {i: f"class {i}" for i in range(5)}
     ours = tiny.ours_pretrain() if kind == "pretrain" else tiny.ours_classifier()
     export_hf(ours, tmp_path, id2label=names if kind == "classifier" else None)
-    cls = (transformers.VideoMAEForPreTraining if kind == "pretrain"
-           else transformers.VideoMAEForVideoClassification)  # fmt: skip
+    cls = (
+        transformers.VideoMAEForPreTraining
+        if kind == "pretrain"
+        else transformers.VideoMAEForVideoClassification
+    )
     hf, info = cls.from_pretrained(tmp_path, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
     assert hf.config.layer_norm_eps == 1e-6  # the blocks' eps, as ours (transformers: 1e-12)
@@ -109,16 +117,19 @@ def test_round_trip_ours_hf_ours_is_exact(tiny, tmp_path, kind):
     arguments = {**ours.config.as_dict(), **ours.options}
     if kind == "classifier":  # a classifier has no decoder
         arguments = {k: v for k, v in arguments.items() if k not in DECODER_FIELDS}
-    architecture = {k: v for k, v in arguments.items()
-                    if k not in ("drop_path_rate", "drop_rate", "attn_drop_rate", "fc_drop_rate",
-                                 "init_scale")}  # fmt: skip
+    architecture = {
+        k: v
+        for k, v in arguments.items()
+        if k not in ("drop_path_rate", "drop_rate", "attn_drop_rate", "fc_drop_rate", "init_scale")
+    }
     back_arguments = {**back.config.as_dict(), **back.options}
     assert {k: back_arguments[k] for k in architecture} == architecture
 
 
 def test_hf_classifier_without_mean_pooling_is_refused_but_initialises(tiny, tmp_path):
-    config = transformers.VideoMAEConfig(**{**tiny.hf_classifier().config.to_dict(),
-                                            "use_mean_pooling": False})  # fmt: skip
+    config = transformers.VideoMAEConfig(
+        **{**tiny.hf_classifier().config.to_dict(), "use_mean_pooling": False}
+    )
     transformers.VideoMAEForVideoClassification(config).save_pretrained(tmp_path)
     loaded = load_checkpoint(tmp_path)
     assert not loaded.mean_pooling
@@ -175,7 +186,9 @@ def test_export_writes_the_processor_config_of_our_inputs(tiny, tmp_path, kind):
     assert type(processor).__name__.startswith("VideoMAEImageProcessor")
     assert processor.size == {"shortest_edge": 32}
     assert processor.crop_size == {"height": 32, "width": 32}
-    frames = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    frames = torch.randint(
+        0, 256, (4, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
     got = processor(list(frames.numpy()), return_tensors="pt")["pixel_values"]  # (1, T, C, H, W)
     mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
     expected = ((frames.float() / 255 - mean) / std).permute(0, 3, 1, 2)[None]
@@ -187,7 +200,9 @@ def test_the_video_classification_pipeline_runs_on_an_export(tiny, tmp_path):
     names = {0: "archery", 1: "bowling", 2: "diving", 3: "fencing", 4: "rowing"}
     ours = tiny.ours_classifier()
     export_hf(ours, tmp_path / "hf", id2label=names)
-    frames = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    frames = torch.randint(
+        0, 256, (4, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
+    )
     write_clip(tmp_path / "clip.mov", frames.numpy())
     classify = transformers.pipeline("video-classification", model=str(tmp_path / "hf"))
     scores = {r["label"]: r["score"] for r in classify(str(tmp_path / "clip.mov"), top_k=5)}
@@ -196,7 +211,9 @@ def test_the_video_classification_pipeline_runs_on_an_export(tiny, tmp_path):
     video = (frames.permute(3, 0, 1, 2).float() / 255 - mean) / std  # (C, T, H, W)
     probs = tiny.our_outputs(ours, video[None])[0].softmax(-1)[0]
     assert scores.keys() == set(names.values())
-    torch.testing.assert_close(torch.tensor([scores[names[i]] for i in range(5)]), probs, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        torch.tensor([scores[names[i]] for i in range(5)]), probs, atol=1e-5, rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077])

@@ -54,8 +54,14 @@ def hub_env(tmp_path: Path, endpoint: str, offline: bool) -> dict[str, str]:
 
 def resolve(env: dict[str, str], *references: str, cwd: Path | None = None) -> list[str]:
     """The lines RESOLVE prints for `references` (the last one says whether torch came in)."""
-    out = subprocess.run([sys.executable, "-c", RESOLVE, *references], env=env, cwd=cwd,
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", RESOLVE, *references],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout.splitlines()
 
@@ -69,13 +75,17 @@ def hub_repo(tiny, tmp_path):
     files["samples/clip.mp4"] = b"not a checkpoint file"
     files["README.md"] = b"---\nlicense: cc-by-nc-4.0\ntags:\n- video\n---\n# A released model\n"
     torch.save({"model": model.state_dict()}, tmp_path / "vit.pth")
-    repos = {REPO: files, "someone/original-pth": {"vit_tiny.pth": (tmp_path / "vit.pth").read_bytes()}}
+    repos = {
+        REPO: files,
+        "someone/original-pth": {"vit_tiny.pth": (tmp_path / "vit.pth").read_bytes()},
+    }
     return model, repos
 
 
 def same_weights(model: torch.nn.Module, path: Path) -> bool:
-    loaded = build_model(load_checkpoint(path, num_frames=4, img_size=32, num_heads=4,
-                                         decoder_num_heads=2))  # fmt: skip
+    loaded = build_model(
+        load_checkpoint(path, num_frames=4, img_size=32, num_heads=4, decoder_num_heads=2)
+    )
     return all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
 
 
@@ -87,10 +97,16 @@ def test_a_hub_id_downloads_into_the_cache_then_resolves_offline(hub_repo, tmp_p
     with FakeHub(repos) as hub:
         lines = resolve(hub_env(tmp_path, hub.url, offline=False), REPO, f"{REPO}@main")
         asked = list(hub.requests)
-    snapshot = tmp_path / "hf" / "hub" / "models--MCG-NJU--tiny-test" / "snapshots" / hub.commits[REPO]
+    snapshot = (
+        tmp_path / "hf" / "hub" / "models--MCG-NJU--tiny-test" / "snapshots" / hub.commits[REPO]
+    )
     assert lines == [str(snapshot), str(snapshot), "no torch"]
     assert sorted(p.name for p in snapshot.iterdir()) == [
-        "README.md", "config.json", "model.safetensors", "preprocessor_config.json"]  # fmt: skip
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+    ]
     assert not any("samples" in path for _, path in asked)
     assert same_weights(model, snapshot)
     assert load_checkpoint(snapshot).format == "hf"
@@ -100,9 +116,11 @@ def test_a_hub_id_downloads_into_the_cache_then_resolves_offline(hub_repo, tmp_p
     # A cache that lost a file it listed says so, rather than handing over a folder without weights.
     (snapshot / "model.safetensors").unlink()
     (line, _) = resolve(hub_env(tmp_path, hub.url, offline=True), REPO)
-    assert line == (f"error: pretrained={REPO}: the Hugging Face cache ({tmp_path / 'hf' / 'hub'}) "
-                    "holds only part of this model and HF_HUB_OFFLINE=1; complete it where the "
-                    f"Hub is reachable: uv run hf download {REPO}")  # fmt: skip
+    assert line == (
+        f"error: pretrained={REPO}: the Hugging Face cache ({tmp_path / 'hf' / 'hub'}) "
+        "holds only part of this model and HF_HUB_OFFLINE=1; complete it where the "
+        f"Hub is reachable: uv run hf download {REPO}"
+    )
 
 
 def test_an_id_that_is_not_cached_offline_is_one_line_naming_the_key(tmp_path):
@@ -123,7 +141,9 @@ def test_a_local_folder_named_like_an_id_wins(hub_repo, tmp_path):
     not asked (offline, with an empty cache, asking would fail)."""
     model, _ = hub_repo
     export_hf(model, tmp_path / "work" / REPO)
-    lines = resolve(hub_env(tmp_path, "http://127.0.0.1:9", offline=True), REPO, cwd=tmp_path / "work")
+    lines = resolve(
+        hub_env(tmp_path, "http://127.0.0.1:9", offline=True), REPO, cwd=tmp_path / "work"
+    )
     assert lines == [REPO, "no torch"]
     assert not (tmp_path / "hf" / "hub").exists()
 
@@ -133,14 +153,22 @@ def test_hub_errors_name_the_key_and_what_is_wrong(hub_repo, tmp_path):
     that file."""
     model, repos = hub_repo
     with FakeHub(repos) as hub:
-        lines = resolve(hub_env(tmp_path, hub.url, offline=False), "someone/original-pth",
-                        "MCG-NJU/missing", f"{REPO}@v9")  # fmt: skip
+        lines = resolve(
+            hub_env(tmp_path, hub.url, offline=False),
+            "someone/original-pth",
+            "MCG-NJU/missing",
+            f"{REPO}@v9",
+        )
     assert lines[0].endswith("/vit_tiny.pth") and "models--someone--original-pth" in lines[0]
     assert same_weights(model, Path(lines[0]))
-    assert lines[1].startswith("error: pretrained=MCG-NJU/missing: no such file or folder, and no "
-                               "Hugging Face Hub model MCG-NJU/missing")  # fmt: skip
-    assert lines[2] == (f"error: pretrained={REPO}@v9: no such file or folder, and the Hugging "
-                        f"Face Hub model {REPO} has no revision 'v9'.")  # fmt: skip
+    assert lines[1].startswith(
+        "error: pretrained=MCG-NJU/missing: no such file or folder, and no "
+        "Hugging Face Hub model MCG-NJU/missing"
+    )
+    assert lines[2] == (
+        f"error: pretrained={REPO}@v9: no such file or folder, and the Hugging "
+        f"Face Hub model {REPO} has no revision 'v9'."
+    )
 
 
 def test_convert_reads_a_hub_id_from_the_cache_offline(hub_repo, tmp_path):
@@ -151,27 +179,46 @@ def test_convert_reads_a_hub_id_from_the_cache_offline(hub_repo, tmp_path):
     with FakeHub(repos) as hub:
         resolve(hub_env(tmp_path, hub.url, offline=False), REPO)
     out = subprocess.run(
-        [sys.executable, "-m", "videomae_ssl.convert", REPO, str(tmp_path / "out.pth"), "--to",
-         "original"],
-        env=hub_env(tmp_path, hub.url, offline=True), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "videomae_ssl.convert",
+            REPO,
+            str(tmp_path / "out.pth"),
+            "--to",
+            "original",
+        ],
+        env=hub_env(tmp_path, hub.url, offline=True),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Hugging Face transformers, pretraining (encoder + decoder) weights" in out.stdout
     assert same_weights(model, tmp_path / "out.pth")
     # To a Hugging Face folder: its card names the id it came from and keeps the source's license.
     out = subprocess.run(
-        [sys.executable, "-m", "videomae_ssl.convert", REPO, str(tmp_path / "exported"),
-         "--to", "hf"],
-        env=hub_env(tmp_path, hub.url, offline=True), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "videomae_ssl.convert",
+            REPO,
+            str(tmp_path / "exported"),
+            "--to",
+            "hf",
+        ],
+        env=hub_env(tmp_path, hub.url, offline=True),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     card = (tmp_path / "exported" / "README.md").read_text()
     assert "license: cc-by-nc-4.0" in card.split("---")[1]
     assert f"| converted from | `{REPO}` (Hugging Face transformers) |" in card
 
 
-def test_safetensors_are_fetched_and_a_bin_only_when_nothing_else_holds_weights(hub_repo,
-                                                                                 tmp_path):  # fmt: skip
+def test_safetensors_are_fetched_and_a_bin_only_when_nothing_else_holds_weights(hub_repo, tmp_path):
     """A repository with model.safetensors and pytorch_model.bin gives the safetensors alone; one
     with only pytorch_model.bin gives that, online and then offline from the cache."""
     model, repos = hub_repo
@@ -182,11 +229,16 @@ def test_safetensors_are_fetched_and_a_bin_only_when_nothing_else_holds_weights(
     only_bin = {k: v for k, v in both.items() if k != "model.safetensors"}
     with FakeHub({"a/both": both, "a/only-bin": only_bin}) as hub:
         lines = resolve(hub_env(tmp_path, hub.url, offline=False), "a/both", "a/only-bin")
-        fetched = [path.rsplit("/", 1)[1] for method, path in hub.requests
-                   if method == "GET" and "/a/both/resolve/" in path]  # fmt: skip
+        fetched = [
+            path.rsplit("/", 1)[1]
+            for method, path in hub.requests
+            if method == "GET" and "/a/both/resolve/" in path
+        ]
 
     def weights(folder: str) -> list[str]:
-        return sorted(p.name for p in Path(folder).iterdir() if p.suffix in (".bin", ".safetensors"))
+        return sorted(
+            p.name for p in Path(folder).iterdir() if p.suffix in (".bin", ".safetensors")
+        )
 
     assert "model.safetensors" in fetched and "pytorch_model.bin" not in fetched
     assert weights(lines[0]) == ["model.safetensors"]
@@ -217,8 +269,10 @@ def test_a_missing_path_that_is_no_id_is_one_line_naming_the_key(tmp_path):
     with pytest.raises(HubError) as err:
         resolve_checkpoint(str(tmp_path / "missing.pth"), "pretrained")
     message = str(err.value)
-    assert message.startswith(f"pretrained={tmp_path / 'missing.pth'}: no such file or folder, "
-                              "and not a Hugging Face Hub id")  # fmt: skip
+    assert message.startswith(
+        f"pretrained={tmp_path / 'missing.pth'}: no such file or folder, "
+        "and not a Hugging Face Hub id"
+    )
     assert "\n" not in message
     with pytest.raises(HubError, match=r"^SRC weights/x\.pth: no such file"):
         resolve_checkpoint("weights/x.pth", "SRC")
@@ -230,8 +284,9 @@ def test_an_existing_path_is_returned_as_it_is(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["predict", "visualize"])
-def test_predict_and_visualize_resolve_their_checkpoint_argument(command, tmp_path, monkeypatch,
-                                                                 capsys):  # fmt: skip
+def test_predict_and_visualize_resolve_their_checkpoint_argument(
+    command, tmp_path, monkeypatch, capsys
+):
     """CKPT goes through the same resolution: here an id offline and not cached."""
     constants = pytest.importorskip("huggingface_hub.constants")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
@@ -270,19 +325,41 @@ def test_pretrained_ckpt_path_and_extract_take_a_hub_id(hub_repo, tmp_path):
     with FakeHub(repos) as hub:
         resolve(hub_env(tmp_path, hub.url, offline=False), REPO)
     offline = hub_env(tmp_path, hub.url, offline=True)
-    out = subprocess.run([sys.executable, "-c", CHECK_AND_LOAD, REPO], env=offline,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", CHECK_AND_LOAD, REPO],
+        env=offline,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split() == ["hf"]
     write_clip(tmp_path / "clip.mp4", num_frames=12, size=(48, 32))
     out = subprocess.run(
-        [sys.executable, "-m", "videomae_ssl.extract", REPO, str(tmp_path / "clip.mp4"),
-         "--out", str(tmp_path / "features"), "--device", "cpu"],
-        env=offline, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "videomae_ssl.extract",
+            REPO,
+            str(tmp_path / "clip.mp4"),
+            "--out",
+            str(tmp_path / "features"),
+            "--device",
+            "cpu",
+        ],
+        env=offline,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert (tmp_path / "features" / "clip.npy").is_file()
     # Not cached and offline: the command's one line names the key.
-    out = subprocess.run([sys.executable, "-c", CHECK_AND_LOAD, "MCG-NJU/not-cached"],
-                         env=offline, capture_output=True, text=True, timeout=300)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", CHECK_AND_LOAD, "MCG-NJU/not-cached"],
+        env=offline,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "pretrained=MCG-NJU/not-cached: not in the Hugging Face cache" in out.stderr

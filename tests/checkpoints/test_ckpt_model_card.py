@@ -27,18 +27,30 @@ def fine_tuned_ckpt(tiny, path: Path) -> Path:
     test protocol, hyperparameters, epoch and step, and the best-checkpoint callback's score."""
     export_lightning(tiny.ours_classifier(), path, id2label=NAMES)
     state = torch.load(path, weights_only=True)
-    state["videomae_ssl"]["eval"] = {"num_frames": 4, "sampling_rate": 2, "sampling": "dense",
-                                     "input_size": 32, "test_clips": 5, "test_crops": 3}  # fmt: skip
-    state["hyper_parameters"] = {"batch_size": 8, "base_lr": 0.001, "layer_decay": 0.75,
-                                 "ema_decay": None, "warmup_epochs": 5}  # fmt: skip
+    state["videomae_ssl"]["eval"] = {
+        "num_frames": 4,
+        "sampling_rate": 2,
+        "sampling": "dense",
+        "input_size": 32,
+        "test_clips": 5,
+        "test_crops": 3,
+    }
+    state["hyper_parameters"] = {
+        "batch_size": 8,
+        "base_lr": 0.001,
+        "layer_decay": 0.75,
+        "ema_decay": None,
+        "warmup_epochs": 5,
+    }
     state.update(epoch=29, global_step=1200)
     state["callbacks"] = {
         "ModelCheckpoint{'monitor': 'val/top1', 'mode': 'max'}": {
-            "monitor": "val/top1", "best_model_score": torch.tensor(0.8125),
+            "monitor": "val/top1",
+            "best_model_score": torch.tensor(0.8125),
             "best_model_path": "/home/someone/run/checkpoints/best.ckpt",
         },
         "ModelCheckpoint{'monitor': None}": {"monitor": None, "best_model_score": None},
-    }  # fmt: skip
+    }
     torch.save(state, path)
     return path
 
@@ -63,8 +75,12 @@ def test_the_card_names_the_architecture_and_the_recorded_metrics(tiny, tmp_path
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     write_run_record(tmp_path / "run", "ucf101_finetune", "videomae_finetune")
     ckpt = fine_tuned_ckpt(tiny, tmp_path / "run" / "checkpoints" / "best.ckpt")
-    out = export_hf(build_model(load_checkpoint(ckpt)), tmp_path / "hf", id2label=NAMES,
-                    card=read_card_facts(ckpt))  # fmt: skip
+    out = export_hf(
+        build_model(load_checkpoint(ckpt)),
+        tmp_path / "hf",
+        id2label=NAMES,
+        card=read_card_facts(ckpt),
+    )
     card = (out / "README.md").read_text()
     config = json.loads((out / "config.json").read_text())
     rows = dict(re.findall(r"^\| (.+?) \| (.+?) \|$", card, re.M))
@@ -78,21 +94,28 @@ def test_the_card_names_the_architecture_and_the_recorded_metrics(tiny, tmp_path
     assert rows["batch_size"] == "8" and rows["base_lr"] == "0.001" and rows["epoch"] == "29"
     assert rows["test clips"] == "5" and rows["sampling rate"] == "2"
     assert rows["experiment"] == rows["data"] == "ucf101_finetune"  # from the run's record
-    assert rows["model"] == "videomae_finetune" and "mask_ratio" not in rows and "trainer" not in rows
+    assert (
+        rows["model"] == "videomae_finetune" and "mask_ratio" not in rows and "trainer" not in rows
+    )
     assert rows["videomae_ssl"] == __version__
     assert "ema_decay" not in rows and "/home/someone" not in card
     meta = front_matter(card)
     assert "library_name: transformers" in meta and "pipeline_tag: video-classification" in meta
     assert "- video-classification" in meta and "- videomae" in meta
-    assert "VideoMAEForVideoClassification.from_pretrained(\"hf\")" in card
+    assert 'VideoMAEForVideoClassification.from_pretrained("hf")' in card
 
 
 def test_a_pretraining_run_records_its_mask_ratio(tiny, tmp_path):
     write_run_record(tmp_path / "run", "k400_pretrain", "videomae_pretrain")
     export_lightning(tiny.ours_pretrain(), tmp_path / "run" / "checkpoints" / "last.ckpt")
     facts = read_card_facts(tmp_path / "run" / "checkpoints" / "last.ckpt")
-    assert facts.run == {"experiment": "k400_pretrain", "data": "k400_pretrain",
-                         "model": "videomae_pretrain", "masking": "tube", "mask_ratio": 0.9}  # fmt: skip
+    assert facts.run == {
+        "experiment": "k400_pretrain",
+        "data": "k400_pretrain",
+        "model": "videomae_pretrain",
+        "masking": "tube",
+        "mask_ratio": 0.9,
+    }
 
 
 def test_a_pretraining_card_without_a_record_has_the_architecture_and_usage(tiny, tmp_path):
@@ -101,7 +124,7 @@ def test_a_pretraining_card_without_a_record_has_the_architecture_and_usage(tiny
     meta = front_matter(card)
     assert "- video" in meta and "pipeline_tag: video-classification" not in meta
     assert "| decoder | width 32, depth 2, 2 heads |" in card
-    assert "VideoMAEForPreTraining.from_pretrained(\"pre\")" in card
+    assert 'VideoMAEForPreTraining.from_pretrained("pre")' in card
     assert "## Training" not in card  # nothing recorded, nothing claimed
 
 
@@ -152,15 +175,30 @@ def test_push_to_hub_creates_the_repo_and_uploads_the_folder(tiny, tmp_path, mon
     monkeypatch.setattr(huggingface_hub, "HfApi", RecordingHfApi)
     RecordingHfApi.calls = []
     export_lightning(tiny.ours_classifier(), tmp_path / "src.ckpt", id2label=NAMES)
-    assert main([str(tmp_path / "src.ckpt"), str(tmp_path / "hf"), "--to", "hf",
-                 "--push-to-hub", "me/videomae-tiny"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                str(tmp_path / "src.ckpt"),
+                str(tmp_path / "hf"),
+                "--to",
+                "hf",
+                "--push-to-hub",
+                "me/videomae-tiny",
+            ]
+        )
+        == 0
+    )
     (create, created), (upload, uploaded) = RecordingHfApi.calls
     assert create == "create_repo" and created["repo_id"] == "me/videomae-tiny"
     assert created["exist_ok"] is True and created["repo_type"] == "model"
     assert upload == "upload_folder" and uploaded["repo_id"] == "me/videomae-tiny"
     assert Path(uploaded["folder_path"]) == tmp_path / "hf"
-    assert uploaded["files"] == ["README.md", "config.json", "model.safetensors",
-                                 "preprocessor_config.json"]  # fmt: skip
+    assert uploaded["files"] == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+    ]
     # The card's snippet loads from where the model is going.
     assert 'from_pretrained("me/videomae-tiny")' in (tmp_path / "hf" / "README.md").read_text()
     assert "Uploaded" in capsys.readouterr().out and "me/videomae-tiny" in uploaded["repo_id"]
@@ -168,7 +206,18 @@ def test_push_to_hub_creates_the_repo_and_uploads_the_folder(tiny, tmp_path, mon
 
 def test_push_to_hub_needs_the_hf_format(tiny, tmp_path, capsys):
     export_lightning(tiny.ours_pretrain(), tmp_path / "src.ckpt")
-    assert main([str(tmp_path / "src.ckpt"), str(tmp_path / "o.pth"), "--to", "original",
-                 "--push-to-hub", "me/x"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                str(tmp_path / "src.ckpt"),
+                str(tmp_path / "o.pth"),
+                "--to",
+                "original",
+                "--push-to-hub",
+                "me/x",
+            ]
+        )
+        == 2
+    )
     assert "--push-to-hub uploads a Hugging Face folder" in capsys.readouterr().err
     assert not (tmp_path / "o.pth").exists()

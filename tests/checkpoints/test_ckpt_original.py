@@ -18,18 +18,28 @@ from videomae_ssl.checkpoints import (
 from videomae_ssl.models import VideoMAEClassifier, VideoMAEConfig
 from videomae_ssl.models.pos_embed import sinusoid_table
 
-BLOCK = {"layernorm_before": "norm1", "layernorm_after": "norm2", "attention.output.dense": "attn.proj",
-         "intermediate.dense": "mlp.fc1", "output.dense": "mlp.fc2"}  # fmt: skip
+BLOCK = {
+    "layernorm_before": "norm1",
+    "layernorm_after": "norm2",
+    "attention.output.dense": "attn.proj",
+    "intermediate.dense": "mlp.fc1",
+    "output.dense": "mlp.fc2",
+}
 
 
 def original_layout(hf_state, encoder_prefix):
     """transformers keys -> the original ones: fused qkv (rows q | k | v), q_bias / v_bias."""
     out, qkv = {}, {}
     for key, value in hf_state.items():
-        m = re.fullmatch(r"(videomae\.encoder\.layer|decoder\.decoder_layers)\.(\d+)\.(.+)\.(weight|bias)", key)
+        m = re.fullmatch(
+            r"(videomae\.encoder\.layer|decoder\.decoder_layers)\.(\d+)\.(.+)\.(weight|bias)", key
+        )
         if m:
-            block = (f"{encoder_prefix}blocks.{m[2]}" if m[1].startswith("videomae")
-                     else f"decoder.blocks.{m[2]}")  # fmt: skip
+            block = (
+                f"{encoder_prefix}blocks.{m[2]}"
+                if m[1].startswith("videomae")
+                else f"decoder.blocks.{m[2]}"
+            )
             attn = re.fullmatch(r"attention\.attention\.(query|key|value)", m[3])
             if attn and m[4] == "weight":
                 qkv.setdefault(block, {})[attn[1]] = value
@@ -38,8 +48,12 @@ def original_layout(hf_state, encoder_prefix):
             else:
                 out[f"{block}.{BLOCK[m[3]]}.{m[4]}"] = value
             continue
-        key = key.replace("videomae.embeddings.patch_embeddings.projection", f"{encoder_prefix}patch_embed.proj")
-        key = key.replace("videomae.layernorm", f"{encoder_prefix}norm").replace("classifier.", "head.")
+        key = key.replace(
+            "videomae.embeddings.patch_embeddings.projection", f"{encoder_prefix}patch_embed.proj"
+        )
+        key = key.replace("videomae.layernorm", f"{encoder_prefix}norm").replace(
+            "classifier.", "head."
+        )
         out[key] = value
     for block, parts in qkv.items():
         out[f"{block}.attn.qkv.weight"] = torch.cat([parts["query"], parts["key"], parts["value"]])
@@ -51,11 +65,21 @@ def pretrain_file(tiny, path, prefix="", args=True, extra=None):
     hf = tiny.hf_pretrain()
     state = {prefix + k: v for k, v in original_layout(hf.state_dict(), "encoder.").items()}
     state.update(extra or {})
-    ckpt = {"model": state, "optimizer": {"state": {}, "param_groups": []}, "epoch": 799,
-            "scaler": {"scale": 65536.0}}
+    ckpt = {
+        "model": state,
+        "optimizer": {"state": {}, "param_groups": []},
+        "epoch": 799,
+        "scaler": {"scale": 65536.0},
+    }
     if args:
-        ckpt["args"] = argparse.Namespace(model="pretrain_videomae_small_patch16_224", num_frames=4,
-                                          input_size=32, tubelet_size=2, mask_ratio=0.9, lr=1.5e-4)
+        ckpt["args"] = argparse.Namespace(
+            model="pretrain_videomae_small_patch16_224",
+            num_frames=4,
+            input_size=32,
+            tubelet_size=2,
+            mask_ratio=0.9,
+            lr=1.5e-4,
+        )
     torch.save(ckpt, path)
     return hf
 
@@ -80,7 +104,9 @@ def test_original_pretraining_checkpoint_matches(tiny, tmp_path):
 def test_videomae_v2_prefixes_and_stored_sinusoid(tiny, tmp_path):
     fixed = {"encoder.pos_embed": sinusoid_table(32, 48)[None]}  # (1, N, D), a stored copy
     hf = pretrain_file(tiny, tmp_path / "vit_g_hybrid_pt_1200e.pth", "_orig_mod.", extra=fixed)
-    loaded = load_checkpoint(tmp_path / "vit_g_hybrid_pt_1200e.pth", num_heads=4, decoder_num_heads=2)
+    loaded = load_checkpoint(
+        tmp_path / "vit_g_hybrid_pt_1200e.pth", num_heads=4, decoder_num_heads=2
+    )
     assert loaded.format == "videomae_v2"
     assert "encoder.pos_embed" not in loaded.state
     assert any("_orig_mod." in n for n in loaded.notes)
@@ -91,9 +117,13 @@ def test_videomae_v2_prefixes_and_stored_sinusoid(tiny, tmp_path):
 def test_original_finetuned_checkpoint_matches(tiny, tmp_path, prefix):
     hf = tiny.hf_classifier()
     state = {prefix + k: v for k, v in original_layout(hf.state_dict(), "").items()}
-    assert {"fc_norm.weight", "head.weight", "blocks.1.attn.q_bias"} <= {k.removeprefix(prefix) for k in state}
+    assert {"fc_norm.weight", "head.weight", "blocks.1.attn.q_bias"} <= {
+        k.removeprefix(prefix) for k in state
+    }
     torch.save({"module": state}, tmp_path / "ucf101_finetuned.pth")
-    loaded = load_checkpoint(tmp_path / "ucf101_finetuned.pth", num_frames=4, img_size=32, num_heads=4)
+    loaded = load_checkpoint(
+        tmp_path / "ucf101_finetuned.pth", num_frames=4, img_size=32, num_heads=4
+    )
     assert (loaded.kind, loaded.config["num_classes"]) == ("classifier", 5)
     video, _ = tiny.clip_and_mask()
     logits, _ = tiny.our_outputs(build_model(loaded), video)
@@ -111,9 +141,12 @@ def test_missing_input_size_is_assumed_and_said(tiny, tmp_path):
 
 
 def test_standard_widths_give_standard_head_counts(tmp_path):
-    small = VideoMAEClassifier(VideoMAEConfig(img_size=32, patch_size=8, num_frames=4,
-                                              embed_dim=384, depth=1, num_heads=6),
-                               num_classes=3)  # fmt: skip
+    small = VideoMAEClassifier(
+        VideoMAEConfig(
+            img_size=32, patch_size=8, num_frames=4, embed_dim=384, depth=1, num_heads=6
+        ),
+        num_classes=3,
+    )
     torch.save({"module": small.state_dict()}, tmp_path / "s.pth")
     loaded = load_checkpoint(tmp_path / "s.pth", num_frames=4, img_size=32)
     assert loaded.config["num_heads"] == 6
@@ -122,7 +155,10 @@ def test_standard_widths_give_standard_head_counts(tmp_path):
 
 def test_finetuned_without_mean_pooling_is_reported(tiny, tmp_path):
     state = tiny.ours_classifier().state_dict()
-    state["norm.weight"], state["norm.bias"] = state.pop("fc_norm.weight"), state.pop("fc_norm.bias")
+    state["norm.weight"], state["norm.bias"] = (
+        state.pop("fc_norm.weight"),
+        state.pop("fc_norm.bias"),
+    )
     torch.save({"module": state}, tmp_path / "cls_token.pth")
     loaded = load_checkpoint(tmp_path / "cls_token.pth", **tiny.sizes)
     assert "without mean pooling" in loaded.summary()
@@ -148,10 +184,15 @@ def test_round_trip_ours_original_ours_is_exact(tiny, tmp_path, kind):
     assert "model" in raw and all(not k.startswith("net.") for k in raw["model"])
     back = build_model(load_checkpoint(path))
     state, new = ours.state_dict(), back.state_dict()
-    assert type(back) is type(ours) and (back.config, back.options) == (ours.config, ours.options) and new.keys() == state.keys()
+    assert (
+        type(back) is type(ours)
+        and (back.config, back.options) == (ours.config, ours.options)
+        and new.keys() == state.keys()
+    )
     assert all(torch.equal(new[k], state[k]) for k in state)
     assert type(back.pos_embed if kind != "pretrain" else back.encoder.pos_embed) is type(
-        ours.pos_embed if kind != "pretrain" else ours.encoder.pos_embed)
+        ours.pos_embed if kind != "pretrain" else ours.encoder.pos_embed
+    )
 
 
 def test_a_model_built_from_numpy_numbers_writes_a_checkpoint_that_loads(tiny, tmp_path):
@@ -161,14 +202,36 @@ def test_a_model_built_from_numpy_numbers_writes_a_checkpoint_that_loads(tiny, t
 
 
 # net_config exactly as checkpoints stored it when the model captured its arguments.
-OLD_ENCODER = dict(img_size=32, patch_size=8, num_frames=4, tubelet_size=2, in_chans=3,
-                   embed_dim=48, depth=2, num_heads=4, mlp_ratio=4.0, qkv_bias=True)
+OLD_ENCODER = dict(
+    img_size=32,
+    patch_size=8,
+    num_frames=4,
+    tubelet_size=2,
+    in_chans=3,
+    embed_dim=48,
+    depth=2,
+    num_heads=4,
+    mlp_ratio=4.0,
+    qkv_bias=True,
+)
 OLD_NET_CONFIGS = {
-    "pretrain": {**OLD_ENCODER, "decoder_embed_dim": 32, "decoder_depth": 2,
-                 "decoder_num_heads": 2, "drop_path_rate": 0.0},
-    "classifier": {"num_classes": 5, **OLD_ENCODER, "drop_rate": 0.0, "attn_drop_rate": 0.0,
-                   "drop_path_rate": 0.1, "fc_drop_rate": 0.0, "init_scale": 0.001},
-}  # fmt: skip
+    "pretrain": {
+        **OLD_ENCODER,
+        "decoder_embed_dim": 32,
+        "decoder_depth": 2,
+        "decoder_num_heads": 2,
+        "drop_path_rate": 0.0,
+    },
+    "classifier": {
+        "num_classes": 5,
+        **OLD_ENCODER,
+        "drop_rate": 0.0,
+        "attn_drop_rate": 0.0,
+        "drop_path_rate": 0.1,
+        "fc_drop_rate": 0.0,
+        "init_scale": 0.001,
+    },
+}
 
 
 @pytest.mark.parametrize("kind", ["pretrain", "classifier"])

@@ -8,7 +8,9 @@ from videomae_ssl.models.pos_embed import resize_pos_table, sinusoid_table
 
 def grid_table(t, h, w, dim=4):
     """A table whose row for token (ti, hi, wi) is random: (t * h * w, dim), w fastest."""
-    return torch.randn(t * h * w, dim, generator=torch.Generator().manual_seed(t * 100 + h * 10 + w))
+    return torch.randn(
+        t * h * w, dim, generator=torch.Generator().manual_seed(t * 100 + h * 10 + w)
+    )
 
 
 def test_same_grid_is_exact():

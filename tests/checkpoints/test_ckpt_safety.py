@@ -42,8 +42,11 @@ def evil_checkpoint(tmp_path: Path, payload: str, zipped: bool = True) -> tuple[
     marker = tmp_path / "marker"
     obj = RunsCommand(f"touch {marker}") if payload == "system" else OpensFile(str(marker))
     path = tmp_path / "checkpoint.pth"
-    torch.save({"model": {"patch_embed.proj.weight": torch.zeros(8, 3, 2, 8, 8)}, "args": obj},
-               path, _use_new_zipfile_serialization=zipped)  # fmt: skip
+    torch.save(
+        {"model": {"patch_embed.proj.weight": torch.zeros(8, 3, 2, 8, 8)}, "args": obj},
+        path,
+        _use_new_zipfile_serialization=zipped,
+    )
     assert not marker.exists()
     return path, marker
 
@@ -69,9 +72,19 @@ def test_finetuning_initialisation_refuses_it_too(tmp_path, tiny):
 def test_convert_cli_refuses_it_without_traceback(tmp_path):
     path, marker = evil_checkpoint(tmp_path, "system")
     result = subprocess.run(
-        [sys.executable, "-m", "videomae_ssl.convert", str(path), str(tmp_path / "out"), "--to", "hf"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "videomae_ssl.convert",
+            str(path),
+            str(tmp_path / "out"),
+            "--to",
+            "hf",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert "refused" in result.stderr
@@ -119,8 +132,9 @@ def test_a_checkpoint_the_weights_only_loader_cannot_parse_is_not_called_unsafe(
     # Pickle protocol 4 uses opcodes the weights-only unpickler does not know; the file is still
     # a PyTorch checkpoint and names no code.
     path = tmp_path / "protocol4.pth"
-    torch.save({"model": {"patch_embed.proj.weight": torch.zeros(8, 3, 2, 8, 8)}}, path,
-               pickle_protocol=4)  # fmt: skip
+    torch.save(
+        {"model": {"patch_embed.proj.weight": torch.zeros(8, 3, 2, 8, 8)}}, path, pickle_protocol=4
+    )
     with pytest.raises(CheckpointError, match="a PyTorch checkpoint that weights-only") as err:
         load_checkpoint(path)
     assert not isinstance(err.value, UnsafeCheckpointError)
@@ -128,7 +142,9 @@ def test_a_checkpoint_the_weights_only_loader_cannot_parse_is_not_called_unsafe(
 
 
 def test_weights_of_another_model_are_refused(tmp_path):
-    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7), "fc.weight": torch.zeros(10, 64)},
-               tmp_path / "resnet.pth")  # fmt: skip
+    torch.save(
+        {"conv1.weight": torch.zeros(64, 3, 7, 7), "fc.weight": torch.zeros(10, 64)},
+        tmp_path / "resnet.pth",
+    )
     with pytest.raises(CheckpointError, match="not VideoMAE weights"):
         load_checkpoint(tmp_path / "resnet.pth")

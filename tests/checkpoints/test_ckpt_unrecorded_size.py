@@ -35,7 +35,9 @@ def source_and_file(tmp_path, table: bool = False):
 
 
 def video() -> torch.Tensor:
-    return torch.randn(2, 3, 8, 64, 64, generator=torch.Generator().manual_seed(1))  # (B, C, T, H, W)
+    return torch.randn(
+        2, 3, 8, 64, 64, generator=torch.Generator().manual_seed(1)
+    )  # (B, C, T, H, W)
 
 
 def test_the_model_grid_is_used_when_the_file_records_none(tmp_path):
@@ -54,8 +56,9 @@ def test_the_frozen_probe_encoder_loads_it_the_same_way(tmp_path):
     source, path = source_and_file(tmp_path)
     probe = frozen_encoder(size="tiny", **GEOMETRY, **ARCH, pretrained=str(path), log=None)
     with torch.no_grad():
-        torch.testing.assert_close(probe.forward_tokens(video()), source.encoder(video()),
-                                   atol=1e-6, rtol=0)  # fmt: skip
+        torch.testing.assert_close(
+            probe.forward_tokens(video()), source.encoder(video()), atol=1e-6, rtol=0
+        )
 
 
 def test_a_given_input_size_still_wins(tmp_path):

@@ -55,7 +55,9 @@ def clip_folder(make_clip) -> Callable[..., Path]:
         (root / "videos").mkdir(parents=True, exist_ok=True)
         for k in range(count):
             make_clip(root / "videos" / f"c{k}.mp4", num_frames=12, size=(48, 32))
-        (root / "train.csv").write_text("".join(f"videos/c{k}.mp4 {labels[k]}\n" for k in range(count)))
+        (root / "train.csv").write_text(
+            "".join(f"videos/c{k}.mp4 {labels[k]}\n" for k in range(count))
+        )
         (root / "val.csv").write_text("videos/c0.mp4 0\nvideos/c1.mp4 1\nvideos/c2.mp4 0\n")
         return root
 

@@ -15,8 +15,21 @@ from videomae_ssl.prep.pack import main as pack_main
 def pack(data: Path, out: Path, *lists: str, extra: tuple[str, ...] = ()) -> int:
     """Pack `data/<list>` for each list (train.csv by default) into `out`; the exit status."""
     names = [str(data / name) for name in (lists or ("train.csv",))]
-    return pack_main([*names, "--root", str(data), "--out", str(out), "--workers", "1",
-                      "--backend", "pyav", "--no-progress", *extra])  # fmt: skip
+    return pack_main(
+        [
+            *names,
+            "--root",
+            str(data),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--backend",
+            "pyav",
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 class SeenIndices(L.Callback):

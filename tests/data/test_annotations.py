@@ -199,13 +199,25 @@ def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
     assert read_class_names(names, "data.class_names") == ["archery", "bowling"]
 
 
-@pytest.mark.parametrize(("format", "first", "second"), [
-    ("v1", "a.mp4 0", "a.mp4 3"),
-    ("frames", "a 16 0", "a 16 3"),
-])  # fmt: skip
-def test_a_video_listed_with_two_labels_is_an_error_naming_both_lines(tmp_path, format, first, second):
-    path = write(tmp_path, f"{first}\nb.mp4 1\n{second}\n".replace("b.mp4 1", "b 16 1" if format == "frames" else "b.mp4 1"))
-    with pytest.raises(DataError, match=re.escape(f"{path}:3: a") + r".* label 3, but line 1 gives it label 0"):
+@pytest.mark.parametrize(
+    ("format", "first", "second"),
+    [
+        ("v1", "a.mp4 0", "a.mp4 3"),
+        ("frames", "a 16 0", "a 16 3"),
+    ],
+)
+def test_a_video_listed_with_two_labels_is_an_error_naming_both_lines(
+    tmp_path, format, first, second
+):
+    path = write(
+        tmp_path,
+        f"{first}\nb.mp4 1\n{second}\n".replace(
+            "b.mp4 1", "b 16 1" if format == "frames" else "b.mp4 1"
+        ),
+    )
+    with pytest.raises(
+        DataError, match=re.escape(f"{path}:3: a") + r".* label 3, but line 1 gives it label 0"
+    ):
         read_annotations(path, format=format)
     # Listed twice with the same label (oversampling it) stays allowed.
     same = write(tmp_path, f"{first}\n{first}\n", name="same.csv")

@@ -62,9 +62,15 @@ def write_list(path, folder, names):
 
 def module(folder, tmp_path, train_names, val_names=None, **kwargs):
     val_list = None if val_names is None else write_list(tmp_path / "val.csv", folder, val_names)
-    args = dict(patch_size=8, mask_ratio=0.75, quarantine_file=str(tmp_path / "run" / "quarantine.tsv"))
-    return pretrain_module(write_list(tmp_path / "train.csv", folder, train_names), folder,
-                           val_list, **{**args, **kwargs})
+    args = dict(
+        patch_size=8, mask_ratio=0.75, quarantine_file=str(tmp_path / "run" / "quarantine.tsv")
+    )
+    return pretrain_module(
+        write_list(tmp_path / "train.csv", folder, train_names),
+        folder,
+        val_list,
+        **{**args, **kwargs},
+    )
 
 
 def quarantine_lines(path):
@@ -343,8 +349,9 @@ def test_evaluation_check_decodes_the_clip_not_only_the_header(folder, tmp_path,
     with pytest.raises(DataError, match=r"cut_avi\.avi") as err:
         dm.validate_inputs()
     assert "good1.mp4" not in str(err.value)
-    dm = module(folder, tmp_path, ["good0", "good1"], num_frames=4, sampling_rate=8,
-                eval_broken="exclude")
+    dm = module(
+        folder, tmp_path, ["good0", "good1"], num_frames=4, sampling_rate=8, eval_broken="exclude"
+    )
     dm.lists = replace(dm.lists, val_list=str(tmp_path / "val.csv"))
     dm.validate_inputs()
     assert [r.path for r in dm.val_records] == [str(videos / "good1.mp4")]
@@ -353,8 +360,11 @@ def test_evaluation_check_decodes_the_clip_not_only_the_header(folder, tmp_path,
 def test_a_bad_setting_in_a_worker_is_a_clean_error_not_a_broken_video(folder, tmp_path):
     frames = tmp_path / "frames"
     frames.mkdir()
-    ds = dataset([VideoRecord(str(frames), label=0, start=1, num_frames=8)],
-                 frame_template="img_{}_{}.jpg", quarantine_file=str(tmp_path / "q.tsv"))
+    ds = dataset(
+        [VideoRecord(str(frames), label=0, start=1, num_frames=8)],
+        frame_template="img_{}_{}.jpg",
+        quarantine_file=str(tmp_path / "q.tsv"),
+    )
     loader = DataLoader(ds, batch_size=None, num_workers=1)
     with pytest.raises(LoaderDataError) as err:
         next(iter(loader))
@@ -362,12 +372,15 @@ def test_a_bad_setting_in_a_worker_is_a_clean_error_not_a_broken_video(folder, t
     assert not (tmp_path / "q.tsv").exists()  # not quarantined: no video is at fault
 
 
-@pytest.mark.parametrize("override, key", [
-    (dict(frame_template="img.jpg"), "data.frame_template"),
-    (dict(frame_template="img_{}_{}.jpg"), "data.frame_template"),
-    (dict(sampling_rate=0), "data.sampling_rate"),
-    (dict(short_side=128.5), "data.short_side"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        (dict(frame_template="img.jpg"), "data.frame_template"),
+        (dict(frame_template="img_{}_{}.jpg"), "data.frame_template"),
+        (dict(sampling_rate=0), "data.sampling_rate"),
+        (dict(short_side=128.5), "data.short_side"),
+    ],
+)
 def test_impossible_reader_settings_name_the_key(folder, tmp_path, override, key):
     with pytest.raises(ConfigError, match=key):
         module(folder, tmp_path, ["good0", "good1"], **override).validate_inputs()

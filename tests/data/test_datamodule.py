@@ -137,13 +137,16 @@ def test_reader_options_reach_the_datasets(dataset_dir):
     assert dm.train_dataset.num_sample == 3 and dm.val_dataset.num_sample == 1
 
 
-@pytest.mark.parametrize("override, match", [
-    (dict(eval_broken="skip"), r"data\.eval_broken='skip'"),
-    (dict(max_broken_fraction=1.5), r"data\.max_broken_fraction=1\.5"),
-    (dict(max_broken_fraction=-0.1), r"data\.max_broken_fraction=-0\.1"),
-    (dict(short_side=0), r"data\.short_side=0"),
-    (dict(num_sample=2.5), r"data\.num_sample=2\.5"),
-])
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        (dict(eval_broken="skip"), r"data\.eval_broken='skip'"),
+        (dict(max_broken_fraction=1.5), r"data\.max_broken_fraction=1\.5"),
+        (dict(max_broken_fraction=-0.1), r"data\.max_broken_fraction=-0\.1"),
+        (dict(short_side=0), r"data\.short_side=0"),
+        (dict(num_sample=2.5), r"data\.num_sample=2\.5"),
+    ],
+)
 def test_impossible_settings_name_the_key(dataset_dir, override, match):
     with pytest.raises(ConfigError, match=match):
         module(dataset_dir, **override).validate_inputs()
@@ -179,7 +182,10 @@ def test_frame_folders_with_a_custom_template(tmp_path):
     listing = tmp_path / "train.txt"
     listing.write_text("frames/clip0 10 0\nframes/clip0 10 0\n")
     dm = module(
-        tmp_path, train_list=str(listing), val_list=None, annotation_format="frames",
+        tmp_path,
+        train_list=str(listing),
+        val_list=None,
+        annotation_format="frames",
         frame_template="f_{:03d}.jpg",
     )
     dm.setup("fit")

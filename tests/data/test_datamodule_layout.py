@@ -34,9 +34,17 @@ def test_nothing_reads_lightnings_private_connector():
 
 def test_one_decode_options_reaches_every_dataset(tmp_path):
     (tmp_path / "train.csv").write_text("a.mp4 0\nb.mp4 1\n")
-    common = dict(train_list=str(tmp_path / "train.csv"), val_list=str(tmp_path / "train.csv"),
-                  root=str(tmp_path), backend="pyav", frame_template="{:06d}.png", short_side=40,
-                  num_workers=0, num_frames=4, input_size=32)  # fmt: skip
+    common = dict(
+        train_list=str(tmp_path / "train.csv"),
+        val_list=str(tmp_path / "train.csv"),
+        root=str(tmp_path),
+        backend="pyav",
+        frame_template="{:06d}.png",
+        short_side=40,
+        num_workers=0,
+        num_frames=4,
+        input_size=32,
+    )
     want = DecodeOptions("pyav", "{:06d}.png", 40, "cpu")
     pretrain = PretrainDataModule(**common, patch_size=8, mask_generator=TubeMaskGenerator(0.5))
     finetune = FinetuneDataModule(**common, num_classes=2, test_list=str(tmp_path / "train.csv"))

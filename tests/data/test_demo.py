@@ -15,7 +15,9 @@ from videomae_ssl.errors import DataError
 from videomae_ssl.masking import TubeMaskGenerator
 
 # One clip per class and split, short and small: 32 clips, well under a second.
-SMALL = dict(num_unlabelled=1, num_train=1, num_val=1, num_test=1, frame_range=(16, 18), progress=False)
+SMALL = dict(
+    num_unlabelled=1, num_train=1, num_val=1, num_test=1, frame_range=(16, 18), progress=False
+)
 
 
 def first_frame(path):

@@ -29,7 +29,9 @@ def records(tmp_path_factory, make_clip):
 
 
 def dataset(records, train=True, **kwargs):
-    return pretrain_dataset(records, **{"num_frames": 8, "sampling_rate": 4, "train": train, **kwargs})
+    return pretrain_dataset(
+        records, **{"num_frames": 8, "sampling_rate": 4, "train": train, **kwargs}
+    )
 
 
 def assert_same(a, b):
@@ -142,8 +144,9 @@ def test_the_decoder_mask_comes_from_the_samples_own_stream(tmp_path, make_clip)
 
     make_clip(tmp_path / "a.mp4", num_frames=12, size=(48, 32))
     cells = RunningCellMaskGenerator(0.5)
-    dataset = pretrain_dataset([VideoRecord(str(tmp_path / "a.mp4"))], num_sample=2,
-                               decoder_mask_generator=cells)  # fmt: skip
+    dataset = pretrain_dataset(
+        [VideoRecord(str(tmp_path / "a.mp4"))], num_sample=2, decoder_mask_generator=cells
+    )
     torch.manual_seed(1)
     item = dataset[(0, 3)]
     torch.manual_seed(2)  # the global generator plays no part
@@ -154,5 +157,9 @@ def test_the_decoder_mask_comes_from_the_samples_own_stream(tmp_path, make_clip)
         assert torch.equal(item["ids_decoded"][view], want.decoded[0])
         assert torch.equal(item["decoded_loss"][view], want.loss_mask[0])
     assert item["ids_decoded"].shape == (2, 16)  # half of the 32 tokens, per view
-    assert "ids_decoded" not in pretrain_dataset([VideoRecord(str(tmp_path / "a.mp4"))],
-                                                 train=False, decoder_mask_generator=cells)[0]
+    assert (
+        "ids_decoded"
+        not in pretrain_dataset(
+            [VideoRecord(str(tmp_path / "a.mp4"))], train=False, decoder_mask_generator=cells
+        )[0]
+    )

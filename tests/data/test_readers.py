@@ -448,7 +448,9 @@ def test_header_is_probed_at_most_once(cut_avi, monkeypatch, backend):
 def test_decode_device_cuda_is_refused_naming_the_key_where_it_cannot_work(tmp_path):
     with pytest.raises(ConfigError, match=r"data\.decode_device='gpu': choose one of cpu, cuda"):
         check_decode_device("gpu", "pyav")
-    with pytest.raises(ConfigError, match=r"data\.decode_device=cuda: only TorchCodec .* data\.backend=torchcodec"):
+    with pytest.raises(
+        ConfigError, match=r"data\.decode_device=cuda: only TorchCodec .* data\.backend=torchcodec"
+    ):
         check_decode_device("cuda", "pyav")
     assert check_decode_device("cpu", "pyav") == "cpu"
     if not torch.cuda.is_available():
@@ -457,7 +459,9 @@ def test_decode_device_cuda_is_refused_naming_the_key_where_it_cannot_work(tmp_p
 
 
 @needs_ffmpeg_libraries
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA"
+)
 def test_torchcodec_on_cuda_without_a_device_is_refused_naming_the_key(tmp_path):
     path = tmp_path / "clip.mp4"
     write_clip(path, num_frames=4)

@@ -48,16 +48,28 @@ def data(tmp_path_factory):
 
 def options(data, **kwargs):
     base = dict(
-        train_list=str(data / "train.csv"), val_list=str(data / "val.csv"), root=str(data),
-        num_frames=4, sampling_rate=2, input_size=32, batch_size=2, num_workers=0,
-        pin_memory=False, backend="pyav", seed=3,
-    )  # fmt: skip
+        train_list=str(data / "train.csv"),
+        val_list=str(data / "val.csv"),
+        root=str(data),
+        num_frames=4,
+        sampling_rate=2,
+        input_size=32,
+        batch_size=2,
+        num_workers=0,
+        pin_memory=False,
+        backend="pyav",
+        seed=3,
+    )
     return {**base, **kwargs}
 
 
 def pretrain(data, **kwargs):
-    return PretrainDataModule(patch_size=8, tubelet_size=2, mask_generator=TubeMaskGenerator(0.75),
-                              **options(data, **kwargs))  # fmt: skip
+    return PretrainDataModule(
+        patch_size=8,
+        tubelet_size=2,
+        mask_generator=TubeMaskGenerator(0.75),
+        **options(data, **kwargs),
+    )
 
 
 def assert_same_items(got, expected):
@@ -75,9 +87,10 @@ def test_every_backend_decodes_a_video_from_its_bytes_as_from_its_file(tmp_path,
     write_clip(path, num_frames=12, size=(64, 48))
     record = VideoRecord(str(path))
     for short_side in (None, 32):
-        with open_record(record, backend, short_side=short_side) as a, open_record(
-            record, backend, short_side=short_side, data=path.read_bytes()
-        ) as b:
+        with (
+            open_record(record, backend, short_side=short_side) as a,
+            open_record(record, backend, short_side=short_side, data=path.read_bytes()) as b,
+        ):
             assert a.num_frames == b.num_frames == 12
             assert torch.equal(a.read([0, 7, 3, 11, 11]), b.read([0, 7, 3, 11, 11]))
 
@@ -99,14 +112,23 @@ def test_streamed_pretraining_clips_equal_the_files_bit_for_bit(data):
 
 def test_streamed_multiview_test_sees_each_video_once_as_the_files(data):
     def module(**kwargs):
-        return FinetuneDataModule(num_classes=2, test_list=str(data / "test.csv"), test_clips=2,
-                                  test_crops=1, mixup=0, cutmix=0, **options(data, **kwargs))  # fmt: skip
+        return FinetuneDataModule(
+            num_classes=2,
+            test_list=str(data / "test.csv"),
+            test_clips=2,
+            test_crops=1,
+            mixup=0,
+            cutmix=0,
+            **options(data, **kwargs),
+        )
 
     files, shards = module(), module(stream=str(data / "packed"))
     files.setup("test")
     shards.setup("test")
     got = [item for batch in shards.test_dataloader() for item in batch["video_id"].tolist()]
-    assert sorted(got) == sorted(v for batch in files.test_dataloader() for v in batch["video_id"].tolist())
+    assert sorted(got) == sorted(
+        v for batch in files.test_dataloader() for v in batch["video_id"].tolist()
+    )
     assert sorted(got) == sorted(list(range(8)) * 2)  # 2 views of each video, none lost
     for row in range(len(files.test_dataset)):
         assert_same_items(shards.test_dataset[row], files.test_dataset[row])
@@ -172,13 +194,22 @@ STREAM_RUN = ("data.val_list=null",)
 @pytest.mark.slow
 def test_two_ranks_read_disjoint_videos_covering_each_epoch(data, tmp_path):
     seen = tmp_path / "seen"
-    out = train(data, tmp_path / "run", "trainer=ddp_cpu", "data.batch_size=1",
-                "trainer.max_epochs=2", f"data.stream={data / 'packed'}",
-                "+callbacks.seen._target_=data.stream_runs.SeenIndices", f"+callbacks.seen.folder={seen}",
-                timeout=240)  # fmt: skip
+    out = train(
+        data,
+        tmp_path / "run",
+        "trainer=ddp_cpu",
+        "data.batch_size=1",
+        "trainer.max_epochs=2",
+        f"data.stream={data / 'packed'}",
+        "+callbacks.seen._target_=data.stream_runs.SeenIndices",
+        f"+callbacks.seen.folder={seen}",
+        timeout=240,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
-    ranks = [[json.loads(line) for line in (seen / f"rank{r}.jsonl").read_text().splitlines()]
-             for r in (0, 1)]  # fmt: skip
+    ranks = [
+        [json.loads(line) for line in (seen / f"rank{r}.jsonl").read_text().splitlines()]
+        for r in (0, 1)
+    ]
     orders = []
     for epoch in (0, 1):
         rows = [[i for b in rank if b["epoch"] == epoch for i in b["index"]] for rank in ranks]
@@ -191,12 +222,22 @@ def test_two_ranks_read_disjoint_videos_covering_each_epoch(data, tmp_path):
 
 @pytest.mark.slow
 def test_killed_mid_epoch_resume_auto_from_shards_ends_as_an_uninterrupted_run(data, tmp_path):
-    common = ("trainer.max_epochs=2", "checkpoint_every_n_steps=2", "resume=auto",
-              f"data.stream={data / 'packed'}", *STREAM_RUN)  # fmt: skip
+    common = (
+        "trainer.max_epochs=2",
+        "checkpoint_every_n_steps=2",
+        "resume=auto",
+        f"data.stream={data / 'packed'}",
+        *STREAM_RUN,
+    )
     train_here(data, tmp_path / "whole", *common)
     run = tmp_path / "outputs" / "job"
-    killed = train(data, run, *common, "+callbacks.kill._target_=tiny_runs.KillAtStep",
-                   "+callbacks.kill.step=3")  # fmt: skip
+    killed = train(
+        data,
+        run,
+        *common,
+        "+callbacks.kill._target_=tiny_runs.KillAtStep",
+        "+callbacks.kill.step=3",
+    )
     assert killed.returncode == -9, killed.stderr[-3000:]
     train_here(data, run, *common)
     state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
@@ -236,8 +277,12 @@ def s3(monkeypatch):
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}  # fmt: skip
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
@@ -251,11 +296,18 @@ def test_training_streams_from_an_s3_endpoint(data, tmp_path, s3):
         if file.name == "index.json" or file.suffix in (".bin", ".json"):
             s3.upload_file(str(file), "videos", f"packs/train/{file.name}")
     cache = tmp_path / "cache"
-    train_here(data, tmp_path / "run", "data.stream=s3://videos/packs", *STREAM_RUN,
-               f"data.stream_cache_dir={cache}", "data.stream_cache_size=100MB",
-               "trainer.max_steps=3")  # fmt: skip
-    state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu",
-                       weights_only=True)  # fmt: skip
+    train_here(
+        data,
+        tmp_path / "run",
+        "data.stream=s3://videos/packs",
+        *STREAM_RUN,
+        f"data.stream_cache_dir={cache}",
+        "data.stream_cache_size=100MB",
+        "trainer.max_steps=3",
+    )
+    state = torch.load(
+        tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True
+    )
     assert state["global_step"] == 3
     cached = [p.name for p in cache.rglob("*") if p.is_file()]
     assert any(name.startswith("chunk-") for name in cached), cached

@@ -27,14 +27,22 @@ def videos(tmp_path_factory, make_clip):
 def data_module(root, tmp_path, val_names):
     (tmp_path / "train.csv").write_text("good.mp4 0\n")
     (tmp_path / "val.csv").write_text("".join(f"{name} 0\n" for name in val_names))
-    return pretrain_module(tmp_path / "train.csv", root, tmp_path / "val.csv", mask_ratio=0.75,
-                           patch_size=8, batch_size=1)
+    return pretrain_module(
+        tmp_path / "train.csv",
+        root,
+        tmp_path / "val.csv",
+        mask_ratio=0.75,
+        patch_size=8,
+        batch_size=1,
+    )
 
 
 def test_a_good_video(videos):
     check = video_check.check_decodes(VideoRecord(str(videos / "good.mp4")), OPEN)
     assert check == video_check.DecodeCheck("", frames=12, width=48, height=32)
-    check = video_check.check_decodes(VideoRecord(str(videos / "good.mp4")), OPEN, lambda n: [n - 1])
+    check = video_check.check_decodes(
+        VideoRecord(str(videos / "good.mp4")), OPEN, lambda n: [n - 1]
+    )
     assert not check.error
 
 

@@ -19,9 +19,16 @@ def test_every_loader_sets_up_its_workers(tmp_path, make_clip):
         make_clip(tmp_path / f"{i}.mp4", num_frames=8, size=(32, 32))
     (tmp_path / "list.csv").write_text("0.mp4 0\n1.mp4 1\n")
     dm = PretrainDataModule(
-        train_list=str(tmp_path / "list.csv"), val_list=str(tmp_path / "list.csv"),
-        root=str(tmp_path), num_frames=4, sampling_rate=1, input_size=32,
-        mask_generator=TubeMaskGenerator(0.5), batch_size=2, num_workers=1, backend="pyav",
+        train_list=str(tmp_path / "list.csv"),
+        val_list=str(tmp_path / "list.csv"),
+        root=str(tmp_path),
+        num_frames=4,
+        sampling_rate=1,
+        input_size=32,
+        mask_generator=TubeMaskGenerator(0.5),
+        batch_size=2,
+        num_workers=1,
+        backend="pyav",
     )
     dm.setup("fit")
     assert dm.train_dataloader().worker_init_fn is workers.worker_init

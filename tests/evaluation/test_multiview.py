@@ -134,8 +134,9 @@ def test_top_k_is_clamped_to_the_number_of_classes():
 def test_views_of_one_video_with_different_labels_are_an_error():
     probs = torch.full((3, 4), 0.25)
     with pytest.raises(ValueError, match=r"video ids: 7\b"):
-        aggregate_views(probs, torch.tensor([1, 1, 2]), torch.tensor([4, 7, 7]),
-                        torch.tensor([0, 0, 1]))
+        aggregate_views(
+            probs, torch.tensor([1, 1, 2]), torch.tensor([4, 7, 7]), torch.tensor([0, 0, 1])
+        )
 
 
 def test_a_video_with_missing_views_is_an_error():
@@ -144,9 +145,10 @@ def test_a_video_with_missing_views_is_an_error():
     metric.update(logits, labels, videos, views)
     with pytest.raises(ValueError, match=r"1 of 3 videos .* fewer than 2 .*30 \(1\)"):
         metric.compute()
-    assert MultiViewAccuracy(num_classes=6, expected_views=1).forward(
-        logits, labels, videos, views
-    ) is None
+    assert (
+        MultiViewAccuracy(num_classes=6, expected_views=1).forward(logits, labels, videos, views)
+        is None
+    )
 
 
 def test_reset_clears_scores_and_nothing_scored_gives_nan():
@@ -234,7 +236,9 @@ def test_two_process_ddp_equals_single_process(tmp_path):
     # a two-core machine, while the run itself takes well under a second
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     mp.start_processes(
-        ddp_worker, args=(world_size, free_port(), str(tmp_path)), nprocs=world_size,
+        ddp_worker,
+        args=(world_size, free_port(), str(tmp_path)),
+        nprocs=world_size,
         start_method=method,
     )
 

@@ -16,8 +16,17 @@ from videomae_ssl.evaluation import (
 )
 from videomae_ssl.evaluation.report import DARK_BLUE
 
-HEADER = ["video_id", "path", "label", "label_name", "pred", "pred_name", "correct", "prob_pred",
-          "top5"]
+HEADER = [
+    "video_id",
+    "path",
+    "label",
+    "label_name",
+    "pred",
+    "pred_name",
+    "correct",
+    "prob_pred",
+    "top5",
+]
 
 
 def scores() -> VideoScores:
@@ -37,16 +46,36 @@ def read_rows(path) -> list[list[str]]:
 
 def test_predictions_csv_with_class_names(tmp_path):
     out = write_predictions(
-        tmp_path / "deep" / "dir" / "preds.csv", scores(), ["a.mp4", "b.mp4", "c.mp4"],
+        tmp_path / "deep" / "dir" / "preds.csv",
+        scores(),
+        ["a.mp4", "b.mp4", "c.mp4"],
         ["cat", "dog", "air drumming"],
     )
     assert out == tmp_path / "deep" / "dir" / "preds.csv"
     assert read_rows(out) == [
         HEADER,
-        ["0", "a.mp4", "2", "air drumming", "2", "air drumming", "1", "0.7000",
-         "air_drumming:0.7000 dog:0.2000 cat:0.1000"],
-        ["2", "c.mp4", "1", "dog", "0", "cat", "0", "0.5000",
-         "cat:0.5000 dog:0.3000 air_drumming:0.2000"],
+        [
+            "0",
+            "a.mp4",
+            "2",
+            "air drumming",
+            "2",
+            "air drumming",
+            "1",
+            "0.7000",
+            "air_drumming:0.7000 dog:0.2000 cat:0.1000",
+        ],
+        [
+            "2",
+            "c.mp4",
+            "1",
+            "dog",
+            "0",
+            "cat",
+            "0",
+            "0.5000",
+            "cat:0.5000 dog:0.3000 air_drumming:0.2000",
+        ],
     ]
 
 

@@ -83,8 +83,14 @@ class DataModule(L.LightningDataModule):
 
 def trainer(tmp_path, callbacks=(), **kw):
     return L.Trainer(
-        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=tmp_path, callbacks=list(callbacks), **kw,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=list(callbacks),
+        **kw,
     )
 
 
@@ -100,8 +106,9 @@ class RecordWeights(L.Callback):
 
 def test_ema_follows_the_weights_after_each_step(tmp_path):
     torch.manual_seed(0)
-    module = VideoClassificationModule(classifier(), batch_size=4, base_lr=0.5, ema_decay=0.5,
-                                       warmup_epochs=0)
+    module = VideoClassificationModule(
+        classifier(), batch_size=4, base_lr=0.5, ema_decay=0.5, warmup_epochs=0
+    )
     start = module.net.head.weight.detach().clone()
     record = RecordWeights()
     trainer(tmp_path, [record], max_epochs=1).fit(module, datamodule=DataModule())
@@ -119,9 +126,18 @@ def test_test_scores_views_per_video_and_checkpoint_rebuilds_the_classifier(tmp_
     torch.manual_seed(0)
     net = classifier()
     module = VideoClassificationModule(
-        net, batch_size=4, test_views=2, class_names=["a", "b", "c"],
-        eval_settings={"num_frames": 4, "sampling_rate": 2, "sampling": "dense",
-                       "input_size": 32, "test_clips": 2, "test_crops": 1},
+        net,
+        batch_size=4,
+        test_views=2,
+        class_names=["a", "b", "c"],
+        eval_settings={
+            "num_frames": 4,
+            "sampling_rate": 2,
+            "sampling": "dense",
+            "input_size": 32,
+            "test_clips": 2,
+            "test_crops": 1,
+        },
     )
     t = trainer(tmp_path)
     t.test(module, datamodule=DataModule())
@@ -148,7 +164,9 @@ def test_test_scores_views_per_video_and_checkpoint_rebuilds_the_classifier(tmp_
 
 def test_a_uint8_eval_batch_is_normalised_on_the_device():
     module = VideoClassificationModule(classifier()).eval()
-    video = torch.randint(0, 256, (2, 3, 4, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    video = torch.randint(
+        0, 256, (2, 3, 4, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
     worker = torch.stack([normalize(v.permute(1, 0, 2, 3)) for v in video])
     batch = VideoDataModule(train_list=None).on_after_batch_transfer(
         {"video": video, "label": torch.tensor([0, 1])}, 0

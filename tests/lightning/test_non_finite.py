@@ -29,11 +29,19 @@ class SomeNaN(Clips):
 def fit(tmp_path, bad, **kwargs):
     torch.manual_seed(0)
     module = VideoMAEPretrainModule(videomae_pretrain("tiny", **NET), warmup_epochs=0, **kwargs)
-    checkpoint = ModelCheckpoint(tmp_path / "ckpt", save_last=True, save_top_k=0,
-                                 every_n_train_steps=1)
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, callbacks=[checkpoint],
-                        enable_progress_bar=False, enable_model_summary=False, max_epochs=1,
-                        default_root_dir=tmp_path)
+    checkpoint = ModelCheckpoint(
+        tmp_path / "ckpt", save_last=True, save_top_k=0, every_n_train_steps=1
+    )
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        callbacks=[checkpoint],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        max_epochs=1,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, DataLoader(SomeNaN(bad), batch_size=2))
     return module, trainer
 

@@ -24,13 +24,15 @@ class FakeTrainer:
 def test_the_plan_scales_by_the_effective_batch_and_counts_warmup_steps():
     plan = lr_plan(FakeTrainer(), 8, 1e-3, 1e-6, 1e-7, warmup_epochs=2.5)
     assert plan.batch == 8 * 4 * 2
-    assert (plan.lr, plan.min_lr, plan.warmup_lr) == pytest.approx((64e-3 / 256 * 1, 64e-6 / 256,
-                                                                     64e-7 / 256))  # fmt: skip
+    assert (plan.lr, plan.min_lr, plan.warmup_lr) == pytest.approx(
+        (64e-3 / 256 * 1, 64e-6 / 256, 64e-7 / 256)
+    )
     assert (plan.total_steps, plan.warmup_steps) == (100, 25)  # 10 steps per epoch
     assert lr_plan(FakeTrainer(), 8, 1e-3, 0, 0, 20).warmup_steps == 100  # at most all of them
     assert lr_plan(FakeTrainer(), 8, 1e-3, 0, 0, 0, scaled=False).lr == 1e-3
     assert "Effective batch 64 videos = 8 per device x 2 devices x 2 nodes x 2 accumulation" in (
-        plan.batch_line(FakeTrainer(), 8))
+        plan.batch_line(FakeTrainer(), 8)
+    )
 
 
 def test_the_schedule_steps_the_warmup_cosine_of_the_plan():

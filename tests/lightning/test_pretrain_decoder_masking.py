@@ -11,8 +11,17 @@ from videomae_ssl.loss import pixel_targets, reconstruction_loss
 from videomae_ssl.masking import decoder_mask_generator, token_indices, tube_mask
 from videomae_ssl.models import videomae_pretrain
 
-NET = dict(img_size=32, num_frames=4, patch_size=8, embed_dim=32, depth=2, num_heads=2,
-           decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2)
+NET = dict(
+    img_size=32,
+    num_frames=4,
+    patch_size=8,
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    decoder_embed_dim=16,
+    decoder_depth=1,
+    decoder_num_heads=2,
+)
 GRID = (2, 4, 4)
 
 
@@ -29,8 +38,10 @@ class Clips(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         g = torch.Generator().manual_seed(i)
-        item = {"video": torch.randn(3, 4, 32, 32, generator=g),
-                "mask": tube_mask(GRID, 0.75, torch.Generator().manual_seed(i))}
+        item = {
+            "video": torch.randn(3, 4, 32, 32, generator=g),
+            "mask": tube_mask(GRID, 0.75, torch.Generator().manual_seed(i)),
+        }
         if self.cells is not None:
             item["decoder_mask"] = self.cells(GRID, torch.Generator().manual_seed(100 + i))
         return item
@@ -43,7 +54,9 @@ def batch(decoder_ratio: float = 0.0):
 def plain_loss(net, b):
     """VideoMAE's step as it reads without any decoder masking."""
     pred = net(b["video"], b["mask"])
-    return reconstruction_loss(pred, pixel_targets(b["video"], 8, 2, ids=token_indices(b["mask"]).decoded))
+    return reconstruction_loss(
+        pred, pixel_targets(b["video"], 8, 2, ids=token_indices(b["mask"]).decoded)
+    )
 
 
 def module(ratio, seed=0):
@@ -107,8 +120,15 @@ def test_a_hand_built_batch_leaves_the_global_generator_alone():
 
 def test_trains_with_decoder_masking(tmp_path):
     m = module(0.5)
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, default_root_dir=tmp_path, max_epochs=1)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+        max_epochs=1,
+    )
     trainer.fit(m, train_dataloaders=DataLoader(Clips(0.5), batch_size=4))
     assert trainer.global_step == 2
     assert torch.isfinite(trainer.callback_metrics["train/loss"])

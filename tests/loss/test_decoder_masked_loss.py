@@ -33,7 +33,10 @@ def reference_loss(pred, targets, mask, decoder_mask):
             if decoder_mask[b, i]:
                 continue  # not decoded: no prediction
             if mask[b, i]:
-                err = [(p - t) ** 2 for p, t in zip(pred[b, k].tolist(), targets[b, i].tolist(), strict=True)]
+                err = [
+                    (p - t) ** 2
+                    for p, t in zip(pred[b, k].tolist(), targets[b, i].tolist(), strict=True)
+                ]
                 total += sum(err) / len(err)
                 count += 1
             k += 1

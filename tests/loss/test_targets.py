@@ -24,7 +24,13 @@ def reference_targets(video, p, q, norm_pix, eps=1e-6):
                 for wi in range(w // p):
                     chans = []
                     for ci in range(c):
-                        block = video[bi, ci, ti * q : (ti + 1) * q, hi * p : (hi + 1) * p, wi * p : (wi + 1) * p]
+                        block = video[
+                            bi,
+                            ci,
+                            ti * q : (ti + 1) * q,
+                            hi * p : (hi + 1) * p,
+                            wi * p : (wi + 1) * p,
+                        ]
                         vals = (block.double() * STD[ci] + MEAN[ci]).reshape(-1)  # (t, h, w) order
                         if norm_pix:
                             n = vals.numel()
@@ -51,8 +57,10 @@ def test_raw_target_matches_reference():
     torch.manual_seed(1)
     video = torch.randn(1, 3, 4, 8, 8)
     torch.testing.assert_close(
-        pixel_targets(video, 4, 2, norm_pix=False).double(), reference_targets(video, 4, 2, False),
-        atol=1e-6, rtol=1e-6,
+        pixel_targets(video, 4, 2, norm_pix=False).double(),
+        reference_targets(video, 4, 2, False),
+        atol=1e-6,
+        rtol=1e-6,
     )
 
 
@@ -84,7 +92,9 @@ def test_target_has_no_gradient():
 
 def test_loss_ignores_visible_tokens():
     torch.manual_seed(2)
-    mask = torch.stack([tube_mask((2, 3, 3), 0.5, torch.Generator().manual_seed(s)) for s in range(2)])
+    mask = torch.stack(
+        [tube_mask((2, 3, 3), 0.5, torch.Generator().manual_seed(s)) for s in range(2)]
+    )
     targets = torch.randn(2, 18, 7)
     pred = torch.randn(2, int(mask[0].sum()), 7)
     hidden = token_indices(mask).decoded  # (B, K): what the model predicts

@@ -35,7 +35,9 @@ def v2_running_cell(grid, ratio, phase):
 @pytest.mark.parametrize("grid", [(8, 14, 14), (3, 2, 6), (5, 4, 2)])
 def test_running_cell_matches_videomae_v2(grid, ratio):
     for phase in range(4):
-        assert torch.equal(running_cell_mask(grid, ratio, phase), v2_running_cell(grid, ratio, phase))
+        assert torch.equal(
+            running_cell_mask(grid, ratio, phase), v2_running_cell(grid, ratio, phase)
+        )
 
 
 @pytest.mark.parametrize("ratio", [0.25, 0.5, 0.75])
@@ -57,7 +59,9 @@ def test_generator_draws_the_phase_from_its_generator():
     drawn = {tuple(g(grid, torch.Generator().manual_seed(s)).tolist()) for s in range(20)}
     phases = {tuple(running_cell_mask(grid, 0.5, p).tolist()) for p in range(4)}
     assert drawn == phases  # V2's four start positions, and nothing else
-    assert torch.equal(g(grid, torch.Generator().manual_seed(3)), g(grid, torch.Generator().manual_seed(3)))
+    assert torch.equal(
+        g(grid, torch.Generator().manual_seed(3)), g(grid, torch.Generator().manual_seed(3))
+    )
 
 
 @pytest.mark.parametrize("ratio", [0.2, 1.0, -0.5])

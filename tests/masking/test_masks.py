@@ -91,7 +91,9 @@ def test_generators_match_functions():
 
 
 def test_mask_to_indices_matches_boolean_indexing():
-    mask = torch.stack([tube_mask((4, 6, 6), 0.75, torch.Generator().manual_seed(s)) for s in range(3)])
+    mask = torch.stack(
+        [tube_mask((4, 6, 6), 0.75, torch.Generator().manual_seed(s)) for s in range(3)]
+    )
     x = torch.randn(3, mask.shape[1], 5)
     ids_vis, ids_mask = mask_to_indices(mask)
     assert torch.equal(gather_tokens(x, ids_vis), x[~mask].reshape(3, -1, 5))

@@ -13,8 +13,17 @@ from videomae_ssl.loss import pixel_targets, reconstruction_loss
 from videomae_ssl.masking import mask_to_indices, running_cell_mask, token_indices, tube_mask
 from videomae_ssl.models import videomae_pretrain
 
-NET = dict(img_size=32, num_frames=4, patch_size=8, embed_dim=32, depth=2, num_heads=2,
-           decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2)
+NET = dict(
+    img_size=32,
+    num_frames=4,
+    patch_size=8,
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    decoder_embed_dim=16,
+    decoder_depth=1,
+    decoder_num_heads=2,
+)
 
 
 def setup(decoder_masking):
@@ -52,7 +61,9 @@ def test_step_compiles_without_graph_breaks(decoder_masking):
 
 
 def test_mask_to_indices_with_its_count_compiles_as_one_graph():
-    mask = torch.stack([tube_mask((2, 4, 4), 0.75, torch.Generator().manual_seed(i)) for i in range(3)])
+    mask = torch.stack(
+        [tube_mask((2, 4, 4), 0.75, torch.Generator().manual_seed(i)) for i in range(3)]
+    )
     compiled = torch.compile(mask_to_indices, backend="aot_eager", fullgraph=True)
     for a, b in zip(compiled(mask, 12 * 2), mask_to_indices(mask), strict=True):
         assert torch.equal(a, b)
@@ -69,7 +80,9 @@ def test_compiled_model_matches_eager(decoder_masking):
     compiled = torch.compile(net, backend="aot_eager", fullgraph=True)
     pred = compiled(video, ids)
     torch.testing.assert_close(pred, net(video, ids), atol=1e-6, rtol=1e-6)
-    compiled_loss = reconstruction_loss(pred, pixel_targets(video, 8, 2, ids=ids.decoded), ids.loss_mask)
+    compiled_loss = reconstruction_loss(
+        pred, pixel_targets(video, 8, 2, ids=ids.decoded), ids.loss_mask
+    )
     torch.testing.assert_close(compiled_loss, loss, atol=1e-6, rtol=1e-6)
     compiled_loss.backward()
     for name, p in net.named_parameters():
@@ -81,8 +94,12 @@ def test_the_training_step_with_the_data_paths_indices_compiles_as_one_graph():
     # reads a count back from the device (a .tolist() would break the graph).
     net, video, ids = setup(False)
     module = VideoMAEPretrainModule(net).train()
-    batch = {"video": video, "mask": torch.zeros(2, 32, dtype=torch.bool).scatter(1, ids.decoded, True),
-             "ids_visible": ids.visible, "ids_masked": ids.decoded}
+    batch = {
+        "video": video,
+        "mask": torch.zeros(2, 32, dtype=torch.bool).scatter(1, ids.decoded, True),
+        "ids_visible": ids.visible,
+        "ids_masked": ids.decoded,
+    }
     explained = torch._dynamo.explain(module.shared_step)(batch)
     assert explained.graph_break_count == 0, explained.break_reasons
     assert torch.equal(module.shared_step(batch)[0], step(net, video, ids))

@@ -6,8 +6,17 @@ from videomae_ssl.loss import pixel_targets, reconstruction_loss
 from videomae_ssl.masking import running_cell_mask, token_indices, tube_mask
 from videomae_ssl.models import videomae_pretrain
 
-NET = dict(img_size=32, num_frames=8, patch_size=8, embed_dim=32, depth=2, num_heads=2,
-           decoder_embed_dim=16, decoder_depth=2, decoder_num_heads=2)
+NET = dict(
+    img_size=32,
+    num_frames=8,
+    patch_size=8,
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    decoder_embed_dim=16,
+    decoder_depth=2,
+    decoder_num_heads=2,
+)
 GRID = (4, 4, 4)
 
 
@@ -37,7 +46,7 @@ def v2_forward(net, video, mask, decode_mask):
     x = torch.cat([x + pos_vis, net.mask_token + pos_dec], dim=1)
     for block in net.decoder.blocks:
         x = block(x)
-    return net.decoder.head(net.decoder.norm(x[:, -pos_dec.shape[1]:]))
+    return net.decoder.head(net.decoder.norm(x[:, -pos_dec.shape[1] :]))
 
 
 def test_decoder_masked_forward_matches_videomae_v2():
@@ -59,8 +68,12 @@ def test_decoder_mask_that_keeps_exactly_the_masked_tokens_is_the_plain_model():
         plain = net(video, mask)
         masked = net(video, ids)
     assert torch.equal(plain, masked)
-    plain_loss = reconstruction_loss(plain, pixel_targets(video, 8, 2, ids=token_indices(mask).decoded))
-    masked_loss = reconstruction_loss(masked, pixel_targets(video, 8, 2, ids=ids.decoded), ids.loss_mask)
+    plain_loss = reconstruction_loss(
+        plain, pixel_targets(video, 8, 2, ids=token_indices(mask).decoded)
+    )
+    masked_loss = reconstruction_loss(
+        masked, pixel_targets(video, 8, 2, ids=ids.decoded), ids.loss_mask
+    )
     torch.testing.assert_close(masked_loss, plain_loss, rtol=1e-6, atol=0)
 
 

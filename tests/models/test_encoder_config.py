@@ -23,8 +23,17 @@ from videomae_ssl.models.config import VideoMAEConfig
 MODELS = Path(models.__file__).parent
 PACKAGE = Path(videomae_ssl.__file__).parent
 CONFIG_FIELDS = set(VideoMAEConfig.field_names())
-SMALL = VideoMAEConfig(img_size=32, patch_size=8, num_frames=4, embed_dim=48, depth=2,
-                       num_heads=4, decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2)  # fmt: skip
+SMALL = VideoMAEConfig(
+    img_size=32,
+    patch_size=8,
+    num_frames=4,
+    embed_dim=48,
+    depth=2,
+    num_heads=4,
+    decoder_embed_dim=32,
+    decoder_depth=1,
+    decoder_num_heads=2,
+)
 # The modules that may declare the architecture: the config and the sizes' numbers.
 HOMES = {"videomae_ssl/models/config.py", "videomae_ssl/models/sizes.py"}
 
@@ -43,13 +52,18 @@ def constructor_arguments(path: Path) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize(
     ("module", "cls"),
-    [("encoder.py", "VideoMAEEncoder"), ("autoencoder.py", "VideoMAEPretrainModel"),
-     ("classifier.py", "VideoMAEClassifier")],
-)  # fmt: skip
+    [
+        ("encoder.py", "VideoMAEEncoder"),
+        ("autoencoder.py", "VideoMAEPretrainModel"),
+        ("classifier.py", "VideoMAEClassifier"),
+    ],
+)
 def test_the_constructors_do_not_list_the_architecture_fields(module, cls):
     names = constructor_arguments(MODELS / module)[cls]
     assert "config" in names
-    assert not names & CONFIG_FIELDS, f"{module}: {cls}.__init__ lists {sorted(names & CONFIG_FIELDS)}"
+    assert not names & CONFIG_FIELDS, (
+        f"{module}: {cls}.__init__ lists {sorted(names & CONFIG_FIELDS)}"
+    )
 
 
 def shapes(model):
@@ -71,9 +85,17 @@ def test_a_model_rebuilt_from_its_stored_config_equals_it(cls):
 @pytest.mark.parametrize("build", [videomae_pretrain, lambda **kw: videomae_classifier(5, **kw)])
 def test_the_builders_replace_the_sizes_fields(build):
     model = build(size="tiny", img_size=32, num_frames=4, patch_size=8, drop_path_rate=0.1)
-    expected = VideoMAEConfig(embed_dim=192, depth=4, num_heads=3, decoder_embed_dim=96,
-                              decoder_num_heads=3, decoder_depth=2, img_size=32, num_frames=4,
-                              patch_size=8)  # fmt: skip
+    expected = VideoMAEConfig(
+        embed_dim=192,
+        depth=4,
+        num_heads=3,
+        decoder_embed_dim=96,
+        decoder_num_heads=3,
+        decoder_depth=2,
+        img_size=32,
+        num_frames=4,
+        patch_size=8,
+    )
     assert model.config == expected
     assert model.options["drop_path_rate"] == pytest.approx(0.1)
 
@@ -103,8 +125,11 @@ def architecture_tables(tree: ast.Module) -> list[str]:
             if len(names & CONFIG_FIELDS) >= 3:
                 found.append(f"a list of fields at line {node.lineno}")
         elif isinstance(node, ast.Dict):
-            numbered = {k.value for k, v in zip(node.keys, node.values, strict=True)
-                        if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)}  # fmt: skip
+            numbered = {
+                k.value
+                for k, v in zip(node.keys, node.values, strict=True)
+                if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
+            }
             if len(numbered & CONFIG_FIELDS) >= 3:
                 found.append(f"a dict of field values at line {node.lineno}")
     return found
@@ -115,14 +140,22 @@ def grid_computations(tree: ast.Module) -> list[str]:
     c["patch_size"]`, `side //= tubelet_size`): computing the token grid."""
 
     def sizes(node: ast.AST) -> bool:
-        name = (node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute)
-                else node.slice.value if isinstance(node, ast.Subscript)
-                and isinstance(node.slice, ast.Constant) else None)  # fmt: skip
+        name = (
+            node.id
+            if isinstance(node, ast.Name)
+            else node.attr
+            if isinstance(node, ast.Attribute)
+            else node.slice.value
+            if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)
+            else None
+        )
         return name in ("patch_size", "tubelet_size")
 
     found = []
     for node in ast.walk(tree):
-        division = isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, ast.FloorDiv)
+        division = isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(
+            node.op, ast.FloorDiv
+        )
         if division and sizes(node.right if isinstance(node, ast.BinOp) else node.value):
             found.append(f"line {node.lineno}")
     return found

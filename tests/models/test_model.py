@@ -19,8 +19,17 @@ from videomae_ssl.models import (
 from videomae_ssl.models.layers import Attention
 from videomae_ssl.models.pos_embed import sinusoid_table
 
-TINY = dict(img_size=32, num_frames=4, patch_size=8, embed_dim=32, depth=2, num_heads=2,
-            decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2)
+TINY = dict(
+    img_size=32,
+    num_frames=4,
+    patch_size=8,
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    decoder_embed_dim=16,
+    decoder_depth=1,
+    decoder_num_heads=2,
+)
 
 
 def batch_masks(grid, ratio, b):
@@ -90,7 +99,13 @@ def test_sdpa_matches_naive_attention():
 def test_k_bias_is_zero_and_not_a_parameter():
     attn = Attention(8, 2)
     assert attn.qkv.bias is None
-    assert {n for n, _ in attn.named_parameters()} == {"qkv.weight", "q_bias", "v_bias", "proj.weight", "proj.bias"}
+    assert {n for n, _ in attn.named_parameters()} == {
+        "qkv.weight",
+        "q_bias",
+        "v_bias",
+        "proj.weight",
+        "proj.bias",
+    }
 
 
 @pytest.mark.parametrize("size", sorted(SIZES))
@@ -98,7 +113,14 @@ def test_sizes_build_with_paper_numbers(size):
     s = get_size(size)
     assert s.embed_dim % s.num_heads == 0 and s.decoder_embed_dim % s.decoder_num_heads == 0
     if size == "base":
-        assert (s.embed_dim, s.depth, s.num_heads, s.decoder_embed_dim, s.decoder_num_heads, s.decoder_depth) == (768, 12, 12, 384, 6, 4)
+        assert (
+            s.embed_dim,
+            s.depth,
+            s.num_heads,
+            s.decoder_embed_dim,
+            s.decoder_num_heads,
+            s.decoder_depth,
+        ) == (768, 12, 12, 384, 6, 4)
 
 
 def test_vit_base_parameter_count():
@@ -118,7 +140,12 @@ def test_classifier_shapes_init_and_gradients():
     logits.sum().backward()
     assert all(p.grad is not None for p in model.parameters())
     keys = set(model.state_dict())
-    assert {"patch_embed.proj.weight", "blocks.0.attn.q_bias", "fc_norm.weight", "head.weight"} <= keys
+    assert {
+        "patch_embed.proj.weight",
+        "blocks.0.attn.q_bias",
+        "fc_norm.weight",
+        "head.weight",
+    } <= keys
     assert not any(k.startswith("norm.") for k in keys)
 
 
@@ -132,7 +159,9 @@ def test_wrong_input_size_is_a_clear_error():
 def test_config_names_every_argument_as_plain_values_and_rebuilds_the_model(cls):
     # Numbers from numpy (a computed class count, a sweep) must not reach the checkpoint's
     # model_args or options as numpy objects: a weights-only load refuses them.
-    kw = {k: v for k, v in TINY.items() if cls is VideoMAEPretrainModel or not k.startswith("decoder")}
+    kw = {
+        k: v for k, v in TINY.items() if cls is VideoMAEPretrainModel or not k.startswith("decoder")
+    }
     kw = {**kw, "img_size": np.int64(32), "mlp_ratio": np.float64(4.0)}
     options = {"drop_path_rate": np.float32(0.1)}
     if cls is VideoMAEClassifier:
@@ -167,7 +196,9 @@ def test_grad_checkpointing_gives_the_plain_loss_and_gradients(kind, monkeypatch
     calls = []
     checkpoint = torch.utils.checkpoint.checkpoint
     monkeypatch.setattr(
-        torch.utils.checkpoint, "checkpoint", lambda *a, **kw: calls.append(kw) or checkpoint(*a, **kw)
+        torch.utils.checkpoint,
+        "checkpoint",
+        lambda *a, **kw: calls.append(kw) or checkpoint(*a, **kw),
     )
     video = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(0))
     if kind == "pretrain":

@@ -10,12 +10,35 @@ from videomae_ssl.models import VideoMAEClassifier, VideoMAEConfig, VideoMAEPret
 
 transformers = pytest.importorskip("transformers")
 
-CFG = dict(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=48,
-           num_hidden_layers=2, num_attention_heads=4, intermediate_size=192,
-           decoder_hidden_size=32, decoder_num_hidden_layers=2, decoder_num_attention_heads=2,
-           decoder_intermediate_size=128, layer_norm_eps=1e-6, hidden_act="gelu", qkv_bias=True)
-OURS = dict(img_size=32, patch_size=8, num_frames=4, tubelet_size=2, embed_dim=48, depth=2,
-            num_heads=4, decoder_embed_dim=32, decoder_depth=2, decoder_num_heads=2)
+CFG = dict(
+    image_size=32,
+    patch_size=8,
+    num_frames=4,
+    tubelet_size=2,
+    hidden_size=48,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=192,
+    decoder_hidden_size=32,
+    decoder_num_hidden_layers=2,
+    decoder_num_attention_heads=2,
+    decoder_intermediate_size=128,
+    layer_norm_eps=1e-6,
+    hidden_act="gelu",
+    qkv_bias=True,
+)
+OURS = dict(
+    img_size=32,
+    patch_size=8,
+    num_frames=4,
+    tubelet_size=2,
+    embed_dim=48,
+    depth=2,
+    num_heads=4,
+    decoder_embed_dim=32,
+    decoder_depth=2,
+    decoder_num_heads=2,
+)
 
 
 def randomize(model):
@@ -36,7 +59,9 @@ def test_pretraining_matches_transformers(norm_pix):
     result = ours.load_state_dict(from_hf(hf.state_dict(), pretraining=True), strict=True)
     assert not result.missing_keys and not result.unexpected_keys
 
-    mask = torch.stack([tube_mask((2, 4, 4), 0.75, torch.Generator().manual_seed(i)) for i in range(2)])
+    mask = torch.stack(
+        [tube_mask((2, 4, 4), 0.75, torch.Generator().manual_seed(i)) for i in range(2)]
+    )
     video = torch.randn(2, 3, 4, 32, 32)  # (B, C, T, H, W); transformers takes (B, T, C, H, W)
     with torch.no_grad():
         ref = hf(pixel_values=video.transpose(1, 2), bool_masked_pos=mask)
@@ -56,7 +81,9 @@ def test_classifier_matches_transformers():
     ours.load_state_dict(from_hf(hf.state_dict(), pretraining=False), strict=True)
     video = torch.randn(2, 3, 4, 32, 32)
     with torch.no_grad():
-        torch.testing.assert_close(ours(video), hf(pixel_values=video.transpose(1, 2)).logits, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            ours(video), hf(pixel_values=video.transpose(1, 2)).logits, atol=1e-5, rtol=1e-5
+        )
 
 
 def test_hf_key_mapping_round_trips():

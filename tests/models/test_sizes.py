@@ -19,8 +19,14 @@ HOME = "videomae_ssl.models.sizes"
 # Encoder widths of the published sizes: a literal table keyed by several of them is a copy.
 WIDTHS = {384, 768, 1024, 1280, 1408}
 # What a size decides (the input geometry is a run's).
-SIZE_FIELDS = {"embed_dim", "depth", "num_heads", "decoder_embed_dim", "decoder_depth",
-               "decoder_num_heads"}  # fmt: skip
+SIZE_FIELDS = {
+    "embed_dim",
+    "depth",
+    "num_heads",
+    "decoder_embed_dim",
+    "decoder_depth",
+    "decoder_num_heads",
+}
 
 
 def module_name(path: Path) -> str:
@@ -40,14 +46,19 @@ def size_definitions(tree: ast.Module) -> list[str]:
             if any(isinstance(t, ast.Name) and t.id == "SIZES" for t in targets):
                 found.append("SIZES =")
         elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "VideoMAEConfig":
-            sized = [k for k in node.keywords if k.arg in SIZE_FIELDS
-                     and isinstance(k.value, ast.Constant)]  # fmt: skip
+            sized = [
+                k
+                for k in node.keywords
+                if k.arg in SIZE_FIELDS and isinstance(k.value, ast.Constant)
+            ]
             if sized:
                 found.append(f"VideoMAEConfig(...) with numbers at line {node.lineno}")
         elif isinstance(node, ast.Dict):
             keys = [k for k in node.keys if isinstance(k, ast.Constant)]
             keys += [e for k in node.keys if isinstance(k, ast.Tuple) for e in k.elts[:1]]
-            ints = {k.value for k in keys if isinstance(k, ast.Constant) and isinstance(k.value, int)}
+            ints = {
+                k.value for k in keys if isinstance(k, ast.Constant) and isinstance(k.value, int)
+            }
             if len(ints & WIDTHS) >= 3:
                 found.append(f"a table keyed by widths at line {node.lineno}")
     return found
@@ -71,7 +82,9 @@ def test_the_size_numbers_are_defined_in_one_module():
 def test_a_copied_table_is_caught():
     """The check itself: a head table written out by width, or a builder, is reported."""
     assert size_definitions(ast.parse("HEADS = {384: 6, 768: 12, 1024: 16}\n"))
-    assert size_definitions(ast.parse("NAMES = {(768, 12): 'B', (1024, 24): 'L', (1280, 32): 'H'}\n"))
+    assert size_definitions(
+        ast.parse("NAMES = {(768, 12): 'B', (1024, 24): 'L', (1280, 32): 'H'}\n")
+    )
     assert size_definitions(ast.parse("def vit_base():\n    return 1\n"))
     assert size_definitions(ast.parse("c = VideoMAEConfig(embed_dim=384, depth=12)\n"))
 
@@ -93,7 +106,9 @@ def models_imports() -> dict[str, set[str]]:
     for path in sorted((PACKAGE / "models").glob("*.py")):
         names = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("videomae_ssl.models"):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "videomae_ssl.models"
+            ):
                 names.add(node.module)
                 names.update(f"{node.module}.{a.name}" for a in node.names)
         found[f"videomae_ssl.models.{path.stem}"] = names

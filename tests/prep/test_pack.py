@@ -19,8 +19,21 @@ from videomae_ssl.prep.pack import main  # noqa: E402
 
 
 def pack(data, out, *extra):
-    return main([str(data / "train.csv"), "--root", str(data), "--out", str(out),
-                 "--workers", "0", "--backend", "pyav", "--no-progress", *extra])  # fmt: skip
+    return main(
+        [
+            str(data / "train.csv"),
+            "--root",
+            str(data),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--backend",
+            "pyav",
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 def items(folder):
@@ -36,7 +49,9 @@ def test_a_broken_video_is_named_and_never_reaches_a_shard(tmp_path, capsys):
     folder = tmp_path / "packed" / "train"
     with open(folder / "broken.tsv") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    assert [(r["line"], r["path"], r["status"]) for r in rows] == [("3", "videos/c2.mp4", "unreadable")]
+    assert [(r["line"], r["path"], r["status"]) for r in rows] == [
+        ("3", "videos/c2.mp4", "unreadable")
+    ]
     manifest = json.loads((folder / MANIFEST).read_text())
     assert [v["path"] for v in manifest["videos"]] == [f"videos/c{k}.mp4" for k in (0, 1, 3, 4)]
     assert [v["line"] for v in manifest["videos"]] == [1, 2, 4, 5]

@@ -200,11 +200,19 @@ def make_ssv2(root):
     }
     (root / "labels.json").write_text(json.dumps(labels, indent=1))
     train = [
-        {"id": "10", "label": "pushing a cup", "template": "Pushing [something] from left to right",
-         "placeholders": ["a cup"]},
-        {"id": "11", "label": "holding a pen", "template": "Holding [something]",
-         "placeholders": ["a pen"]},
-    ]  # fmt: skip
+        {
+            "id": "10",
+            "label": "pushing a cup",
+            "template": "Pushing [something] from left to right",
+            "placeholders": ["a cup"],
+        },
+        {
+            "id": "11",
+            "label": "holding a pen",
+            "template": "Holding [something]",
+            "placeholders": ["a pen"],
+        },
+    ]
     val = [{"id": "20", "template": "Putting [something] on a surface", "placeholders": []}]
     (root / "train.json").write_text(json.dumps(train, indent=1))
     (root / "validation.json").write_text(json.dumps(val))
@@ -231,8 +239,14 @@ def test_ssv2_templates_map_to_label_ids(tmp_path, capsys):
 def test_ssv2_unknown_template_and_broken_json_exit_2(tmp_path, capsys):
     root = make_ssv2(tmp_path / "ssv2")
     bad = root / "validation.json"
-    bad.write_text(json.dumps([{"id": "20", "template": "Putting [something] on a surface"},
-                               {"id": "21", "template": "Dropping [something]"}]))  # fmt: skip
+    bad.write_text(
+        json.dumps(
+            [
+                {"id": "20", "template": "Putting [something] on a surface"},
+                {"id": "21", "template": "Dropping [something]"},
+            ]
+        )
+    )
     status, _, err = run(capsys, "ssv2", "--root", root, "--out", tmp_path / "out")
     assert status == 2
     assert err.startswith(f"error: {bad}: entry 2 (id 21): ")
@@ -413,8 +427,18 @@ def test_folder_holds_out_a_seeded_share_of_every_class(tmp_path, capsys):
     # The same seed draws the same videos; another seed other ones.
     run(capsys, "folder", "--root", root, "--out", tmp_path / "b", "--seed", "3")
     assert lines(tmp_path / "b" / "val.csv") == val
-    run(capsys, "folder", "--root", root, "--out", tmp_path / "c", "--seed", "4",
-        "--val-fraction", "0.5")  # fmt: skip
+    run(
+        capsys,
+        "folder",
+        "--root",
+        root,
+        "--out",
+        tmp_path / "c",
+        "--seed",
+        "4",
+        "--val-fraction",
+        "0.5",
+    )
     held = sum(line.startswith("Wave/") for line in lines(tmp_path / "c" / "val.csv"))
     assert held == 5
 
@@ -428,9 +452,14 @@ def test_folder_with_split_sub_folders_uses_them(tmp_path, capsys):
     assert status == 0
     out = tmp_path / "out"
     assert lines(out / "classes.txt") == ["Archery", "Basketball"]
-    assert lines(out / "val.csv") == ["val/Archery/archery_00.mp4 0", "val/Basketball/basketball_00.mp4 1"]
-    assert lines(out / "test.csv") == ["test/Basketball/basketball_00.mp4 1",
-                                       "test/Basketball/basketball_01.mp4 1"]  # fmt: skip
+    assert lines(out / "val.csv") == [
+        "val/Archery/archery_00.mp4 0",
+        "val/Basketball/basketball_00.mp4 1",
+    ]
+    assert lines(out / "test.csv") == [
+        "test/Basketball/basketball_00.mp4 1",
+        "test/Basketball/basketball_01.mp4 1",
+    ]
     assert len(lines(out / "train.csv")) == 5
     records = read_annotations(str(out / "train.csv"), root=str(root), num_classes=2)
     assert all(r.path.startswith(str(root)) for r in records)
@@ -452,8 +481,11 @@ def test_folder_mistakes_are_named(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "first, second",
-    [("Push Ups/a.mp4", "Push_Ups/a.mp4"), ("Jump/my clip.mp4", "Jump/my_clip.mp4"),
-     ("Jump/clip.avi", "Jump/clip.mp4")],  # fmt: skip
+    [
+        ("Push Ups/a.mp4", "Push_Ups/a.mp4"),
+        ("Jump/my clip.mp4", "Jump/my_clip.mp4"),
+        ("Jump/clip.avi", "Jump/clip.mp4"),
+    ],
 )
 def test_sources_reencoded_under_one_name_are_refused(tmp_path, capsys, first, second):
     # One of them would be lost, the other listed twice (in train and in val alike).

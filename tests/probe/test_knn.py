@@ -12,6 +12,7 @@ from videomae_ssl.probe.knn import knn_scores, ranked_classes, topk_accuracy
 
 def reference_knn(bank, labels, queries, num_classes, k, temperature):
     """One query at a time, in plain Python."""
+
     def unit(v):
         norm = math.sqrt(sum(x * x for x in v))
         return [x / norm for x in v]
@@ -61,8 +62,10 @@ def test_neighbours_of_equal_similarity_enter_in_bank_order():
     labels = torch.tensor([2, 1, 0, 0, 0])
     scores = knn_scores(bank, labels, torch.tensor([[5.0, 0.0]]), 3, k=2, temperature=0.1)
     torch.testing.assert_close(scores, torch.tensor([[0.0, 0.5, 0.5]]))
-    assert scores.tolist() == reference_knn(bank, labels, torch.tensor([[5.0, 0.0]]), 3, 2,
-                                            0.1).float().tolist()  # fmt: skip
+    assert (
+        scores.tolist()
+        == reference_knn(bank, labels, torch.tensor([[5.0, 0.0]]), 3, 2, 0.1).float().tolist()
+    )
 
 
 def test_equal_class_scores_rank_the_lower_class_first():

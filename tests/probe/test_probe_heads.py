@@ -27,11 +27,14 @@ def clip_batches(n=4, batch=2, classes=3):
     g = torch.Generator().manual_seed(1)
     # Normalised already: without a data module nothing normalises them on the device.
     items = [
-        {"video": normalize_video(torch.randint(0, 256, (3, 4, 32, 32), dtype=torch.uint8,
-                                                generator=g)),
-         "label": int(i % classes)}
+        {
+            "video": normalize_video(
+                torch.randint(0, 256, (3, 4, 32, 32), dtype=torch.uint8, generator=g)
+            ),
+            "label": int(i % classes),
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
     return DataLoader(items, batch_size=batch)
 
 
@@ -40,15 +43,23 @@ def test_the_attentive_probe_trains_only_its_own_parameters():
     before = {k: v.clone() for k, v in encoder.state_dict().items()}
     module = AttentiveProbeModule(encoder, num_classes=3, lr=1e-2)
     probe_before = {k: v.clone() for k, v in module.probe.state_dict().items()}
-    trainer = L.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer = L.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(module, clip_batches())
     assert trainer.global_step == 4
     after = encoder.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert not encoder.training  # drop path never ran: the frozen forward is deterministic
     assert all(not p.requires_grad for p in encoder.parameters())
-    changed = [k for k, v in module.probe.state_dict().items() if not torch.equal(v, probe_before[k])]
+    changed = [
+        k for k, v in module.probe.state_dict().items() if not torch.equal(v, probe_before[k])
+    ]
     assert "query" in changed and "head.weight" in changed and "attn.kv.weight" in changed
     # Checkpoints keep the probe, not the frozen encoder.
     assert all(not k.startswith("encoder.") for k in module.state_dict())
@@ -109,7 +120,12 @@ def test_rows_are_ordered_and_each_view_counted_once():
 
 
 def test_feature_sets_survive_the_disk(tmp_path):
-    rows = FeatureSet(torch.randn(3, 4), torch.tensor([0, 1, 2]), torch.arange(3), torch.zeros(3, dtype=torch.long))
+    rows = FeatureSet(
+        torch.randn(3, 4),
+        torch.tensor([0, 1, 2]),
+        torch.arange(3),
+        torch.zeros(3, dtype=torch.long),
+    )
     path = rows.save(tmp_path / "f" / "train.safetensors", {"pretrained": "x"})
     back = FeatureSet.load(path)
     assert all(torch.equal(getattr(rows, k), getattr(back, k)) for k in ("features", "labels"))
@@ -126,10 +142,16 @@ def test_features_of_a_pretraining_checkpoint_are_its_encoders_mean_tokens(tmp_p
     with torch.no_grad():
         want = source.encoder(video).mean(dim=1)  # (B, D), through the final norm
         for encoder in (
-            frozen_encoder(size="tiny", img_size=32, num_frames=4, patch_size=8,
-                           pretrained=str(tmp_path / "pre.pth"), log=None),
+            frozen_encoder(
+                size="tiny",
+                img_size=32,
+                num_frames=4,
+                patch_size=8,
+                pretrained=str(tmp_path / "pre.pth"),
+                log=None,
+            ),
             frozen_encoder_from_checkpoint(str(tmp_path / "pre.pth"), log=None),
-        ):  # fmt: skip
+        ):
             torch.testing.assert_close(encoder(video), want)
 
 

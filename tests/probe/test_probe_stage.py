@@ -28,8 +28,11 @@ SPLITS = {"train": 5, "val": 3, "test": 3}  # odd counts: two ranks cannot split
 def data(tmp_path_factory):
     """Two classes of clips of several sizes, codecs and lengths, listed in v1 files."""
     root = tmp_path_factory.mktemp("probe_data")
-    kinds = [((64, 48), "libx264", ".mp4", 20), ((48, 64), "mpeg4", ".avi", 14),
-             ((80, 48), "libx264", ".mkv", 9)]  # fmt: skip
+    kinds = [
+        ((64, 48), "libx264", ".mp4", 20),
+        ((48, 64), "mpeg4", ".avi", 14),
+        ((80, 48), "libx264", ".mkv", 9),
+    ]
     for split, count in SPLITS.items():
         lines = []
         for k in range(count):
@@ -74,21 +77,29 @@ def probe_overrides(data: Path, run_dir: Path, *extra: str) -> list[str]:
 def probe_here(data: Path, run_dir: Path, *extra: str) -> dict:
     args = [o for o in probe_overrides(data, run_dir, *extra) if not o.startswith("hydra.")]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[
-            *args, f"paths.root_dir={run_dir.parent}", f"paths.output_dir={run_dir}"])  # fmt: skip
+        cfg = compose(
+            config_name="train",
+            overrides=[*args, f"paths.root_dir={run_dir.parent}", f"paths.output_dir={run_dir}"],
+        )
     return run(cfg)
 
 
 def test_all_three_probes_write_their_reports(data, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    result = probe_here(data, run_dir, "probe=[knn,linear,attentive]", "probe.linear.epochs=3",
-                        "probe.attentive.epochs=1")  # fmt: skip
+    result = probe_here(
+        data,
+        run_dir,
+        "probe=[knn,linear,attentive]",
+        "probe.linear.epochs=3",
+        "probe.attentive.epochs=1",
+    )
     for name in ("knn", "linear", "attentive"):
         assert 0 <= result[f"{name}/top1"] <= result[f"{name}/top5"] <= 1
         with open(run_dir / name / "predictions.csv") as f:
             rows = list(csv.DictReader(f))
-        assert [r["path"] for r in rows] == [str(data / n) for n in ("test_0.mp4", "test_1.avi",
-                                                                      "test_2.mkv")]  # fmt: skip
+        assert [r["path"] for r in rows] == [
+            str(data / n) for n in ("test_0.mp4", "test_1.avi", "test_2.mkv")
+        ]
         assert {r["label_name"] for r in rows} == {"left", "right"}
         with Image.open(run_dir / name / "confusion.png") as image:
             assert image.width > 50
@@ -111,10 +122,18 @@ def test_two_ddp_processes_gather_every_view_once_and_match_one(data, tmp_path):
     two = tmp_path / "two"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(TESTS)}
     out = subprocess.run(
-        [sys.executable, "-m", "videomae_ssl.train",
-         *probe_overrides(data, two, "probe=knn", "trainer=ddp_cpu")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "videomae_ssl.train",
+            *probe_overrides(data, two, "probe=knn", "trainer=ddp_cpu"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     for split, videos in SPLITS.items():
         views = 2 if split == "test" else 1
@@ -155,7 +174,9 @@ def test_the_loggers_see_the_probes_results_pictures_and_the_config(data, tmp_pa
     for name in ("knn", "linear"):
         (point,) = events.Scalars(f"{name}/top1")
         assert point.value == pytest.approx(result[f"{name}/top1"])
-    assert {"knn/confusion", "linear/confusion", "features/embedding"} <= set(events.Tags()["images"])
+    assert {"knn/confusion", "linear/confusion", "features/embedding"} <= set(
+        events.Tags()["images"]
+    )
     (image,) = events.Images("features/embedding")
     with Image.open(run_dir / "embedding.png") as png:
         assert (image.width, image.height) == png.size
@@ -170,12 +191,16 @@ def test_stage_probe_under_a_fine_tuning_experiment_probes_its_architecture(data
     """stage=probe with experiment=ucf101_finetune: the frozen encoder is built from the
     fine-tuning model config's architecture keys (it stopped with "frozen_encoder() got multiple
     values for keyword argument 'img_size'")."""
-    args = [a.replace("experiment=ucf101_probe", "experiment=ucf101_finetune")
-            for a in probe_overrides(data, tmp_path / "run", "stage=probe", "probe=knn")
-            if a != "+model.net.depth=1" and not a.startswith("hydra.")]  # fmt: skip
+    args = [
+        a.replace("experiment=ucf101_probe", "experiment=ucf101_finetune")
+        for a in probe_overrides(data, tmp_path / "run", "stage=probe", "probe=knn")
+        if a != "+model.net.depth=1" and not a.startswith("hydra.")
+    ]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[*args, f"paths.root_dir={tmp_path}",
-                                                      f"paths.output_dir={tmp_path / 'run'}"])  # fmt: skip
+        cfg = compose(
+            config_name="train",
+            overrides=[*args, f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}"],
+        )
     result = run(cfg)
     assert 0 <= result["knn/top1"] <= 1
     train = FeatureSet.load(tmp_path / "run" / "features" / "train.safetensors")

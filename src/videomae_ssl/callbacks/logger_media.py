@@ -24,8 +24,9 @@ def log_config(loggers: Iterable[Logger], config: Mapping[str, Any]) -> None:
 
 
 @rank_zero_only
-def log_picture(loggers: Iterable[Logger], key: str, picture: Image.Image | str | Path,
-                step: int) -> None:  # fmt: skip
+def log_picture(
+    loggers: Iterable[Logger], key: str, picture: Image.Image | str | Path, step: int
+) -> None:
     """`picture` (an image or a PNG's path) under `key` at `step`."""
     image = picture if isinstance(picture, Image.Image) else Image.open(picture)
     for logger in loggers:

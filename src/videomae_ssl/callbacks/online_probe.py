@@ -88,8 +88,11 @@ class OnlineProbe(L.Callback):
         self.every_n_epochs = every_n_epochs
         self.k, self.temperature = k, temperature
         self.linear, self.linear_lr, self.linear_epochs = linear, linear_lr, linear_epochs
-        self.clip = {"num_frames": num_frames, "sampling_rate": sampling_rate,
-                     "input_size": input_size}  # fmt: skip
+        self.clip = {
+            "num_frames": num_frames,
+            "sampling_rate": sampling_rate,
+            "input_size": input_size,
+        }
         self.batch_size, self.num_workers = batch_size, num_workers
         self.annotation_format = annotation_format
         self.decode = DecodeOptions(backend=backend, frame_template=frame_template)
@@ -181,8 +184,9 @@ class OnlineProbe(L.Callback):
         data module's evaluation loader: each video once over all ranks."""
         device = next(encoder.parameters()).device
         dataset = self.datasets[split]
-        loader = trainer.datamodule.evaluation_loader(dataset, batch_size=self.batch_size,
-                                                      num_workers=self.num_workers)  # fmt: skip
+        loader = trainer.datamodule.evaluation_loader(
+            dataset, batch_size=self.batch_size, num_workers=self.num_workers
+        )
         parts = []
         with trainer.precision_plugin.forward_context():
             for batch in loader:
@@ -193,8 +197,9 @@ class OnlineProbe(L.Callback):
 
     def _knn_top1(self, features: dict[str, FeatureSet]) -> float:
         train, val = features["train"], features["val"]
-        scores = knn_scores(train.features, train.labels, val.features, self.num_classes,
-                            self.k, self.temperature)  # fmt: skip
+        scores = knn_scores(
+            train.features, train.labels, val.features, self.num_classes, self.k, self.temperature
+        )
         return topk_accuracy(scores, val.labels, (1,))[1]
 
     def _linear_top1(self, features: dict[str, FeatureSet], device: torch.device) -> float:
@@ -209,8 +214,15 @@ class OnlineProbe(L.Callback):
                 self._restored = None
         x, y = train.features.to(device).detach(), train.labels.to(device)
         generator = torch.Generator().manual_seed(len(self.history["linear_top1"]))
-        train_head(self.head, self.optimizer, x, y, epochs=self.linear_epochs,
-                   batch_size=256, generator=generator)  # fmt: skip
+        train_head(
+            self.head,
+            self.optimizer,
+            x,
+            y,
+            epochs=self.linear_epochs,
+            batch_size=256,
+            generator=generator,
+        )
         logits = self.head(val.features.to(device)).float()
         return topk_accuracy(logits, val.labels, (1,))[1]
 
@@ -222,10 +234,11 @@ class OnlineProbe(L.Callback):
         names = {"knn_top1": "kNN top-1", "linear_top1": "linear top-1"}
         curves = {names[k]: v for k, v in self.history.items() if v}
         self.curve = accuracy_curve_png(
-            self.dirpath / "knn_top1.png", curves,
+            self.dirpath / "knn_top1.png",
+            curves,
             title="online probe of the encoder during pretraining",
             chance=1.0 / self.num_classes if self.num_classes else None,
-        )  # fmt: skip
+        )
         log_picture(trainer.loggers, "probe/curve", self.curve, trainer.global_step)
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -240,4 +253,3 @@ class OnlineProbe(L.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = {k: [tuple(p) for p in v] for k, v in state_dict["history"].items()}
         self._restored = state_dict if "head" in state_dict else None
-

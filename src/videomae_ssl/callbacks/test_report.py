@@ -38,9 +38,7 @@ class TestReport(L.Callback):
             return
         names = getattr(pl_module, "class_names", None)
         paths = trainer.datamodule.test_video_paths()
-        self.predictions = write_predictions(
-            self.dirpath / "predictions.csv", scores, paths, names
-        )
+        self.predictions = write_predictions(self.dirpath / "predictions.csv", scores, paths, names)
         self.confusion = confusion_matrix_png(
             self.dirpath / "confusion.png", scores.labels, scores.preds, names
         )

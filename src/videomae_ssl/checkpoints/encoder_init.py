@@ -56,8 +56,10 @@ class LoadReport:
 
 
 def _described(config: dict[str, Any]) -> str:
-    return (f"width {config['embed_dim']}, depth {config['depth']}, patch "
-            f"{config['patch_size']}, tubelet {config['tubelet_size']}")  # fmt: skip
+    return (
+        f"width {config['embed_dim']}, depth {config['depth']}, patch "
+        f"{config['patch_size']}, tubelet {config['tubelet_size']}"
+    )
 
 
 def _keys_to_set(theirs: dict[str, Any], model: VideoMAEEncoder) -> str:
@@ -66,10 +68,17 @@ def _keys_to_set(theirs: dict[str, Any], model: VideoMAEEncoder) -> str:
     ours = model.config
     keys = []
     if (theirs["embed_dim"], theirs["depth"]) != (ours.embed_dim, ours.depth):
-        named = [name for name in SIZES
-                 if (get_size(name).embed_dim, get_size(name).depth) == (theirs["embed_dim"], theirs["depth"])]  # fmt: skip
-        keys.append(f"model.net.size={named[0]}" if named else
-                    f"model.net.embed_dim={theirs['embed_dim']} model.net.depth={theirs['depth']}")  # fmt: skip
+        named = [
+            name
+            for name in SIZES
+            if (get_size(name).embed_dim, get_size(name).depth)
+            == (theirs["embed_dim"], theirs["depth"])
+        ]
+        keys.append(
+            f"model.net.size={named[0]}"
+            if named
+            else f"model.net.embed_dim={theirs['embed_dim']} model.net.depth={theirs['depth']}"
+        )
     for name in ("patch_size", "tubelet_size"):
         if theirs.get(name) and theirs[name] != getattr(ours, name):
             keys.append(f"model.net.{name}={theirs[name]}")
@@ -101,22 +110,30 @@ def load_pretrained_encoder(
     if ckpt.kind == "pretrain":
         decoder = [k for k in state if k.startswith(_DECODER)]
         if decoder:
-            report.dropped.append(f"the decoder ({len(decoder)} tensors: decoder.*, "
-                                  "encoder_to_decoder, mask_token)")  # fmt: skip
+            report.dropped.append(
+                f"the decoder ({len(decoder)} tensors: decoder.*, encoder_to_decoder, mask_token)"
+            )
         state = {k.removeprefix("encoder."): v for k, v in state.items() if k not in decoder}
     own = model.state_dict()
     if "norm.weight" in state and "norm.weight" not in own:
-        report.dropped.append("norm: the pretrained encoder's final LayerNorm (fine-tuning "
-                              "mean-pools into fc_norm instead)")  # fmt: skip
+        report.dropped.append(
+            "norm: the pretrained encoder's final LayerNorm (fine-tuning "
+            "mean-pools into fc_norm instead)"
+        )
         state = {k: v for k, v in state.items() if not k.startswith("norm.")}
     head = state.get("head.weight")
     if head is not None and "head.weight" in own and head.shape != own["head.weight"].shape:
-        report.dropped.append(f"head: {head.shape[0]} classes in the checkpoint, "
-                              f"{own['head.weight'].shape[0]} in the model")  # fmt: skip
+        report.dropped.append(
+            f"head: {head.shape[0]} classes in the checkpoint, "
+            f"{own['head.weight'].shape[0]} in the model"
+        )
         state = {k: v for k, v in state.items() if not k.startswith("head.")}
     stored = state.pop("pos_embed", None)  # (N_src, D) or None
-    misfit = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
-              for k, v in state.items() if k in own and v.shape != own[k].shape]  # fmt: skip
+    misfit = [
+        f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and v.shape != own[k].shape
+    ]
     if misfit:
         raise CheckpointError(
             f"{ckpt.path}: the checkpoint is a different model ({_described(ckpt.config)}) "
@@ -158,14 +175,19 @@ def _grid_without_table(
     frames = taken.get("num_frames", c["num_frames"])
     side = taken.get("img_size", c["img_size"])
     try:
-        grid = VideoMAEConfig(num_frames=frames, img_size=side, patch_size=c["patch_size"],
-                              tubelet_size=c["tubelet_size"]).grid  # fmt: skip
+        grid = VideoMAEConfig(
+            num_frames=frames,
+            img_size=side,
+            patch_size=c["patch_size"],
+            tubelet_size=c["tubelet_size"],
+        ).grid
     except ValueError:
         return ckpt.grid  # not the model's geometry: the shape check has said so already
     default = input_size_note(ckpt.assumed_input)
     report.notes = [n for n in report.notes if n != default]
-    report.notes.append(input_size_note(
-        taken, " (the model's own: the file holds no position table either)"))  # fmt: skip
+    report.notes.append(
+        input_size_note(taken, " (the model's own: the file holds no position table either)")
+    )
     return grid
 
 

@@ -97,8 +97,9 @@ def export_hf(
         )
     _check_labels(model, id2label)
     state = to_hf(_cpu_state(model), legacy_bias_names=True)
-    config = hf_config_for({**model.config.as_dict(), **model.options}, kind, id2label,
-                           norm_pix_loss)  # fmt: skip
+    config = hf_config_for(
+        {**model.config.as_dict(), **model.options}, kind, id2label, norm_pix_loss
+    )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -112,9 +113,7 @@ def export_hf(
     return out
 
 
-def export_original(
-    model: Model, path: str | Path, id2label: dict[int, str] | None = None
-) -> Path:
+def export_original(model: Model, path: str | Path, id2label: dict[int, str] | None = None) -> Path:
     """Write `model` in the original VideoMAE layout: `{'model': state_dict}`.
 
     The original scripts read the weights under 'model' (pretraining and fine-tuning alike). A

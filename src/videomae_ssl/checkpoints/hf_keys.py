@@ -81,8 +81,12 @@ def from_hf(state: dict[str, torch.Tensor], pretraining: bool) -> dict[str, torc
     out: dict[str, torch.Tensor] = {}
     qkv: dict[str, dict[str, torch.Tensor]] = {}
     for key, value in state.items():
-        if m := re.fullmatch(r"(videomae\.encoder\.layer|decoder\.decoder_layers)\.(\d+)\.(.+)", key):
-            ours = f"{enc}blocks.{m[2]}" if m[1].startswith("videomae") else f"decoder.blocks.{m[2]}"
+        if m := re.fullmatch(
+            r"(videomae\.encoder\.layer|decoder\.decoder_layers)\.(\d+)\.(.+)", key
+        ):
+            ours = (
+                f"{enc}blocks.{m[2]}" if m[1].startswith("videomae") else f"decoder.blocks.{m[2]}"
+            )
             rest = m[3]
             if a := re.fullmatch(rf"{_HF_ATTN}\.(query|key|value)\.weight", rest):
                 qkv.setdefault(ours, {})[a[1]] = value
@@ -106,6 +110,8 @@ def from_hf(state: dict[str, torch.Tensor], pretraining: bool) -> dict[str, torc
     for ours, parts in qkv.items():
         missing = {"query", "key", "value"} - parts.keys()
         if missing:
-            raise KeyError(f"{ours}: transformers checkpoint lacks attention {sorted(missing)} weights")
+            raise KeyError(
+                f"{ours}: transformers checkpoint lacks attention {sorted(missing)} weights"
+            )
         out[f"{ours}.attn.qkv.weight"] = torch.cat([parts["query"], parts["key"], parts["value"]])
     return out

@@ -26,8 +26,14 @@ from videomae_ssl.errors import ConfigError
 # transformers repositories often hold the same weights twice, model.safetensors and
 # pytorch_model.bin: the pickled .bin is fetched only when nothing else holds weights.
 _CONFIG_FILES = ["config.json", "preprocessor_config.json", "README.md"]
-CHECKPOINT_FILES = [*_CONFIG_FILES, "*.safetensors", "*.safetensors.index.json", "*.pth", "*.pt",
-                    "*.ckpt"]  # fmt: skip
+CHECKPOINT_FILES = [
+    *_CONFIG_FILES,
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "*.pth",
+    "*.pt",
+    "*.ckpt",
+]
 PICKLED_HF_FILES = [*_CONFIG_FILES, "*.bin", "*.bin.index.json"]
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt")
 # owner/name as the Hub spells repositories (huggingface_hub's validate_repo_id), optionally

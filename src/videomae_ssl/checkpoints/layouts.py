@@ -79,7 +79,7 @@ def detect_layout(
     args: Mapping[str, Any] | None = None,
     recorded: bool = False,
 ) -> str:
-    """"lightning", "hf", "videomae_v2" or "original" for the weights `state` read from `obj`
+    """ "lightning", "hf", "videomae_v2" or "original" for the weights `state` read from `obj`
     (the file's top-level dict); `recorded` when the file carries our own metadata block, whose
     original-layout exports are never V2. Raises `CheckpointError` when no layout matches."""
     if is_lightning(obj):

@@ -47,8 +47,11 @@ FORMAT_NAMES = {
     "hf": "Hugging Face transformers",
     "lightning": "videomae_ssl Lightning checkpoint",
 }
-KIND_NAMES = {"pretrain": "pretraining (encoder + decoder)", "classifier": "classification",
-              "encoder": "encoder only"}  # fmt: skip
+KIND_NAMES = {
+    "pretrain": "pretraining (encoder + decoder)",
+    "classifier": "classification",
+    "encoder": "encoder only",
+}
 DEFAULT_FRAMES = 16
 DEFAULT_IMG_SIZE = 224
 EMA_PREFIX = "ema.module."  # timm's ModelEmaV3 registered as `ema` in our fine-tuning module
@@ -302,12 +305,16 @@ def _apply_our_metadata(loaded: LoadedCheckpoint, ours: dict[str, Any]) -> None:
 def _note_final_norm(loaded: LoadedCheckpoint, state: dict[str, torch.Tensor]) -> None:
     """Say when the encoder ends without its LayerNorm, or a classifier does not mean-pool."""
     if loaded.kind == "pretrain" and not loaded.config.get("final_norm", True):
-        loaded.notes.append("no final encoder LayerNorm (transformers' use_mean_pooling=True): "
-                            "the encoder's last block feeds the decoder directly")  # fmt: skip
+        loaded.notes.append(
+            "no final encoder LayerNorm (transformers' use_mean_pooling=True): "
+            "the encoder's last block feeds the decoder directly"
+        )
     if loaded.kind == "classifier" and "fc_norm.weight" not in state and "norm.weight" in state:
         loaded.mean_pooling = False
-        loaded.notes.append("trained without mean pooling: it has norm.* but no fc_norm.* "
-                            "(it classifies from the first token)")  # fmt: skip
+        loaded.notes.append(
+            "trained without mean pooling: it has norm.* but no fc_norm.* "
+            "(it classifies from the first token)"
+        )
 
 
 def _split_weights(loaded: LoadedCheckpoint, state: dict[str, torch.Tensor]) -> None:
@@ -358,8 +365,12 @@ def _fill_input_size(
     table = stored_pos_table(state, loaded.kind)
     if frames is None and table is not None:  # a stored table gives the token count
         q = c["tubelet_size"]  # one slice of tubelets: its tokens divide the table's count
-        one_slice = VideoMAEConfig(img_size=size or DEFAULT_IMG_SIZE, patch_size=c["patch_size"],
-                                   num_frames=q, tubelet_size=q).num_tokens  # fmt: skip
+        one_slice = VideoMAEConfig(
+            img_size=size or DEFAULT_IMG_SIZE,
+            patch_size=c["patch_size"],
+            num_frames=q,
+            tubelet_size=q,
+        ).num_tokens
         if table.shape[0] % one_slice == 0:
             frames = table.shape[0] // one_slice * q
     if not frames:
@@ -376,8 +387,10 @@ def input_size_note(assumed: dict[str, int], why: str = "") -> str:
     """What a loader took for the input size a file does not record, and how to say otherwise."""
     parts = [f"{assumed['num_frames']} frames"] if "num_frames" in assumed else []
     parts += [f"{assumed['img_size']} px"] if "img_size" in assumed else []
-    return (f"{' at '.join(parts)} assumed{why}: the file does not record it (pass num_frames / "
-            "img_size if it was trained otherwise)")  # fmt: skip
+    return (
+        f"{' at '.join(parts)} assumed{why}: the file does not record it (pass num_frames / "
+        "img_size if it was trained otherwise)"
+    )
 
 
 def _fill_heads(
@@ -386,8 +399,9 @@ def _fill_heads(
     c = loaded.config
     pairs = [("num_heads", "embed_dim", num_heads, STANDARD_HEADS)]
     if loaded.kind == "pretrain":
-        pairs.append(("decoder_num_heads", "decoder_embed_dim", decoder_num_heads,
-                      STANDARD_DECODER_HEADS))  # fmt: skip
+        pairs.append(
+            ("decoder_num_heads", "decoder_embed_dim", decoder_num_heads, STANDARD_DECODER_HEADS)
+        )
     for key, width_key, given, table in pairs:
         width = c[width_key]
         if given:
@@ -395,8 +409,10 @@ def _fill_heads(
         elif not c.get(key):
             c[key] = table.get(width)
             if c[key]:
-                loaded.notes.append(f"{key}={c[key]}: the standard count for width {width} "
-                                    "(head counts cannot be read from the weights)")  # fmt: skip
+                loaded.notes.append(
+                    f"{key}={c[key]}: the standard count for width {width} "
+                    "(head counts cannot be read from the weights)"
+                )
             else:
                 loaded.notes.append(f"{key} unknown for width {width}: pass it to build a model")
 

@@ -23,15 +23,39 @@ from videomae_ssl.models.config import VideoMAEConfig
 
 CARD_MARKER = "<!-- model card written by videomae_ssl; delete this line to keep your edits -->"
 # What the original VideoMAE scripts record in `args` that says how the weights were trained.
-ORIGINAL_ARGS = ("model", "data_set", "nb_classes", "mask_type", "mask_ratio", "epochs",
-                 "batch_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "layer_decay",
-                 "num_frames", "sampling_rate", "input_size", "num_segments", "smoothing",
-                 "mixup", "cutmix", "drop_path", "normlize_target")  # fmt: skip
+ORIGINAL_ARGS = (
+    "model",
+    "data_set",
+    "nb_classes",
+    "mask_type",
+    "mask_ratio",
+    "epochs",
+    "batch_size",
+    "lr",
+    "min_lr",
+    "warmup_epochs",
+    "weight_decay",
+    "layer_decay",
+    "num_frames",
+    "sampling_rate",
+    "input_size",
+    "num_segments",
+    "smoothing",
+    "mixup",
+    "cutmix",
+    "drop_path",
+    "normlize_target",
+)
 # The config groups of the run that wrote a checkpoint worth naming in its card.
 RUN_CHOICES = ("experiment", "data", "model", "masking")
-PROTOCOL_NAMES = {"num_frames": "frames", "sampling_rate": "sampling rate", "sampling": "sampling",
-                  "input_size": "input size", "test_clips": "test clips",
-                  "test_crops": "test crops"}  # fmt: skip
+PROTOCOL_NAMES = {
+    "num_frames": "frames",
+    "sampling_rate": "sampling rate",
+    "sampling": "sampling",
+    "input_size": "input size",
+    "test_clips": "test clips",
+    "test_crops": "test crops",
+}
 
 
 @dataclass
@@ -159,12 +183,20 @@ def _architecture(config: dict[str, Any]) -> list[tuple[str, str]]:
         ("attention heads", str(config["num_attention_heads"])),
         ("MLP width", str(config["intermediate_size"])),
         ("patch", f"{patch} px, tubelet {tubelet} frames"),
-        ("input", f"{frames} frames at {size}x{size} px ({frames // tubelet}x{side}x{side} tokens)"),
+        (
+            "input",
+            f"{frames} frames at {size}x{size} px ({frames // tubelet}x{side}x{side} tokens)",
+        ),
     ]
     if "decoder_hidden_size" in config and _is_pretrain(config):
-        rows.append(("decoder", f"width {config['decoder_hidden_size']}, depth "
-                     f"{config['decoder_num_hidden_layers']}, "
-                     f"{config['decoder_num_attention_heads']} heads"))  # fmt: skip
+        rows.append(
+            (
+                "decoder",
+                f"width {config['decoder_hidden_size']}, depth "
+                f"{config['decoder_num_hidden_layers']}, "
+                f"{config['decoder_num_attention_heads']} heads",
+            )
+        )
     if not _is_pretrain(config):
         rows.append(("classes", str(config.get("num_labels") or len(config.get("id2label") or {}))))
     return rows
@@ -193,8 +225,12 @@ def _table(rows: list[tuple[str, str]]) -> list[str]:
 
 def _usage(config: dict[str, Any], where: str) -> str:
     frames, size = config["num_frames"], config["image_size"]
-    tokens = VideoMAEConfig(img_size=size, num_frames=frames, patch_size=config["patch_size"],
-                            tubelet_size=config["tubelet_size"]).num_tokens  # fmt: skip
+    tokens = VideoMAEConfig(
+        img_size=size,
+        num_frames=frames,
+        patch_size=config["patch_size"],
+        tubelet_size=config["tubelet_size"],
+    ).num_tokens
     if _is_pretrain(config):
         body = f"""import torch
 import transformers
@@ -227,8 +263,9 @@ print(model.config.id2label[int(logits.argmax(-1))])
     return f"```python\n{body}\n```"
 
 
-def model_card_text(config: dict[str, Any], facts: CardFacts | None = None,
-                    where: str = "path/to/this/folder") -> str:  # fmt: skip
+def model_card_text(
+    config: dict[str, Any], facts: CardFacts | None = None, where: str = "path/to/this/folder"
+) -> str:
     """README.md for an exported folder whose config.json is `config`; the usage snippet
     loads from `facts.repo_id` when it will be pushed there, else from `where`."""
     from videomae_ssl import __version__
@@ -245,8 +282,7 @@ def model_card_text(config: dict[str, Any], facts: CardFacts | None = None,
         _front_matter(config, facts),
         CARD_MARKER,
         "",
-        f"# VideoMAE {name}, {config['num_frames']} frames at "
-        f"{config['image_size']} px: {task}",
+        f"# VideoMAE {name}, {config['num_frames']} frames at {config['image_size']} px: {task}",
         "",
         f"A VideoMAE model for transformers' `{arch}`, exported by videomae_ssl {__version__}.",
         "",
@@ -261,19 +297,38 @@ def model_card_text(config: dict[str, Any], facts: CardFacts | None = None,
             rows = [(k, _number(v)) for k, v in facts.run.items()]
             parts += ["Run (its Hydra config choices):", "", *_table(rows), ""]
         if facts.recipe:
-            parts += ["Recipe:", "", *_table([(k, _number(v)) for k, v in facts.recipe.items()]), ""]
+            parts += [
+                "Recipe:",
+                "",
+                *_table([(k, _number(v)) for k, v in facts.recipe.items()]),
+                "",
+            ]
         if facts.protocol:
             rows = [(PROTOCOL_NAMES.get(k, k), _number(v)) for k, v in facts.protocol.items()]
             parts += ["Test protocol:", "", *_table(rows), ""]
         if facts.metrics:
-            parts += ["Metrics:", "", *_table([(k, f"{v:.4g}") for k, v in facts.metrics.items()]), ""]
+            parts += [
+                "Metrics:",
+                "",
+                *_table([(k, f"{v:.4g}") for k, v in facts.metrics.items()]),
+                "",
+            ]
     made = [("videomae_ssl", __version__)]
     if facts.source:
         what = f" ({facts.source_format})" if facts.source_format else ""
         made.append(("converted from", f"`{facts.source}`{what}"))
     if facts.command:
         made.append(("command", f"`{facts.command}`"))
-    parts += ["## How it was made", "", *_table(made), "", "## Usage", "", _usage(config, where), ""]
+    parts += [
+        "## How it was made",
+        "",
+        *_table(made),
+        "",
+        "## Usage",
+        "",
+        _usage(config, where),
+        "",
+    ]
     return "\n".join(parts)
 
 
@@ -285,8 +340,9 @@ def users_readme(out_dir: str | Path) -> Path | None:
     return None
 
 
-def write_model_card(out_dir: str | Path, config: dict[str, Any],
-                     facts: CardFacts | None = None) -> Path | None:  # fmt: skip
+def write_model_card(
+    out_dir: str | Path, config: dict[str, Any], facts: CardFacts | None = None
+) -> Path | None:
     """Write out_dir/README.md; returns its path, or None when a README.md that this module
     did not write is there (it is kept as it is)."""
     if users_readme(out_dir) is not None:

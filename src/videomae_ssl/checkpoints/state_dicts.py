@@ -58,7 +58,7 @@ def strip_prefixes(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tens
 
 
 def detect_kind(state: dict[str, torch.Tensor]) -> str | None:
-    """"pretrain" (encoder + decoder), "classifier" (encoder + head), "encoder" or None."""
+    """ "pretrain" (encoder + decoder), "classifier" (encoder + head), "encoder" or None."""
     if any(k.startswith(("decoder.blocks.", "encoder_to_decoder.")) for k in state):
         return "pretrain"
     if "encoder.patch_embed.proj.weight" in state:
@@ -103,8 +103,10 @@ def infer_encoder(state: dict[str, torch.Tensor], prefix: str = "") -> dict[str,
     """Encoder sizes read off the shapes: width, depth, patch, tubelet, channels, mlp ratio."""
     weight = state[f"{prefix}patch_embed.proj.weight"]  # (D, C, tubelet, patch, patch)
     if weight.ndim != 5 or weight.shape[3] != weight.shape[4]:
-        raise KeyError(f"{prefix}patch_embed.proj.weight has shape {tuple(weight.shape)}, "
-                       "not (D, C, tubelet, patch, patch)")  # fmt: skip
+        raise KeyError(
+            f"{prefix}patch_embed.proj.weight has shape {tuple(weight.shape)}, "
+            "not (D, C, tubelet, patch, patch)"
+        )
     dim, in_chans, tubelet, patch = weight.shape[:4]
     depth = count_blocks(state, prefix)
     if depth == 0:

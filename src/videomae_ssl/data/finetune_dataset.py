@@ -133,7 +133,9 @@ class VideoClassificationDataset(VideoListDataset):
         row, clip = divmod(index, self.test_clips)
         pick = partial(_fixed_clip, self, clip=clip)
         frames = self.decode_eval(row, pick)  # (T, H, W, 3)
-        crops = finetune_eval_transform(frames.permute(0, 3, 1, 2), self.input_size, self.test_crops)
+        crops = finetune_eval_transform(
+            frames.permute(0, 3, 1, 2), self.input_size, self.test_crops
+        )
         views = torch.arange(self.test_crops) + clip * self.test_crops  # (V,)
         return {**self._labels(row), "video": torch.stack(crops), "view_id": views}
 

@@ -43,8 +43,9 @@ def mask_grid(
         raise ConfigError(f"num_frames={num_frames} must be a multiple of {tubelet_size=}.")
     if input_size % patch_size:
         raise ConfigError(f"input_size={input_size} must be a multiple of {patch_size=}.")
-    geometry = VideoMAEConfig(img_size=input_size, patch_size=patch_size, num_frames=num_frames,
-                              tubelet_size=tubelet_size)  # fmt: skip
+    geometry = VideoMAEConfig(
+        img_size=input_size, patch_size=patch_size, num_frames=num_frames, tubelet_size=tubelet_size
+    )
     masks.check(geometry.grid)
     return geometry.grid
 
@@ -138,13 +139,19 @@ class VideoPretrainDataset(VideoListDataset):
             masks.append(self.mask_generator(self.grid, stream(STREAM_MASK, view)))  # (N,) bool
         mask = torch.stack(masks)  # (V, N)
         visible, masked = mask_to_indices(mask)  # (V, N_vis), (V, N - N_vis), on the host
-        views = {"video": torch.stack(videos), "mask": mask, "ids_visible": visible,
-                 "ids_masked": masked}  # fmt: skip
+        views = {
+            "video": torch.stack(videos),
+            "mask": mask,
+            "ids_visible": visible,
+            "ids_masked": masked,
+        }
         if self.decoder_mask_generator is not None:
-            decoder_mask = torch.stack([
-                self.decoder_mask_generator(self.grid, stream(STREAM_DECODER_MASK, view))
-                for view in range(self.num_sample)
-            ])  # (V, N), True = not reconstructed
+            decoder_mask = torch.stack(
+                [
+                    self.decoder_mask_generator(self.grid, stream(STREAM_DECODER_MASK, view))
+                    for view in range(self.num_sample)
+                ]
+            )  # (V, N), True = not reconstructed
             ids = token_indices(mask, decoder_mask)
             views.update(ids_decoded=ids.decoded, decoded_loss=ids.loss_mask)  # (V, K) each
         item = {
@@ -156,4 +163,3 @@ class VideoPretrainDataset(VideoListDataset):
         if self.num_sample == 1:
             views = {key: value[0] for key, value in views.items()}
         return {**views, **item}
-

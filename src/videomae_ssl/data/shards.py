@@ -95,7 +95,9 @@ def _check_index(index: dict[str, Any], where: str, count: int) -> list[tuple[in
     declares exactly the fields pack writes (no pickled fields) and `count` items."""
     config = index.get("config") or {}
     types = config.get("types")
-    if types != ITEM_TYPES or sorted(config.get("data_format") or []) != sorted(ITEM_TYPES.values()):
+    if types != ITEM_TYPES or sorted(config.get("data_format") or []) != sorted(
+        ITEM_TYPES.values()
+    ):
         raise DataError(
             f"{where}: declares the fields {types or config.get('data_format')}, not those "
             f"videomae_ssl.prep.pack writes ({ITEM_TYPES}); only shards packed by it are read "
@@ -142,9 +144,13 @@ class ShardSplit:
     """
 
     def __init__(
-        self, url: str, *, cache_dir: str | None = None, cache_size: str | int | None = None,
+        self,
+        url: str,
+        *,
+        cache_dir: str | None = None,
+        cache_size: str | int | None = None,
         key: str = "data.stream",
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.url = url.rstrip("/")
         self.key = key
         self.cache_size = cache_size
@@ -184,7 +190,9 @@ class ShardSplit:
         except DataError:
             raise
         except Exception as err:
-            raise DataError(f"{self.key}: cannot read {where} ({type(err).__name__}: {err})") from err
+            raise DataError(
+                f"{self.key}: cannot read {where} ({type(err).__name__}: {err})"
+            ) from err
 
     def _download(self, name: str) -> str:
         from litdata.streaming.fs_provider import S3FsProvider

@@ -91,8 +91,9 @@ class VideoWindows(IterableDataset):
     def _chunks(self, position: int) -> Iterator[dict[str, Any]]:
         s = self.settings
         try:
-            with open_record(self.records[position], s.backend,
-                             frame_template=s.frame_template) as video:  # fmt: skip
+            with open_record(
+                self.records[position], s.backend, frame_template=s.frame_template
+            ) as video:
                 total = video.num_frames
                 starts = window_starts(total, s.window, s.stride)
                 sent = -1  # the highest frame handed over so far
@@ -100,16 +101,26 @@ class VideoWindows(IterableDataset):
                     chunk = starts[first : first + s.batch]
                     wanted = sorted({i for st in chunk for i in window_frames(st, s.window, total)})
                     new = [i for i in wanted if i > sent]
-                    frames = torch.cat([
-                        resize_normalize(video.read(new[j : j + MAX_READ]), s.size)
-                        for j in range(0, len(new), MAX_READ)
-                    ]) if new else torch.zeros(0, 3, s.size, s.size)  # fmt: skip
+                    frames = (
+                        torch.cat(
+                            [
+                                resize_normalize(video.read(new[j : j + MAX_READ]), s.size)
+                                for j in range(0, len(new), MAX_READ)
+                            ]
+                        )
+                        if new
+                        else torch.zeros(0, 3, s.size, s.size)
+                    )
                     sent = max(sent, *new) if new else sent
                     yield {
-                        "video": position, "starts": chunk, "num_frames": total,
-                        "frame_ids": torch.tensor(new, dtype=torch.long), "frames": frames,
-                        "last": first + s.batch >= len(starts), "error": "",
-                    }  # fmt: skip
+                        "video": position,
+                        "starts": chunk,
+                        "num_frames": total,
+                        "frame_ids": torch.tensor(new, dtype=torch.long),
+                        "frames": frames,
+                        "last": first + s.batch >= len(starts),
+                        "error": "",
+                    }
         except VideoDecodeError as err:
             yield {"video": position, "last": True, "error": str(err), "starts": []}
         except UserInputError:

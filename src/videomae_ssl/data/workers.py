@@ -18,9 +18,7 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
 
-def keep_freed_memory(
-    mmap_threshold: int = 64 << 20, trim_threshold: int = 256 << 20
-) -> bool:
+def keep_freed_memory(mmap_threshold: int = 64 << 20, trim_threshold: int = 256 << 20) -> bool:
     """Ask glibc to serve blocks below `mmap_threshold` bytes from the heap and to keep up to
     `trim_threshold` bytes of freed heap. Returns False where the C library is not glibc."""
     name = ctypes.util.find_library("c")

@@ -62,8 +62,17 @@ def write_predictions(
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(
-            ["video_id", "path", "label", "label_name", "pred", "pred_name", "correct",
-             "prob_pred", f"top{topk}"]
+            [
+                "video_id",
+                "path",
+                "label",
+                "label_name",
+                "pred",
+                "pred_name",
+                "correct",
+                "prob_pred",
+                f"top{topk}",
+            ]
         )
         for row, (video_id, label) in enumerate(zip(ids, labels, strict=True)):
             pred = int(top_i[row, 0])
@@ -71,17 +80,19 @@ def write_predictions(
                 f"{_class_token(int(i), class_names)}:{float(p):.4f}"
                 for p, i in zip(top_p[row], top_i[row], strict=True)
             )
-            writer.writerow([
-                video_id,
-                video_paths[video_id],
-                label,
-                class_names[label] if class_names is not None else "",
-                pred,
-                class_names[pred] if class_names is not None else "",
-                int(pred == label),
-                f"{float(top_p[row, 0]):.4f}",
-                top,
-            ])
+            writer.writerow(
+                [
+                    video_id,
+                    video_paths[video_id],
+                    label,
+                    class_names[label] if class_names is not None else "",
+                    pred,
+                    class_names[pred] if class_names is not None else "",
+                    int(pred == label),
+                    f"{float(top_p[row, 0]):.4f}",
+                    top,
+                ]
+            )
     return path
 
 
@@ -194,8 +205,9 @@ def confusion_image(matrix: torch.Tensor, class_names: Sequence[str] | None = No
 
     draw.text((PAD, PAD), title, font=title_font, fill=(0, 0, 0), anchor="lt")
     caption_y = PAD + title_h + PAD + caption_h // 2
-    draw.text((left + grid // 2, caption_y), "predicted", font=caption_font, fill=(0, 0, 0),
-              anchor="mm")
+    draw.text(
+        (left + grid // 2, caption_y), "predicted", font=caption_font, fill=(0, 0, 0), anchor="mm"
+    )
     _paste_upright(canvas, "true", caption_font, (PAD + caption_h // 2, top + grid // 2))
     return canvas
 

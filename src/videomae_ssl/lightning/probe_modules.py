@@ -98,9 +98,9 @@ class AttentiveProbeModule(L.LightningModule):
         heads = num_heads or encoder.blocks[0].attn.num_heads
         self.probe = AttentiveProbe(encoder.embed_dim, heads, num_classes)
         self.class_names = [str(n) for n in class_names] if class_names is not None else None
-        self.val_acc = nn.ModuleDict({
-            f"top{k}": MulticlassAccuracy(num_classes, top_k=min(k, num_classes)) for k in (1, 5)
-        })
+        self.val_acc = nn.ModuleDict(
+            {f"top{k}": MulticlassAccuracy(num_classes, top_k=min(k, num_classes)) for k in (1, 5)}
+        )
         self.test_acc = MultiViewAccuracy(num_classes, expected_views=test_views)
         self.test_result: dict[str, float] = {}
         self.test_scores: Any = None
@@ -115,8 +115,9 @@ class AttentiveProbeModule(L.LightningModule):
         loss = F.cross_entropy(self(batch["video"]).float(), batch["label"])
         bs = len(batch["label"])
         self.log("train/loss", loss, prog_bar=True, sync_dist=True, batch_size=bs)
-        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True,
-                 batch_size=bs)  # fmt: skip
+        self.log(
+            "train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=bs
+        )
         self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=bs)
         return loss
 

@@ -26,9 +26,14 @@ def finish_training_step(
         return None
     # Averaged over ranks: the logs and the run summary show the whole batch's loss.
     module.log(
-        "train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, sync_dist=True,
+        "train/loss",
+        loss,
+        prog_bar=True,
+        on_step=True,
+        on_epoch=False,
+        sync_dist=True,
         batch_size=bs,
-    )  # fmt: skip
+    )
     module.log(
         "train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=bs
     )
@@ -36,7 +41,10 @@ def finish_training_step(
     if "broken_total" in batch:
         # Counted over all ranks by the data module; the largest is the latest.
         module.log(
-            "data/broken", batch["broken_total"].float(), sync_dist=True, reduce_fx="max",
+            "data/broken",
+            batch["broken_total"].float(),
+            sync_dist=True,
+            reduce_fx="max",
             batch_size=bs,
-        )  # fmt: skip
+        )
     return loss

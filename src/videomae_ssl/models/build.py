@@ -29,7 +29,9 @@ def videomae_pretrain(size: str = "base", **arguments: Any) -> VideoMAEPretrainM
     return VideoMAEPretrainModel(config, **options)
 
 
-def videomae_classifier(num_classes: int, size: str = "base", **arguments: Any) -> VideoMAEClassifier:
+def videomae_classifier(
+    num_classes: int, size: str = "base", **arguments: Any
+) -> VideoMAEClassifier:
     """A classification model of a named size (the decoder numbers are not used)."""
     config, options = split_arguments(size, arguments)
     return VideoMAEClassifier(config, num_classes=num_classes, **options)

@@ -81,8 +81,10 @@ class VideoMAEConfig:
         """This config with `changes` in place of its fields; a name that is not a field is an
         error naming it (and the fields)."""
         if unknown := sorted(set(changes) - set(self.field_names())):
-            raise TypeError(f"unexpected keyword argument(s) {', '.join(unknown)}; the model's "
-                            f"architecture fields are {', '.join(self.field_names())}")  # fmt: skip
+            raise TypeError(
+                f"unexpected keyword argument(s) {', '.join(unknown)}; the model's "
+                f"architecture fields are {', '.join(self.field_names())}"
+            )
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:

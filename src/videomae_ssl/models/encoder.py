@@ -43,13 +43,16 @@ class VideoMAEEncoder(nn.Module):
         self.embed_dim = c.embed_dim
         self.grid = c.grid
         self.patch_embed = TubeletEmbed(c.patch_size, c.tubelet_size, c.in_chans, c.embed_dim)
-        self.register_buffer("pos_embed", sinusoid_table(c.num_tokens, c.embed_dim), persistent=False)
+        self.register_buffer(
+            "pos_embed", sinusoid_table(c.num_tokens, c.embed_dim), persistent=False
+        )
         dpr = stochastic_depth(drop_path_rate, c.depth)
         self.blocks = nn.ModuleList(
-            Block(c.embed_dim, c.num_heads, c.mlp_ratio, c.qkv_bias, drop_rate, attn_drop_rate,
-                  dpr[i])
+            Block(
+                c.embed_dim, c.num_heads, c.mlp_ratio, c.qkv_bias, drop_rate, attn_drop_rate, dpr[i]
+            )
             for i in range(c.depth)
-        )  # fmt: skip
+        )
         self.norm = LayerNorm(c.embed_dim) if final_norm else nn.Identity()
 
     @property

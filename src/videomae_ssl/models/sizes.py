@@ -16,13 +16,24 @@ from collections.abc import Callable
 from videomae_ssl.models.config import VideoMAEConfig
 
 
-def _size(embed_dim: int, depth: int, num_heads: int, decoder_embed_dim: int,
-          decoder_num_heads: int, decoder_depth: int, **other: float) -> VideoMAEConfig:  # fmt: skip
+def _size(
+    embed_dim: int,
+    depth: int,
+    num_heads: int,
+    decoder_embed_dim: int,
+    decoder_num_heads: int,
+    decoder_depth: int,
+    **other: float,
+) -> VideoMAEConfig:
     return VideoMAEConfig(
-        embed_dim=embed_dim, depth=depth, num_heads=num_heads,
-        decoder_embed_dim=decoder_embed_dim, decoder_num_heads=decoder_num_heads,
-        decoder_depth=decoder_depth, **other,
-    )  # fmt: skip
+        embed_dim=embed_dim,
+        depth=depth,
+        num_heads=num_heads,
+        decoder_embed_dim=decoder_embed_dim,
+        decoder_num_heads=decoder_num_heads,
+        decoder_depth=decoder_depth,
+        **other,
+    )
 
 
 def vit_tiny() -> VideoMAEConfig:
@@ -60,8 +71,13 @@ SIZES: dict[str, Callable[[], VideoMAEConfig]] = {
     "giant": vit_giant,
 }
 # The papers' names of the published sizes (tiny is ours: a 4-block demo, not ViT-Ti).
-PAPER_NAMES = {"small": "ViT-S", "base": "ViT-B", "large": "ViT-L", "huge": "ViT-H",
-               "giant": "ViT-g"}  # fmt: skip
+PAPER_NAMES = {
+    "small": "ViT-S",
+    "base": "ViT-B",
+    "large": "ViT-L",
+    "huge": "ViT-H",
+    "giant": "ViT-g",
+}
 
 
 def get_size(name: str) -> VideoMAEConfig:
@@ -98,4 +114,3 @@ def standard_decoder_heads() -> dict[int, int]:
 def paper_names() -> dict[tuple[int, int], str]:
     """(width, depth) -> the paper's name (`ViT-B`), for what a checkpoint summary prints."""
     return {(get_size(k).embed_dim, get_size(k).depth): v for k, v in PAPER_NAMES.items()}
-

@@ -9,7 +9,11 @@ from torch.optim.lr_scheduler import LambdaLR
 
 
 def warmup_cosine(
-    step: int, total_steps: int, warmup_steps: int, base_lr: float, min_lr: float,
+    step: int,
+    total_steps: int,
+    warmup_steps: int,
+    base_lr: float,
+    min_lr: float,
     warmup_start_lr: float = 0.0,
 ) -> float:
     """Linear warmup from `warmup_start_lr` to `base_lr`, then cosine decay to `min_lr`.

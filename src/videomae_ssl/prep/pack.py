@@ -91,8 +91,13 @@ def check_videos(
     todo = [job for job in jobs if job[0] not in done]
     task = partial(scan_record, backend=backend, min_frames=1, frame_template=frame_template)
     batch = max(1, workers) * BATCH_PER_WORKER
-    with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="Checking videos",
-              unit="video", disable=not progress) as bar:  # fmt: skip
+    with tqdm(
+        total=len(jobs),
+        initial=len(jobs) - len(todo),
+        desc="Checking videos",
+        unit="video",
+        disable=not progress,
+    ) as bar:
         for start in range(0, len(todo), batch):
             part = todo[start : start + batch]
             if workers == 0:
@@ -109,9 +114,12 @@ def check_videos(
 
 
 def _reencoded(
-    jobs: list[tuple[int, VideoRecord]], folder: Path, short_side: int, workers: int,
+    jobs: list[tuple[int, VideoRecord]],
+    folder: Path,
+    short_side: int,
+    workers: int,
     progress: bool,
-) -> tuple[list[tuple[int, VideoRecord]], dict[int, str]]:  # fmt: skip
+) -> tuple[list[tuple[int, VideoRecord]], dict[int, str]]:
     """The jobs with their video files re-encoded into `folder` (frame folders unchanged), and
     line -> reason of those that failed to re-encode."""
     targets = {
@@ -121,11 +129,18 @@ def _reencoded(
     }
     failures = reencode_all(
         [(Path(r.path), targets[line]) for line, r in jobs if line in targets],
-        short_side, max(1, workers), progress,
-    )  # fmt: skip
+        short_side,
+        max(1, workers),
+        progress,
+    )
     failed = {line: failures[Path(r.path)] for line, r in jobs if Path(r.path) in failures}
     out = [
-        (line, VideoRecord(str(targets[line]), r.label, r.start, r.num_frames) if line in targets else r)
+        (
+            line,
+            VideoRecord(str(targets[line]), r.label, r.start, r.num_frames)
+            if line in targets
+            else r,
+        )
         for line, r in jobs
     ]
     return out, failed
@@ -159,12 +174,18 @@ def pack_list(
     if short_side is not None:
         jobs, failed = _reencoded(jobs, folder / REENCODED, short_side, workers, progress)
     checked = check_videos(
-        [job for job in jobs if job[0] not in failed], folder / JOURNAL, backend=backend,
-        workers=workers, frame_template=frame_template, progress=progress,
-    )  # fmt: skip
-    left_out = [ScanResult(line, path, "unreadable", f"cannot re-encode: {reason}")
-                for (line, _), path in zip(jobs, listed, strict=True)
-                if (reason := failed.get(line))]  # fmt: skip
+        [job for job in jobs if job[0] not in failed],
+        folder / JOURNAL,
+        backend=backend,
+        workers=workers,
+        frame_template=frame_template,
+        progress=progress,
+    )
+    left_out = [
+        ScanResult(line, path, "unreadable", f"cannot re-encode: {reason}")
+        for (line, _), path in zip(jobs, listed, strict=True)
+        if (reason := failed.get(line))
+    ]
     kept: list[tuple[int, VideoRecord, str]] = []
     for (line, record), path in zip(jobs, listed, strict=True):
         result = checked.get(line)
@@ -177,13 +198,14 @@ def pack_list(
     left_out.sort(key=lambda r: r.line)
     _write_broken(folder / BROKEN, left_out)
     if not kept:
-        raise DataError(f"{annotation}: none of its {len(records)} videos decodes; nothing to pack.")
+        raise DataError(
+            f"{annotation}: none of its {len(records)} videos decodes; nothing to pack."
+        )
     _write_shards(folder, [r for _, r, _ in kept], frame_template, workers, chunk_bytes, progress)
     entries = [
-        {"path": path, "label": r.label, "start": r.start,
-         "num_frames": r.num_frames, "line": line}
+        {"path": path, "label": r.label, "start": r.start, "num_frames": r.num_frames, "line": line}
         for line, r, path in kept
-    ]  # fmt: skip
+    ]
     source = {"list": str(annotation), "root": root, "annotation_format": format}
     write_manifest(folder, entries, source)
     return left_out
@@ -208,9 +230,13 @@ def _write_broken(path: Path, left_out: Sequence[ScanResult]) -> None:
 
 
 def _write_shards(
-    folder: Path, records: list[VideoRecord], frame_template: str, workers: int,
-    chunk_bytes: str, progress: bool,
-) -> None:  # fmt: skip
+    folder: Path,
+    records: list[VideoRecord],
+    frame_template: str,
+    workers: int,
+    chunk_bytes: str,
+    progress: bool,
+) -> None:
     """LitData's writer over the kept records, in order (one static slice per worker, merged in
     worker order), resuming from its checkpoints; skipped when its index is complete."""
     if (folder / INDEX).is_file():
@@ -241,19 +267,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("lists", nargs="+", type=Path, help="annotation files to pack")
     parser.add_argument("--root", help="folder that relative video paths are joined onto")
     parser.add_argument("--out", type=Path, required=True, help="folder of the packed lists")
-    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
-                        help="worker processes (default: min(8, CPU count); 0: check here)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(8, os.cpu_count() or 1),
+        help="worker processes (default: min(8, CPU count); 0: check here)",
+    )
     parser.add_argument("--short-side", type=int, help="re-encode videos to this short side")
-    parser.add_argument("--format", choices=["v1", "v2", "frames"], default="v1",
-                        help="annotation format (default: v1)")
-    parser.add_argument("--backend", default="auto",
-                        help="decoder of the check: auto, decord, pyav or torchcodec")
-    parser.add_argument("--frame-template", default=FRAME_TEMPLATE,
-                        help=f"file names in a frame folder (default: {FRAME_TEMPLATE})")
-    parser.add_argument("--chunk-bytes", default=DEFAULT_CHUNK_BYTES,
-                        help=f"size of a shard file (default: {DEFAULT_CHUNK_BYTES})")
+    parser.add_argument(
+        "--format",
+        choices=["v1", "v2", "frames"],
+        default="v1",
+        help="annotation format (default: v1)",
+    )
+    parser.add_argument(
+        "--backend", default="auto", help="decoder of the check: auto, decord, pyav or torchcodec"
+    )
+    parser.add_argument(
+        "--frame-template",
+        default=FRAME_TEMPLATE,
+        help=f"file names in a frame folder (default: {FRAME_TEMPLATE})",
+    )
+    parser.add_argument(
+        "--chunk-bytes",
+        default=DEFAULT_CHUNK_BYTES,
+        help=f"size of a shard file (default: {DEFAULT_CHUNK_BYTES})",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    args = parser.parse_args(argv)  # fmt: skip
+    args = parser.parse_args(argv)
     if args.workers < 0:
         parser.error(f"--workers must be >= 0, got {args.workers}")
     if args.short_side is not None and args.short_side < 2:
@@ -272,15 +313,24 @@ def main(argv: list[str] | None = None) -> int:
         backend = resolve_backend(args.backend, "--backend")
         for annotation in args.lists:
             bad = pack_list(
-                annotation, args.out, root=args.root, format=args.format, workers=args.workers,
-                short_side=args.short_side, backend=backend, frame_template=args.frame_template,
-                chunk_bytes=args.chunk_bytes, progress=not args.no_progress,
-            )  # fmt: skip
+                annotation,
+                args.out,
+                root=args.root,
+                format=args.format,
+                workers=args.workers,
+                short_side=args.short_side,
+                backend=backend,
+                frame_template=args.frame_template,
+                chunk_bytes=args.chunk_bytes,
+                progress=not args.no_progress,
+            )
             folder = args.out / annotation.stem
             for r in bad:
                 print(f"left out {annotation}:{r.line}: {r.path}: {r.status}: {r.reason}")
-            print(f"Packed {annotation} into {folder}"
-                  + (f" ({len(bad)} left out, listed in {folder / BROKEN})" if bad else ""))  # fmt: skip
+            print(
+                f"Packed {annotation} into {folder}"
+                + (f" ({len(bad)} left out, listed in {folder / BROKEN})" if bad else "")
+            )
             left_out += len(bad)
     except UserInputError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -73,9 +73,28 @@ SETTINGS_RECORD = "prep.json"
 OUTPUT_FILES = ("train.csv", "val.csv", "test.csv", "classes.txt")
 # Files in a class folder that are not videos: notes, labels, thumbnails and subtitles.
 NOT_VIDEO = {
-    ".txt", ".md", ".csv", ".tsv", ".json", ".yaml", ".yml", ".xml", ".html", ".pdf",
-    ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".srt", ".vtt", ".ass", ".nfo", ".db",
-}  # fmt: skip
+    ".txt",
+    ".md",
+    ".csv",
+    ".tsv",
+    ".json",
+    ".yaml",
+    ".yml",
+    ".xml",
+    ".html",
+    ".pdf",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".gif",
+    ".bmp",
+    ".webp",
+    ".srt",
+    ".vtt",
+    ".ass",
+    ".nfo",
+    ".db",
+}
 
 
 @dataclass(frozen=True)
@@ -293,7 +312,9 @@ def read_kinetics(root: Path, videos: Path, split: int) -> Listing:
 def _class_videos(folder: Path) -> dict[str, list[str]]:
     """`folder`'s class sub-folders -> their video files, relative to `folder`, sorted."""
     found: dict[str, list[str]] = {}
-    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for class_dir in sorted(
+        p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+    ):
         files = [
             p.relative_to(folder).as_posix()
             for p in sorted(class_dir.rglob("*"))
@@ -437,9 +458,11 @@ def prep_settings(
     """The settings that decide what prepare writes, as its flags name them: those of another
     dataset kind are left out (--split is UCF101's and HMDB51's, --seed the folder's)."""
     settings: dict[str, object] = {
-        "dataset": dataset, "--root": str(root.resolve()), "--videos": str(videos),
+        "dataset": dataset,
+        "--root": str(root.resolve()),
+        "--videos": str(videos),
         "--short-side": short_side,
-    }  # fmt: skip
+    }
     if dataset in ("ucf101", "hmdb51"):
         settings["--split"] = split
     if dataset == "folder":
@@ -558,16 +581,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--videos", type=Path, metavar="DIR", help="video folder (default: the usual one in --root)"
     )
-    p.add_argument("--split", type=int, default=1, choices=(1, 2, 3),
-                   help="official split, UCF101 and HMDB51 only (default 1)")  # fmt: skip
-    p.add_argument("--short-side", type=_even, metavar="PX",
-                   help="re-encode the videos to this short side into <out>/videos")  # fmt: skip
-    p.add_argument("--workers", type=_positive, default=1, metavar="N",
-                   help="videos re-encoded in parallel (default 1)")  # fmt: skip
-    p.add_argument("--val-fraction", type=_fraction, default=0.1, metavar="F",
-                   help="folder only, without val/: share of each class held out (default 0.1)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0,
-                   help="folder only: seed of the held-out draw (default 0)")  # fmt: skip
+    p.add_argument(
+        "--split",
+        type=int,
+        default=1,
+        choices=(1, 2, 3),
+        help="official split, UCF101 and HMDB51 only (default 1)",
+    )
+    p.add_argument(
+        "--short-side",
+        type=_even,
+        metavar="PX",
+        help="re-encode the videos to this short side into <out>/videos",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="videos re-encoded in parallel (default 1)",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=_fraction,
+        default=0.1,
+        metavar="F",
+        help="folder only, without val/: share of each class held out (default 0.1)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="folder only: seed of the held-out draw (default 0)"
+    )
     return p.parse_args(argv)
 
 

@@ -114,17 +114,24 @@ def frozen_encoder(
         # A width no named size has: the head count is the config's, when it is of that width.
         width = loaded.config["embed_dim"]
         if width != config.embed_dim:
-            raise CheckpointError(f"{pretrained}: num_heads is unknown for width {width}; set "
-                                  f"model.net.embed_dim={width} and model.net.num_heads.")  # fmt: skip
+            raise CheckpointError(
+                f"{pretrained}: num_heads is unknown for width {width}; set "
+                f"model.net.embed_dim={width} and model.net.num_heads."
+            )
         loaded = load_checkpoint(pretrained, num_heads=config.num_heads)
     recorded = _recorded(loaded)
     own = recorded.replace(img_size=config.img_size, num_frames=config.num_frames)
     # The encoder's fields that differ (the decoder's are not built, the input is the data's).
-    differ = [f for f in own.field_names()
-              if f not in DECODER_FIELDS and getattr(own, f) != getattr(config, f)]  # fmt: skip
+    differ = [
+        f
+        for f in own.field_names()
+        if f not in DECODER_FIELDS and getattr(own, f) != getattr(config, f)
+    ]
     if differ and log is not None:
-        log(f"model.net describes another encoder ({', '.join(f'{f} {getattr(config, f)}' for f in differ)}); "
-            f"probing the checkpoint's own ({', '.join(f'{f} {getattr(own, f)}' for f in differ)}).")  # fmt: skip
+        log(
+            f"model.net describes another encoder ({', '.join(f'{f} {getattr(config, f)}' for f in differ)}); "
+            f"probing the checkpoint's own ({', '.join(f'{f} {getattr(own, f)}' for f in differ)})."
+        )
     return _load(FrozenEncoder(own, **_norms_of(loaded)), pretrained, log)
 
 
@@ -138,7 +145,9 @@ def frozen_encoder_from_checkpoint(
     size, for clips of `num_frames` frames (default: its own; others resize its positions)."""
     loaded = load_checkpoint(path)
     if not loaded.config.get("num_heads"):
-        raise CheckpointError(f"{path}: num_heads is unknown for width {loaded.config['embed_dim']}.")
+        raise CheckpointError(
+            f"{path}: num_heads is unknown for width {loaded.config['embed_dim']}."
+        )
     config = _recorded(loaded)
     config = config.replace(num_frames=num_frames or config.num_frames)
     return _load(FrozenEncoder(config, **_norms_of(loaded)), path, log)

@@ -55,8 +55,9 @@ def linear_probe(
     progress: bool = True,
 ) -> VideoScores:
     """Train a linear probe on the training features, then score the test views."""
-    head = train_linear_probe(train, num_classes, settings, seed=seed, device=device,
-                              progress=progress)  # fmt: skip
+    head = train_linear_probe(
+        train, num_classes, settings, seed=seed, device=device, progress=progress
+    )
     probs = probe_logits(head, test.features).softmax(dim=-1)  # (M, C)
     return aggregate_views(probs, test.labels, test.video_ids, test.view_ids)
 
@@ -86,8 +87,9 @@ def write_report(
     result = accuracies(scores)
     predictions = write_predictions(folder / "predictions.csv", scores, video_paths, class_names)
     num_classes = scores.probs.shape[1]
-    confusion = confusion_matrix_png(folder / "confusion.png", scores.labels, scores.preds,
-                                     class_names, num_classes=num_classes)  # fmt: skip
+    confusion = confusion_matrix_png(
+        folder / "confusion.png", scores.labels, scores.preds, class_names, num_classes=num_classes
+    )
     line = format_result(result, f"{PROBE_NAMES[name]} probe", *views)
     return result, f"{line}\n  predictions: {predictions}\n  confusion matrix: {confusion}"
 
@@ -120,13 +122,15 @@ def feature_probes(
     train, test = features.get("train"), features.get("test")
     runs: dict[str, Callable[[], Any]] = {
         "knn": lambda: knn_probe(train, test, num_classes, settings.knn),
-        "linear": lambda: linear_probe(train, test, num_classes, settings.linear,
-                                       seed=settings.seed, device=device),  # fmt: skip
+        "linear": lambda: linear_probe(
+            train, test, num_classes, settings.linear, seed=settings.seed, device=device
+        ),
     }
     for name in [p for p in PROBE_NAMES if p in settings.probes and p in runs]:
         scores = runs[name]()
-        result, text = write_report(settings.out_dir / name, name, scores, test_paths,
-                                    class_names, views)  # fmt: skip
+        result, text = write_report(
+            settings.out_dir / name, name, scores, test_paths, class_names, views
+        )
         results.update({f"{name}/{key}": value for key, value in result.items()})
         lines.append(text)
     return results, lines
@@ -144,10 +148,14 @@ def feature_picture(
     pretrained = settings.metadata.get("pretrained")
     source = Path(pretrained).name if pretrained else "random weights"
     path = embedding_png(
-        settings.out_dir / "embedding.png", rows.features, rows.labels, class_names,
-        title=f"{split} features ({source})", max_points=settings.embedding_points,
+        settings.out_dir / "embedding.png",
+        rows.features,
+        rows.labels,
+        class_names,
+        title=f"{split} features ({source})",
+        max_points=settings.embedding_points,
         seed=settings.seed,
-    )  # fmt: skip
+    )
     return f"features map: {path}"
 
 

@@ -114,10 +114,16 @@ def stack_rows(
     share of the list still takes part in the gather."""
     if not parts:
         empty = torch.zeros(0, dtype=torch.long, device=device)
-        return {"features": torch.zeros(0, width, device=device), "labels": empty,
-                "video_ids": empty, "view_ids": empty}  # fmt: skip
+        return {
+            "features": torch.zeros(0, width, device=device),
+            "labels": empty,
+            "video_ids": empty,
+            "view_ids": empty,
+        }
     rows = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
-    return {key: value.float() if key == "features" else value.long() for key, value in rows.items()}
+    return {
+        key: value.float() if key == "features" else value.long() for key, value in rows.items()
+    }
 
 
 def gather_rows(strategy: Any, rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

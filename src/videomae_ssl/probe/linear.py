@@ -98,15 +98,23 @@ def train_linear_probe(
     total = settings.epochs * steps_per_epoch
     warmup = min(math.floor(settings.warmup_epochs * steps_per_epoch), total)
     train_head(
-        head, optimizer, x, y, epochs=settings.epochs, batch_size=batch_size,
+        head,
+        optimizer,
+        x,
+        y,
+        epochs=settings.epochs,
+        batch_size=batch_size,
         generator=torch.Generator().manual_seed(seed),
-        lr_at=lambda step: warmup_cosine(step, total, warmup, lr, 0.0), progress=progress,
-    )  # fmt: skip
+        lr_at=lambda step: warmup_cosine(step, total, warmup, lr, 0.0),
+        progress=progress,
+    )
     return head
 
 
 @torch.no_grad()
-def probe_logits(head: torch.nn.Module, features: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:
+def probe_logits(
+    head: torch.nn.Module, features: torch.Tensor, batch_size: int = 8192
+) -> torch.Tensor:
     """(M, D) features -> (M, num_classes) float32 logits of a trained head (in eval mode)."""
     device = next(head.parameters()).device
     parts = [head(chunk.float().to(device)).float().cpu() for chunk in features.split(batch_size)]

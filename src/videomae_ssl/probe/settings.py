@@ -51,8 +51,11 @@ class LinearSettings:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        _check(self, {"epochs": 1, "batch_size": 2, "warmup_epochs": 0, "weight_decay": 0},
-               positive=("lr",))  # fmt: skip
+        _check(
+            self,
+            {"epochs": 1, "batch_size": 2, "warmup_epochs": 0, "weight_decay": 0},
+            positive=("lr",),
+        )
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,14 @@ class AttentiveSettings:
     num_heads: int | None = None
 
     def __post_init__(self) -> None:
-        _check(self, {"epochs": 1, "min_lr": 0, "warmup_epochs": 0, "weight_decay": 0},
-               positive=("lr",))  # fmt: skip
+        _check(
+            self,
+            {"epochs": 1, "min_lr": 0, "warmup_epochs": 0, "weight_decay": 0},
+            positive=("lr",),
+        )
         if self.num_heads is not None and (
-            isinstance(self.num_heads, bool) or not isinstance(self.num_heads, int)
+            isinstance(self.num_heads, bool)
+            or not isinstance(self.num_heads, int)
             or self.num_heads < 1
         ):
             raise ValueError(f"num_heads={self.num_heads!r}: expected an integer >= 1 or null")

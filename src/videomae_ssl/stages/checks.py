@@ -69,9 +69,13 @@ def model_config(cfg: DictConfig) -> VideoMAEConfig:
     """The model's `VideoMAEConfig` for the data's clips: its size's, with the patch and
     tubelet sizes set in the model config in their place."""
     net, data = cfg.model.net, cfg.data
-    return size_config(net.get("size", "base"), img_size=data.input_size,
-                       num_frames=data.num_frames, patch_size=net.get("patch_size"),
-                       tubelet_size=net.get("tubelet_size"))  # fmt: skip
+    return size_config(
+        net.get("size", "base"),
+        img_size=data.input_size,
+        num_frames=data.num_frames,
+        patch_size=net.get("patch_size"),
+        tubelet_size=net.get("tubelet_size"),
+    )
 
 
 def testing(cfg: DictConfig) -> bool:

@@ -125,7 +125,9 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         OmegaConf.save(stage_cfg, saved)
         results[stage.name] = run(stage_cfg)
     labels = {stage.name: stage.get("label") or stage.name for stage in cfg.pipeline}
-    lines = [line for name, result in results.items() for line in result_lines(labels[name], result)]
+    lines = [
+        line for name, result in results.items() for line in result_lines(labels[name], result)
+    ]
     if lines:
         say_on_rank_zero("\n" + "\n".join(lines))
     return results

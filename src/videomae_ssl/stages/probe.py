@@ -56,13 +56,19 @@ def probe_settings(cfg: DictConfig) -> ProbeSettings:
             built[name] = PROBE_SETTINGS[name](**values)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"probe.{name}: {err}.") from None
-    metadata = {"pretrained": str(cfg.get("pretrained") or ""),
-                "num_frames": str(cfg.data.num_frames), "input_size": str(cfg.data.input_size)}  # fmt: skip
+    metadata = {
+        "pretrained": str(cfg.get("pretrained") or ""),
+        "num_frames": str(cfg.data.num_frames),
+        "input_size": str(cfg.data.input_size),
+    }
     return ProbeSettings(
-        probes, Path(cfg.paths.output_dir), **built,
-        embedding_points=int(node.get("embedding_points", 5000)), seed=int(cfg.seed),
+        probes,
+        Path(cfg.paths.output_dir),
+        **built,
+        embedding_points=int(node.get("embedding_points", 5000)),
+        seed=int(cfg.seed),
         metadata=metadata,
-    )  # fmt: skip
+    )
 
 
 def run_probe(cfg: DictConfig) -> dict[str, Any]:
@@ -86,14 +92,22 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
     encoder = frozen_encoder_of(cfg, log=rank_zero_info)
     say_on_rank_zero(f"Run folder: {cfg.paths.output_dir}")
     if not cfg.get("pretrained"):
-        say_on_rank_zero("No pretrained=<checkpoint>: probing an encoder with random weights "
-                         "(the weights pretraining starts from), a baseline.")  # fmt: skip
+        say_on_rank_zero(
+            "No pretrained=<checkpoint>: probing an encoder with random weights "
+            "(the weights pretraining starts from), a baseline."
+        )
 
     def extraction_trainer() -> L.Trainer:
         # The extractor keeps its features (predict_step returns nothing), by design.
         warnings.filterwarnings("ignore", message=".*predict returned None.*")
-        return instantiate(cfg.trainer, "trainer", callbacks=[], logger=False,
-                           enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
+        return instantiate(
+            cfg.trainer,
+            "trainer",
+            callbacks=[],
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+        )
 
     # One set of loggers for the stage: the kNN and linear probes' results and pictures, then
     # the attentive probe's training and test.
@@ -201,17 +215,22 @@ def run_frozen_evaluation(
         for split, rows in features.items():
             rows.save(settings.out_dir / "features" / f"{split}.safetensors", settings.metadata)
         found, lines = feature_probes(
-            settings, features, datamodule.num_classes, datamodule.class_names,
+            settings,
+            features,
+            datamodule.num_classes,
+            datamodule.class_names,
             [r.path for r in datamodule.test_records],
-            (datamodule.test_clips, datamodule.test_crops), trainer.strategy.root_device,
-        )  # fmt: skip
+            (datamodule.test_clips, datamodule.test_crops),
+            trainer.strategy.root_device,
+        )
         results.update(found)
         lines.append(feature_picture(settings, features, datamodule.class_names))
         say("\n".join(lines))
         send_to_loggers(loggers, settings, found)
     if "attentive" in settings.probes:
-        results.update(attentive_probe(settings, attentive_trainer(), encoder, datamodule,
-                                       attentive_ckpt))  # fmt: skip
+        results.update(
+            attentive_probe(settings, attentive_trainer(), encoder, datamodule, attentive_ckpt)
+        )
     else:
         for logger in loggers:  # the attentive probe's trainer finalizes them otherwise
             logger.finalize("success")
@@ -220,7 +239,9 @@ def run_frozen_evaluation(
     return results
 
 
-def send_to_loggers(loggers: Sequence[Any], settings: ProbeSettings, found: dict[str, float]) -> None:
+def send_to_loggers(
+    loggers: Sequence[Any], settings: ProbeSettings, found: dict[str, float]
+) -> None:
     """The kNN and linear probes' numbers and the pictures beside them (each probe's confusion
     matrix, the feature map), at step 0: they describe the frozen encoder, before any training."""
     from videomae_ssl.callbacks.logger_media import log_numbers, log_picture
@@ -228,8 +249,11 @@ def send_to_loggers(loggers: Sequence[Any], settings: ProbeSettings, found: dict
     if not loggers:
         return
     log_numbers(loggers, found, step=0)
-    pictures = {f"{name}/confusion": settings.out_dir / name / "confusion.png"
-                for name in ("knn", "linear") if name in settings.probes}  # fmt: skip
+    pictures = {
+        f"{name}/confusion": settings.out_dir / name / "confusion.png"
+        for name in ("knn", "linear")
+        if name in settings.probes
+    }
     pictures["features/embedding"] = settings.out_dir / "embedding.png"
     for key, path in pictures.items():
         if path.is_file():

@@ -27,8 +27,14 @@ def accuracy_curve_png(
         epochs, values = zip(*sorted(points), strict=True)
         percent = [100 * v for v in values]
         ax.plot(epochs, percent, marker="o", label=name)
-        ax.annotate(f"{percent[-1]:.1f}%", (epochs[-1], percent[-1]), textcoords="offset points",
-                    xytext=(6, 0), va="center", fontsize=9)  # fmt: skip
+        ax.annotate(
+            f"{percent[-1]:.1f}%",
+            (epochs[-1], percent[-1]),
+            textcoords="offset points",
+            xytext=(6, 0),
+            va="center",
+            fontsize=9,
+        )
     if chance is not None:
         ax.axhline(100 * chance, linestyle="--", color="grey", linewidth=1, label="chance")
     ax.set_xlabel("epoch")

@@ -76,8 +76,9 @@ def embedding_png(
     ax.set_xticks([])
     ax.set_yticks([])
     if len(classes) <= MAX_LEGEND:
-        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, markerscale=1.5,
-                  frameon=False)  # fmt: skip
+        ax.legend(
+            loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, markerscale=1.5, frameon=False
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, bbox_inches="tight")

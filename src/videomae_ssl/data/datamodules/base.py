@@ -90,14 +90,20 @@ class VideoDataModule(L.LightningDataModule):
         self.decode: DecodeOptions = groups["decode"]
         self.stream: StreamOptions | None = groups["stream"]
         self.shard_splits: dict[str, Any] = {}
-        self.eval_check = EvalListCheck(self.decode, eval_broken=self.broken.eval_broken,
-                                        quarantine_file=self.broken.quarantine_file,
-                                        num_workers=self.loader.num_workers,
-                                        root=self.lists.root)  # fmt: skip
-        self.loaders = ShardedLoaders(batch_size=self.loader.batch_size,
-                                      num_workers=self.loader.num_workers,
-                                      pin_memory=self.loader.pin_memory, seed=self.loader.seed,
-                                      on_gpu=self.decode.on_gpu)  # fmt: skip
+        self.eval_check = EvalListCheck(
+            self.decode,
+            eval_broken=self.broken.eval_broken,
+            quarantine_file=self.broken.quarantine_file,
+            num_workers=self.loader.num_workers,
+            root=self.lists.root,
+        )
+        self.loaders = ShardedLoaders(
+            batch_size=self.loader.batch_size,
+            num_workers=self.loader.num_workers,
+            pin_memory=self.loader.pin_memory,
+            seed=self.loader.seed,
+            on_gpu=self.decode.on_gpu,
+        )
         self.train_records: list[VideoRecord] | None = None
         self.val_records: list[VideoRecord] | None = None
         self.test_records: list[VideoRecord] | None = None
@@ -246,9 +252,7 @@ class VideoDataModule(L.LightningDataModule):
             if self.val_records is not None:
                 self.val_dataset = self._reading(self.build_dataset("val", self.val_records), "val")
         else:
-            self.test_dataset = self._reading(
-                self.build_dataset("test", self.test_records), "test"
-            )
+            self.test_dataset = self._reading(self.build_dataset("test", self.test_records), "test")
 
     def _setup_features(self) -> None:
         if self.test_records is None or self.train_records is None:
@@ -293,8 +297,9 @@ class VideoDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:
             self.setup("fit")
-        return self.loaders.train(self.train_dataset, self.trainer, self.train_collate(),
-                                  self.lists.train_list)  # fmt: skip
+        return self.loaders.train(
+            self.train_dataset, self.trainer, self.train_collate(), self.lists.train_list
+        )
 
     def val_dataloader(self) -> DataLoader | list:
         """The validation loader, or an empty list (Lightning then skips validation)."""
@@ -315,8 +320,9 @@ class VideoDataModule(L.LightningDataModule):
         """A loader of another dataset read like the evaluation lists (the online probe's):
         in order, each item once over all ranks; `batch_size` and `num_workers` replace the
         data module's own."""
-        return self.loaders.evaluation(dataset, self.trainer, batch_size=batch_size,
-                                       num_workers=num_workers)  # fmt: skip
+        return self.loaders.evaluation(
+            dataset, self.trainer, batch_size=batch_size, num_workers=num_workers
+        )
 
     def predict_dataloader(self) -> list[DataLoader]:
         """One loader per list of `feature_datasets` (frozen evaluation), in that order: every

@@ -101,13 +101,19 @@ class ShardedLoaders:
             worker_init_fn=worker_init,
         )
 
-    def train(self, dataset: Any, trainer: Any, collate: Collate, list_name: str | None) -> DataLoader:
+    def train(
+        self, dataset: Any, trainer: Any, collate: Collate, list_name: str | None
+    ) -> DataLoader:
         """Shuffled by (seed, epoch), whole batches only, continuing a restored epoch."""
         rank, world = rank_and_world(trainer)
         sampler = EpochSampler(
-            len(dataset), shuffle=True, seed=self.seed, drop_last=True, num_replicas=world,
+            len(dataset),
+            shuffle=True,
+            seed=self.seed,
+            drop_last=True,
+            num_replicas=world,
             rank=rank,
-        )  # fmt: skip
+        )
         if self._pending_state is not None:
             # A run restarted mid-epoch continues the epoch instead of replaying its start.
             sampler.load_state_dict(self._pending_state)
@@ -133,9 +139,14 @@ class ShardedLoaders:
         `batch_size` and `num_workers` replace the data module's own."""
         rank, world = rank_and_world(trainer)
         sampler = EpochSampler(
-            len(dataset), shuffle=False, seed=self.seed, drop_last=False, pad=False,
-            num_replicas=world, rank=rank,
-        )  # fmt: skip
+            len(dataset),
+            shuffle=False,
+            seed=self.seed,
+            drop_last=False,
+            pad=False,
+            num_replicas=world,
+            rank=rank,
+        )
         return self._loader(dataset, sampler, batch_size=batch_size, num_workers=num_workers)
 
     def advance(self) -> None:

@@ -39,8 +39,13 @@ class PretrainDataModule(VideoDataModule):
         self.decoder_mask_generator = decoder_mask_generator
 
     def _check_settings(self) -> None:
-        mask_grid(self.num_frames, self.input_size, self.patch_size, self.tubelet_size,
-                  self.mask_generator)  # fmt: skip
+        mask_grid(
+            self.num_frames,
+            self.input_size,
+            self.patch_size,
+            self.tubelet_size,
+            self.mask_generator,
+        )
         super()._check_settings()
 
     def eval_frames(self, mode: str) -> Callable[[int], list[int]]:

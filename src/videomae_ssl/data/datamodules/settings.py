@@ -139,9 +139,13 @@ def group_keys(keys: dict[str, Any]) -> dict[str, Any]:
         values[group][name] = value
     built: dict[str, Any] = {group: cls(**values[group]) for group, cls in _GROUPS.items()}
     given = values["stream"]
-    built["stream"] = None if given.get("url") is None else StreamOptions(
-        str(given["url"]), _path(given.get("cache_dir")), given.get("cache_size")
-    )  # fmt: skip
+    built["stream"] = (
+        None
+        if given.get("url") is None
+        else StreamOptions(
+            str(given["url"]), _path(given.get("cache_dir")), given.get("cache_size")
+        )
+    )
     return built
 
 

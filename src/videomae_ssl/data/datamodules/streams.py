@@ -49,9 +49,11 @@ class StreamOptions:
                 f"videomae_ssl.prep.pack <list> --root <videos> --out {self.url}`."
             )
         size = self.cache_size
-        valid = size is None or (
-            isinstance(size, int) and not isinstance(size, bool) and size > 0
-        ) or (isinstance(size, str) and _SIZE.match(size.strip()))  # fmt: skip
+        valid = (
+            size is None
+            or (isinstance(size, int) and not isinstance(size, bool) and size > 0)
+            or (isinstance(size, str) and _SIZE.match(size.strip()))
+        )
         if not valid:
             raise ConfigError(
                 f"{CACHE_SIZE_KEY}={size!r}: give a size such as 50GB or 500MB, a byte count, "
@@ -63,7 +65,9 @@ class StreamOptions:
         split = ShardSplit(
             split_url(self.url, list_path),
             cache_dir=self.cache_dir,
-            cache_size=self.cache_size.strip() if isinstance(self.cache_size, str) else self.cache_size,
+            cache_size=self.cache_size.strip()
+            if isinstance(self.cache_size, str)
+            else self.cache_size,
             key=f"{STREAM_KEY} ({key}={list_path})",
         )
         split.load()

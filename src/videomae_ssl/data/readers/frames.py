@@ -61,9 +61,7 @@ class FrameImages(VideoFile):
     i, read with PIL exactly as `FrameFolder` reads the file on disk, so both give the same
     pixels. `path` names the folder in messages."""
 
-    def __init__(
-        self, path: str, images: Sequence[bytes], short_side: int | None = None
-    ) -> None:
+    def __init__(self, path: str, images: Sequence[bytes], short_side: int | None = None) -> None:
         super().__init__(path)
         if not images:
             raise VideoDecodeError(f"{path}: frame folder holds no images")
