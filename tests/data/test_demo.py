@@ -156,3 +156,24 @@ def test_datamodule_generates_then_loads(tmp_path, monkeypatch):
     batch = next(iter(dm.train_dataloader()))
     assert batch["video"].shape == (4, 3, 8, 32, 32)
     assert batch["mask"].shape == (4, 4 * 4 * 4) and batch["mask"].sum() == 4 * 4 * 14
+
+
+@pytest.mark.parametrize("experiment", ["demo_finetune", "demo_pretrain"])
+def test_a_list_given_to_a_demo_experiment_says_where_lists_go(experiment, tmp_path):
+    """`experiment=demo_finetune +data.train_list=...` stopped on a keyword given twice; it is
+    one line naming the key and the experiments that read one's own lists."""
+    from test_configs import compose_cfg
+
+    from videomae_ssl.errors import ConfigError
+    from videomae_ssl.stages.build import instantiate
+
+    cfg = compose_cfg(
+        [f"experiment={experiment}", f"+data.train_list={tmp_path / 'mine.csv'}"], tmp_path
+    )
+    stage = experiment.removeprefix("demo_")
+    with pytest.raises(
+        ConfigError,
+        match=rf"^data.train_list: the demo's data config reads .* "
+        rf"experiment=ucf101_{stage} with data.train_list",
+    ):
+        instantiate(cfg.data, "data")

@@ -12,6 +12,22 @@ from videomae_ssl.data.demo import DEMO_CLASSES, SPLITS, ensure_demo_dataset
 from videomae_ssl.errors import ConfigError
 from videomae_ssl.masking import MaskGenerator
 
+# The demo's data configs read the generated dataset's own lists from its folder.
+OWN_LISTS = ("train_list", "val_list", "test_list", "root")
+
+
+def _refuse_other_lists(options: dict[str, Any], experiment: str) -> None:
+    """`+data.train_list=...` under a demo experiment: say how to train on one's own lists
+    instead of failing on a keyword given twice."""
+    given = [key for key in OWN_LISTS if key in options]
+    if given:
+        keys = ", ".join(f"data.{key}" for key in given)
+        raise ConfigError(
+            f"{keys}: the demo's data config reads the generated demo dataset's own lists; "
+            f"for your own lists use a dataset's experiment (e.g. experiment=ucf101_{experiment} "
+            f"with data.train_list=..., data.val_list=... and data.root=...)."
+        )
+
 
 class DemoPretrainDataModule(PretrainDataModule):
     """`PretrainDataModule` on the demo dataset in `<cache_dir>/seed_<demo_seed>`, generated
@@ -37,6 +53,7 @@ class DemoPretrainDataModule(PretrainDataModule):
         seed: int = 0,
         **options: Any,
     ) -> None:
+        _refuse_other_lists(options, "pretrain")
         self.dataset_dir = Path(cache_dir) / f"seed_{demo_seed}"
         self.demo_seed = demo_seed
         super().__init__(
@@ -90,6 +107,7 @@ class DemoFinetuneDataModule(FinetuneDataModule):
             )
         if train_split not in SPLITS:
             raise ConfigError(f"data.train_split={train_split!r}: choose one of {SPLITS}.")
+        _refuse_other_lists(options, "finetune")
         self.dataset_dir = Path(cache_dir) / f"seed_{demo_seed}"
         self.demo_seed = demo_seed
         super().__init__(
