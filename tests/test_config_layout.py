@@ -115,3 +115,52 @@ def test_an_explicit_class_count_that_disagrees_with_the_names_is_an_error(tmp_p
     datamodule = hydra.utils.instantiate(cfg.data)
     with pytest.raises(DataError, match="2 names for data.num_classes=5"):
         datamodule.validate_inputs("test")
+
+
+def finetune_module(tmp_path, labels, names=None):
+    """The ucf101 fine-tuning data module on one clip listed with each of `labels`."""
+    import hydra
+
+    lists = tmp_path / "mine"
+    lists.mkdir(exist_ok=True)
+    write_clip(lists / "a.mp4", num_frames=8)
+    for split in ("train", "val", "test"):
+        (lists / f"{split}.csv").write_text("".join(f"a.mp4 {label}\n" for label in labels[:1]))
+    (lists / "train.csv").write_text(
+        "".join(f"a{k}.mp4 {label}\n" for k, label in enumerate(labels))
+    )
+    for k in range(len(labels)):
+        (lists / f"a{k}.mp4").write_bytes((lists / "a.mp4").read_bytes())
+    if names is not None:
+        (lists / "classes.txt").write_text(names)
+    _, cfg = compose_data(
+        f"data.train_list={lists / 'train.csv'}", f"data.val_list={lists / 'val.csv'}",
+        f"data.test_list={lists / 'test.csv'}", f"data.root={lists}", "data.num_workers=0",
+        "data.quarantine_file=null", "data.backend=pyav",
+    )  # fmt: skip
+    return hydra.utils.instantiate(cfg.data), lists
+
+
+def test_a_label_beyond_the_classes_txt_names_the_file_not_num_classes(tmp_path):
+    """data.num_classes came from classes.txt (2 names): a label 2 is the file's to fix."""
+    from videomae_ssl.errors import DataError
+
+    datamodule, lists = finetune_module(tmp_path, [0, 1, 2], names="cat\ndog\n")
+    with pytest.raises(DataError, match=r"label 2 is not below num_classes=2 .* data.class_names="
+                       rf"{lists / 'classes.txt'} names 2 classes .*: add the missing names"):  # fmt: skip
+        datamodule.validate_inputs("fit")
+
+
+def test_a_list_without_names_using_fewer_classes_than_the_head_is_said(tmp_path, monkeypatch):
+    """No classes.txt beside the list: the head has the dataset's 101 classes; a list of 2
+    classes is said, naming both fixes (it was silent)."""
+    said = []
+    monkeypatch.setattr("videomae_ssl.data.datamodules.finetune.rank_zero_info", said.append)
+    datamodule, lists = finetune_module(tmp_path, [0, 1])
+    datamodule.validate_inputs("fit")
+    assert said == [
+        f"warning: data.num_classes=101, but the labels of data.train_list={lists / 'train.csv'} "
+        "run from 0 to 1 and no classes.txt lies beside it: the classifier gets 99 classes no "
+        "training video has. Put a classes.txt beside data.train_list (line i naming class "
+        "i - 1) or set data.num_classes=2."
+    ]

@@ -93,19 +93,28 @@ def _integers(tokens: list[str], names: list[str], format: str, line: str, where
     return values
 
 
-def _check_label(label: int, num_classes: int | None, line: str, where: str) -> None:
+def _check_label(
+    label: int, num_classes: int | None, line: str, where: str, names: str | None = None
+) -> None:
+    """`names`: the classes.txt the class count was read from (it, not data.num_classes,
+    is then what to fix)."""
     if label < 0:
         raise DataError(f"{where}: labels are 0-based class ids, got {label} in {line!r}")
     if num_classes is not None and label >= num_classes:
+        fix = (
+            f"{names} names {num_classes} classes (line i naming class i - 1): add the "
+            f"missing names to it, or fix the list"
+            if names
+            else f"set {NUM_CLASSES_KEY} to the number of classes of this dataset, or fix the file"
+        )
         raise DataError(
             f"{where}: label {label} is not below num_classes={num_classes} in {line!r}; "
-            f"labels run from 0 to {num_classes - 1}: set {NUM_CLASSES_KEY} to the number of "
-            f"classes of this dataset, or fix the file"
+            f"labels run from 0 to {num_classes - 1}: {fix}"
         )
 
 
 def _parse_line(
-    line: str, format: str, num_classes: int | None, where: str
+    line: str, format: str, num_classes: int | None, where: str, names: str | None = None
 ) -> tuple[str, int, int, int | None]:
     """Split one non-blank line into (path, label, start, num_frames) or raise DataError at
     `where` (file:line)."""
@@ -119,7 +128,7 @@ def _parse_line(
     path = tokens[0]
     if format == "v1":
         (label,) = _integers(tokens[1:], ["label"], format, line, where)
-        _check_label(label, num_classes, line, where)
+        _check_label(label, num_classes, line, where, names)
         return path, label, 0, None
     if format == "v2":
         start, total = _integers(tokens[1:], ["start_idx", "total_frames"], format, line, where)
@@ -138,7 +147,7 @@ def _parse_line(
         raise DataError(
             f"{where}: total_frames must be a positive frame count, got {total} in {line!r}"
         )
-    _check_label(label, num_classes, line, where)
+    _check_label(label, num_classes, line, where, names)
     return path, label, FRAMES_START, total
 
 
@@ -168,11 +177,13 @@ def read_annotations(
     format: str = "v1",
     num_classes: int | None = None,
     check_files: bool = False,
+    names: str | None = None,
 ) -> list[VideoRecord]:
     """Parse an annotation file in `format` (a key of ANNOTATION_FORMATS); relative paths are
     joined onto `root` when given.
 
-    `num_classes` bounds the labels (v1 and frames). `check_files` also requires every listed
+    `num_classes` bounds the labels (v1 and frames); `names` is the classes.txt that count
+    was read from, named by the error instead of data.num_classes. `check_files` also requires every listed
     video file (or frame folder) to exist. Raises ConfigError for an unknown format or a
     non-positive `num_classes`, and DataError naming the file if it is missing or lists no
     clips, naming file and line for a malformed line.
@@ -196,7 +207,7 @@ def read_annotations(
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
-        video, label, start, total = _parse_line(line, format, num_classes, where)
+        video, label, start, total = _parse_line(line, format, num_classes, where, names)
         if label >= 0:
             first_label, first_line = labelled.setdefault(video, (label, lineno))
             if first_label != label:

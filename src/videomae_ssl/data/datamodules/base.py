@@ -216,7 +216,12 @@ class VideoDataModule(L.LightningDataModule):
             format=lists.annotation_format,
             num_classes=lists.num_classes,
             check_files=lists.check_files,
+            names=self.class_count_file(),
         )
+
+    def class_count_file(self) -> str | None:
+        """The classes.txt the class count comes from, if any (fine-tuning's)."""
+        return None
 
     def _agree_on_eval_records(self, mode: str) -> None:
         """Under DDP, every rank keeps the evaluation records that rank 0's check kept."""

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from lightning.pytorch.utilities import rank_zero_info
+
 from videomae_ssl.data.annotations import VideoRecord, read_class_names
 from videomae_ssl.data.augment import (
     DEFAULT_RAND_AUGMENT,
@@ -131,7 +133,7 @@ class FinetuneDataModule(VideoDataModule):
         self.train_transform()
 
     def validate_inputs(self, stage: str = "fit") -> None:
-        super().validate_inputs(stage)
+        # The names first: the lists' labels are then checked against their count.
         if self.class_names_file is not None:
             if not os.path.isfile(self.class_names_file):
                 raise DataError(
@@ -139,6 +141,25 @@ class FinetuneDataModule(VideoDataModule):
                     f"classes.txt written by videomae_ssl.prep.prepare, or null."
                 )
             self.class_names = checked_class_names(self.class_names_file, self.num_classes)
+        super().validate_inputs(stage)
+        if self.class_names_file is None and self.train_records:
+            self._warn_of_classes_no_video_has()
+
+    def class_count_file(self) -> str | None:
+        return None if self.class_names is None else f"data.class_names={self.class_names_file}"
+
+    def _warn_of_classes_no_video_has(self) -> None:
+        """Without a classes.txt, data.num_classes is the dataset's official count: a list of
+        fewer classes would train a head that predicts classes no video has."""
+        used = max(r.label for r in self.train_records) + 1
+        if used < self.num_classes:
+            rank_zero_info(
+                f"warning: data.num_classes={self.num_classes}, but the labels of "
+                f"data.train_list={self.train_list} run from 0 to {used - 1} and no classes.txt "
+                f"lies beside it: the classifier gets {self.num_classes - used} classes no "
+                f"training video has. Put a classes.txt beside data.train_list (line i naming "
+                f"class i - 1) or set data.num_classes={used}."
+            )
 
     def eval_frames(self, mode: str) -> Callable[[int], list[int]]:
         return partial(
