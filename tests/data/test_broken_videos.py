@@ -237,10 +237,21 @@ def test_too_many_broken_videos_stop_naming_key_and_file(folder, tmp_path):
     assert "data.max_broken_fraction=0.1" in message and str(quarantine) in message
 
 
-def test_broken_videos_within_the_budget_are_counted(folder, tmp_path):
+def test_broken_videos_within_the_budget_are_counted(folder, tmp_path, monkeypatch):
+    said = []
+    monkeypatch.setattr("videomae_ssl.data.datamodules.base.rank_zero_info", said.append)
     names = [f"good{k}" for k in range(GOOD)] + ["truncated"]
     dm = module(folder, tmp_path, names, max_broken_fraction=0.2, batch_size=3)
     batches = drain(dm)
+    # Said once, in the console and train.log, with the reason quarantine.tsv records.
+    (line,) = said
+    quarantine = tmp_path / "run" / "quarantine.tsv"
+    reason = quarantine.read_text().split("\t")[1]
+    assert line == (
+        f"warning: training video {folder / 'videos' / 'truncated.mp4'} could not be decoded "
+        f"({reason}); another video stood in for it (listed in {quarantine}). 1 of 6 so far, at "
+        f"most data.max_broken_fraction=0.2 of the list."
+    )
     assert [int(b["broken_total"]) for b in batches] == sorted(
         int(b["broken_total"]) for b in batches
     )

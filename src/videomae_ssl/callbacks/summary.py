@@ -65,5 +65,11 @@ class RunSummary(L.Callback):
             lines.append(f"  {psnr_line(*psnr)}")
             if pl_module.hparams.get("norm_pix_loss"):
                 lines.append(f"    ({NORM_PIX_NOTE})")
+        tracker = getattr(trainer.datamodule, "broken_tracker", None)
+        if tracker is not None and tracker.count:
+            where = f": {tracker.quarantine_file}" if tracker.quarantine_file else ""
+            lines.append(
+                f"  broken training videos replaced: {tracker.count} of {len(tracker.paths)}{where}"
+            )
         lines += [f"  {line}" for line in written_files(trainer, self.config_path)]
         say("\n".join(lines))

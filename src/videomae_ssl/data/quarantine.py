@@ -120,12 +120,30 @@ class BrokenVideoTracker:
         self.list_name = list_name
         self.seen: set[str] = set()
         self.count = 0
+        self.unreported: list[str] = []  # newly broken videos not yet said in the log
 
     def add(self, rows: Iterable[int]) -> bool:
         """Add the broken `rows`; return whether any was new."""
         new = {self.paths[r] for r in rows} - self.seen
         self.seen |= new
+        self.unreported += sorted(new)
         return bool(new)
+
+    def report_new(self, say: Any) -> None:
+        """One line each, through `say`, for the videos found broken since the last call: the
+        console and train.log show what quarantine.tsv records."""
+        if not self.unreported:
+            return
+        reasons = read_quarantine(self.quarantine_file) if self.quarantine_file else {}
+        where = f"listed in {self.quarantine_file}" if self.quarantine_file else "not listed"
+        for path in self.unreported:
+            reason = f" ({reasons[path]})" if path in reasons else ""
+            say(
+                f"warning: training video {path} could not be decoded{reason}; another video "
+                f"stood in for it ({where}). {self.count} of {len(self.paths)} so far, at most "
+                f"{MAX_BROKEN_KEY}={self.max_fraction} of the list."
+            )
+        self.unreported = []
 
     def total(self) -> int:
         """Distinct broken videos: those added here and the quarantine file's `train` lines."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from videomae_ssl.data.annotations import ANNOTATION_FORMATS, VideoRecord, read_annotations
@@ -364,6 +365,7 @@ class VideoDataModule(L.LightningDataModule):
                 total = count_broken_over_ranks(self.trainer.strategy, self.broken_tracker, rows)
             else:
                 total = self.broken_tracker.update(rows)
+            self.broken_tracker.report_new(rank_zero_info)
             batch["broken_total"] = torch.tensor(total)
         return batch
 
