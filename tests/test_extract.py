@@ -331,3 +331,23 @@ def test_an_output_made_with_other_settings_is_not_continued(tmp_path, checkpoin
     (out / "extract.json").unlink()
     assert extract.main([*args, "--stride", "3"]) == 2
     assert "extract.json is absent" in capsys.readouterr().err
+
+
+def test_a_list_of_paths_needs_no_labels_and_errors_name_the_flag(tmp_path):
+    """Extraction reads no labels: a list of one path per line is a list (it needed a label
+    column); an empty INPUT says so (it was "cannot open video"); a malformed annotation line
+    names --format, the flag the user has (it named data.annotation_format)."""
+    from videomae_ssl.errors import DataError
+
+    listing = tmp_path / "videos.txt"
+    listing.write_text("\ufeffa.mp4\n\n/abs/b.mp4\ncd/e.mp4\n")
+    args = extract.parse_args(["ckpt", str(listing), "--out", str(tmp_path), "--root", "/r"])
+    assert [r.path for r in extract.read_input(args)] == ["/r/a.mp4", "/abs/b.mp4", "/r/cd/e.mp4"]
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError, match=r"empty\.csv: is empty; give a video, or a list"):
+        extract.read_input(extract.parse_args(["ckpt", str(empty), "--out", str(tmp_path)]))
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("a.mp4 0\nb.mp4 3 1\n")
+    with pytest.raises(DataError, match=r"mixed\.csv:2: expected '<path> <label>' \(--format=v1\)"):
+        extract.read_input(extract.parse_args(["ckpt", str(mixed), "--out", str(tmp_path)]))

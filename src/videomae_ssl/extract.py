@@ -115,19 +115,34 @@ def _is_text(path: Path) -> bool:
 
 
 def read_input(args: argparse.Namespace) -> list[VideoRecord]:
-    """The videos INPUT names: itself, or the lines of an annotation file."""
+    """The videos INPUT names: itself, a list of video paths (one per line), or the lines of an
+    annotation file in --format (whose labels extraction does not read)."""
     path = args.input
     if not path.exists():
         raise DataError(f"{path}: no such video or annotation file.")
     if path.is_dir():
         raise DataError(f"{path}: is a folder; give a video or an annotation file listing videos.")
+    if path.stat().st_size == 0:
+        raise DataError(
+            f"{path}: is empty; give a video, or a list of videos (a path per line, or an "
+            f"annotation file in the --format given)."
+        )
     if not _is_text(path):
         return [VideoRecord(str(path))]
     root = str(args.root) if args.root else None
-    records = read_annotations(str(path), root, format=args.format)
-    if not records:
-        raise DataError(f"{path}: lists no videos.")
-    return records
+    text = path.read_text(encoding="utf-8-sig")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and all(len(line.split()) == 1 for line in lines):
+        # A plain list of videos: extraction reads no labels.
+        return [
+            VideoRecord(
+                line.strip()
+                if root is None or os.path.isabs(line.strip())
+                else os.path.join(root, line.strip())
+            )
+            for line in lines
+        ]
+    return read_annotations(str(path), root, format=args.format, format_key="--format")
 
 
 def output_names(records: list[VideoRecord]) -> list[str]:

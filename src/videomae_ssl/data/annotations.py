@@ -62,20 +62,20 @@ class VideoRecord:
         return self.num_frames is not None
 
 
-def _column_hint(format: str, count: int) -> str:
+def _column_hint(format: str, count: int, key: str = FORMAT_KEY) -> str:
     """Why a line may have `count` columns instead of the format's, for the error message."""
     expected = len(ANNOTATION_FORMATS[format].split())
     if count > expected:
         hint = "; paths may not contain spaces"
         if format == "v1" and count == 3:
             hint += (
-                f"; 3 columns: is this a V2 or frames list? set {FORMAT_KEY}=v2 "
-                f"('{ANNOTATION_FORMATS['v2']}') or {FORMAT_KEY}=frames "
+                f"; 3 columns: is this a V2 or frames list? set {key}=v2 "
+                f"('{ANNOTATION_FORMATS['v2']}') or {key}=frames "
                 f"('{ANNOTATION_FORMATS['frames']}')"
             )
         return hint
     if count == 2:
-        return f"; 2 columns: is this a V1 list? set {FORMAT_KEY}=v1 ('{ANNOTATION_FORMATS['v1']}')"
+        return f"; 2 columns: is this a V1 list? set {key}=v1 ('{ANNOTATION_FORMATS['v1']}')"
     return ""
 
 
@@ -114,7 +114,12 @@ def _check_label(
 
 
 def _parse_line(
-    line: str, format: str, num_classes: int | None, where: str, names: str | None = None
+    line: str,
+    format: str,
+    num_classes: int | None,
+    where: str,
+    names: str | None = None,
+    key: str = FORMAT_KEY,
 ) -> tuple[str, int, int, int | None]:
     """Split one non-blank line into (path, label, start, num_frames) or raise DataError at
     `where` (file:line)."""
@@ -122,8 +127,8 @@ def _parse_line(
     tokens = line.split()
     if len(tokens) != len(pattern.split()):
         raise DataError(
-            f"{where}: expected '{pattern}' ({FORMAT_KEY}={format}), got {len(tokens)} "
-            f"columns in {line!r}{_column_hint(format, len(tokens))}"
+            f"{where}: expected '{pattern}' ({key}={format}), got {len(tokens)} "
+            f"columns in {line!r}{_column_hint(format, len(tokens), key)}"
         )
     path = tokens[0]
     if format == "v1":
@@ -178,12 +183,14 @@ def read_annotations(
     num_classes: int | None = None,
     check_files: bool = False,
     names: str | None = None,
+    format_key: str = FORMAT_KEY,
 ) -> list[VideoRecord]:
     """Parse an annotation file in `format` (a key of ANNOTATION_FORMATS); relative paths are
     joined onto `root` when given.
 
     `num_classes` bounds the labels (v1 and frames); `names` is the classes.txt that count
-    was read from, named by the error instead of data.num_classes. `check_files` also requires every listed
+    was read from, named by the error instead of data.num_classes; `format_key` is how the
+    caller's user sets the format (a config key or a flag). `check_files` also requires every listed
     video file (or frame folder) to exist. Raises ConfigError for an unknown format or a
     non-positive `num_classes`, and DataError naming the file if it is missing or lists no
     clips, naming file and line for a malformed line.
@@ -207,7 +214,9 @@ def read_annotations(
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
-        video, label, start, total = _parse_line(line, format, num_classes, where, names)
+        video, label, start, total = _parse_line(
+            line, format, num_classes, where, names, format_key
+        )
         if label >= 0:
             first_label, first_line = labelled.setdefault(video, (label, lineno))
             if first_label != label:
