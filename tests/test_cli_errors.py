@@ -151,3 +151,32 @@ def test_a_missing_hydra_plugin_says_what_to_install(tmp_path):
         "'hydra-submitit-launcher')."
     ]
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("train", "classes", "start"),
+    [
+        ("a.mp4 0\nb.mp4\n", None, "train.csv:2: expected '<path> <label>'"),
+        ("a.mp4 0\nb.mp4 7\n", "cat\ndog\n", "train.csv:2: label 7 is not below num_classes=2"),
+        ("a.mp4 0\n", "cat\n\ndog\n", "classes.txt:2: blank line between class names"),
+    ],
+)
+def test_an_error_in_a_lists_contents_is_one_line_before_lightning(train, classes, start, tmp_path):
+    """The annotation files and classes.txt are parsed before Lightning is imported: an error
+    in their contents answers in a second or two, not after Lightning's start-up."""
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    for split in ("train", "val", "test"):
+        (lists / f"{split}.csv").write_text(train if split == "train" else "a.mp4 0\n")
+    if classes is not None:
+        (lists / "classes.txt").write_text(classes)
+    out = train_cli(
+        "experiment=ucf101_finetune",
+        *(f"data.{s}_list={lists / f'{s}.csv'}" for s in ("train", "val", "test")),
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        cwd=tmp_path,
+    )
+    lines = messages(out.stderr)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {lists}/{start}"), lines
+    assert "lightning" not in imported(out.stderr)

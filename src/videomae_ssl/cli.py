@@ -98,6 +98,12 @@ def input_error(err: BaseException) -> str | None:
 
     if isinstance(err, UserInputError):
         return str(err)
+    if isinstance(err, OmegaConfBaseException):
+        # Raised by a resolver (a classes.txt read while composing): OmegaConf keeps it as the
+        # exception being handled, not as the cause.
+        inner = err.__cause__ or err.__context__
+        if isinstance(inner, UserInputError):
+            return str(inner)
     if (plugin := missing_plugin(err)) is not None:
         return plugin
     if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:

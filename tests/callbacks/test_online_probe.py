@@ -3,6 +3,7 @@ run is the same with and without them (loss, gradients, weights), even where the
 from the global generators (drop path, decoder masking)."""
 
 import csv
+import re
 
 import pytest
 import torch
@@ -60,9 +61,16 @@ def test_the_pretraining_run_is_the_same_with_and_without_the_probe(data, tmp_pa
     assert losses(tmp_path / "plain") == losses(tmp_path / "probed") != []
 
 
-def test_the_probes_are_logged_and_drawn(data, tmp_path):
+def test_the_probes_are_logged_and_drawn(data, tmp_path, capsys):
     run_dir = tmp_path / "run"
     train_here(data, run_dir, "trainer.max_epochs=2", *probe_args(data))
+    # Each probe says when it starts (encoding can take minutes) and how long it took.
+    out = capsys.readouterr().out
+    for epoch in range(3):
+        assert f"epoch {epoch}  online probe: encoding 10 videos of the probe lists ..." in out
+        assert re.search(
+            rf"epoch {epoch}  probe/knn_top1 \d+\.\d%  probe/linear_top1 \d+\.\d%  \(\d+ s\)", out
+        )
     with open(run_dir / "csv" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     knn = [float(r["probe/knn_top1"]) for r in rows if r.get("probe/knn_top1")]

@@ -17,6 +17,7 @@ video.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,11 @@ class OnlineProbe(L.Callback):
     def probe(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
         """Encode the subset, score the probes, log them and redraw the curve."""
         encoder = pl_module.net.encoder
+        videos = sum(len(d) for d in self.datasets.values())
+        if rank_zero_only.rank == 0:
+            # Encoding the lists can take minutes on a CPU: say what runs meanwhile.
+            say(f"epoch {epoch}  online probe: encoding {videos} videos of the probe lists ...")
+        started = time.monotonic()
         # Loaders draw their base seed from the global generators, the head's initialisation
         # too: all are put back, so the run is the same with or without the probe.
         with preserved_global_rngs(), torch.random.fork_rng(devices=_on_cuda(pl_module.device)):
@@ -175,7 +181,7 @@ class OnlineProbe(L.Callback):
                 pl_module.log(f"probe/{name}", value, on_step=False, on_epoch=True)
         if rank_zero_only.rank == 0:
             shown = "  ".join(f"probe/{k} {100 * v:.1f}%" for k, v in scores.items())
-            say(f"epoch {epoch}  {shown}")
+            say(f"epoch {epoch}  {shown}  ({time.monotonic() - started:.0f} s)")
             self._draw(trainer)
 
     @torch.no_grad()

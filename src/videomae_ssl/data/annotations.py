@@ -264,3 +264,15 @@ def read_class_names(path: str | Path, key: str) -> list[str]:
             f"blank line would shift every later name: remove it or write the class's name"
         )
     return lines
+
+
+def checked_class_names(path: str, num_classes: int) -> list[str]:
+    """Line i of `path` names class i (the `classes.txt` that `videomae_ssl.prep.prepare`
+    writes)."""
+    names = read_class_names(path, "data.class_names")
+    if len(names) != num_classes:
+        raise DataError(
+            f"data.class_names={path}: {len(names)} names for data.num_classes={num_classes}; "
+            f"the file must have one class name per line, line i naming label i."
+        )
+    return names

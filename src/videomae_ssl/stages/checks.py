@@ -114,22 +114,51 @@ def check_config(cfg: DictConfig) -> None:
         instantiate(cfg.masking, "masking").check(arch.grid)
 
 
-def check_lists_exist(cfg: DictConfig) -> None:
-    """A missing annotation file of the stage, named with its key, before anything is imported
-    or built; the data module checks the files' contents later (see `validate_inputs`)."""
+def stage_list_keys(cfg: DictConfig) -> list[str]:
+    """The annotation-file keys the stage reads."""
     stage = cfg.get("stage", "fit")
     keys = ["data.train_list", "data.val_list"] if stage in ("fit", "probe") else []
     if testing(cfg) or stage == "probe":
         keys.append("data.test_list")
+    return keys
+
+
+def check_lists_exist(cfg: DictConfig) -> None:
+    """A missing annotation file of the stage, named with its key, before anything is imported
+    or built; the data module checks the files' contents later (see `validate_inputs`)."""
     if OmegaConf.select(cfg, "data.stream", default=None):
         return  # the lists are read from data.stream's shards; the data module checks them
-    for key in keys:
+    for key in stage_list_keys(cfg):
         path = OmegaConf.select(cfg, key)
         if path and not os.path.exists(path):
             fmt = cfg.data.get("annotation_format", "v1")
             raise DataError(
                 f"{key}={path}: no such file; set {key} to an annotation file in the {fmt} "
                 f"format (see the README's Data section)."
+            )
+
+
+def check_list_contents(cfg: DictConfig) -> None:
+    """The stage's annotation files and classes.txt parsed as the data module will (format,
+    labels, class names), so that an error in a file's contents is one line in a second, before
+    Lightning is imported; the data module checks the videos themselves later."""
+    from videomae_ssl.data.annotations import checked_class_names, read_annotations
+
+    if OmegaConf.select(cfg, "data.stream", default=None):
+        return
+    data = cfg.data
+    num_classes = data.get("num_classes")
+    names = data.get("class_names")
+    if names and os.path.isfile(names) and isinstance(num_classes, int):
+        checked_class_names(names, num_classes)
+    for key in stage_list_keys(cfg):
+        path = OmegaConf.select(cfg, key)
+        if path and os.path.isfile(path):
+            read_annotations(
+                path,
+                format=data.get("annotation_format", "v1"),
+                num_classes=num_classes if isinstance(num_classes, int) else None,
+                names=f"data.class_names={names}" if names and os.path.isfile(names) else None,
             )
 
 
@@ -190,4 +219,5 @@ def check_inputs(cfg: DictConfig) -> None:
     """Every check of a stage's config, in the order the command runs them."""
     check_lists_exist(cfg)
     check_config(cfg)
+    check_list_contents(cfg)
     check_accelerator(cfg)

@@ -9,7 +9,7 @@ from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_info
 
-from videomae_ssl.data.annotations import VideoRecord, read_class_names
+from videomae_ssl.data.annotations import VideoRecord, checked_class_names
 from videomae_ssl.data.augment import (
     DEFAULT_RAND_AUGMENT,
     FinetuneTrainTransform,
@@ -20,18 +20,6 @@ from videomae_ssl.data.datamodules.base import VideoDataModule
 from videomae_ssl.data.finetune_dataset import VideoClassificationDataset
 from videomae_ssl.data.frame_indices import SAMPLINGS, evaluation_clip_indices
 from videomae_ssl.errors import ConfigError, DataError
-
-
-def checked_class_names(path: str, num_classes: int) -> list[str]:
-    """Line i of `path` names class i (the `classes.txt` that `videomae_ssl.prep.prepare`
-    writes)."""
-    names = read_class_names(path, "data.class_names")
-    if len(names) != num_classes:
-        raise DataError(
-            f"data.class_names={path}: {len(names)} names for data.num_classes={num_classes}; "
-            f"the file must have one class name per line, line i naming label i."
-        )
-    return names
 
 
 def _all_clip_frames(
