@@ -155,7 +155,7 @@ def test_finetune_recipes(
     assert cfg.trainer.max_epochs == epochs and cfg.optim.base_lr == lr
     assert cfg.data.batch_size == batch and cfg.data.num_sample == views
     assert cfg.optim.layer_decay == decay and cfg.model.net.drop_path_rate == drop_path
-    assert cfg.data.frame_indices == sampling and cfg.data.test_clips == clips
+    assert cfg.data.sampling == sampling and cfg.data.test_clips == clips
     assert cfg.data.test_crops == 3 and cfg.data.flip == flip
     assert tuple(cfg.optim.optimizer.betas) == (0.9, 0.999) and cfg.optim.weight_decay == 0.05
     assert cfg.optim.warmup_epochs == 5 and cfg.data.auto_augment == "rand-m7-n4-mstd0.5-inc1"

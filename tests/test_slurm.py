@@ -102,15 +102,17 @@ def test_a_job_signalled_before_its_time_limit_requeues_and_resumes_exactly(
         "+callbacks.slow._target_=injected.SlowSteps",
         "+callbacks.slow.seconds=1",
         "checkpoint_every_n_steps=4",
+        "callbacks.step_line.every_n_steps=1",
     )
     job = cluster.sbatch(*job_arguments(data, *common, *slow), env=job_env(), cwd=tmp_path)
     run_dir = tmp_path / "outputs" / "slurm" / str(job)
     output = tmp_path / f"slurm-{job}.out"
     deadline = time.monotonic() + 90
-    # Rank 0's line at the end of epoch 0 (step 4): the job is 8 steps (8 s) from its end.
-    while not (output.is_file() and "epoch 1/3" in output.read_text()):
+    # Rank 0's line after step 5, mid-epoch 1 (last.ckpt holds step 4): the job is 7 steps
+    # (7 s) from its end, and the requeue checkpoint will be newer than last.ckpt.
+    while not (output.is_file() and "step 5/12" in output.read_text()):
         assert cluster.state(job) in ("PENDING", "RUNNING"), output.read_text()[-3000:]
-        assert time.monotonic() < deadline, "epoch 0 not over after 90 s"
+        assert time.monotonic() < deadline, "step 5 not reached after 90 s"
         time.sleep(0.2)
     # What SLURM sends `--signal=SIGUSR1@90` before the time limit, to every task.
     cluster.run("scancel", "--signal=USR1", str(job))

@@ -74,7 +74,7 @@ def dataset(tmp_path_factory, make_clip):
         ("missing.mp4 5\n", "missing"),
         ("short.mp4 6\n", "too_short"),
         ("cut.mp4 7\n", "unreadable"),
-        ("good.mp4 8", "ok"),  # last line without a newline
+        ("good.mp4 0", "ok"),  # last line without a newline (a video listed twice, one class)
     ]
     annotation = root / "train.csv"
     annotation.write_bytes("".join(text for text, _ in lines).encode())
@@ -174,7 +174,7 @@ def test_cli_writes_clean_list_and_report(dataset, tmp_path, capsys):
 
     assert annotation.read_bytes() == original
     clean = (out / "train.clean.csv").read_bytes().decode()
-    assert clean == "good.mp4 0\ngood.mkv 3\r\ngood.mp4 8\n"
+    assert clean == "good.mp4 0\ngood.mkv 3\r\ngood.mp4 0\n"
 
     with open(out / "train.scan.tsv", newline="") as f:
         rows = list(csv.reader(f, delimiter="\t"))

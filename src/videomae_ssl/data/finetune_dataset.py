@@ -73,7 +73,7 @@ class VideoClassificationDataset(VideoListDataset):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if sampling not in SAMPLINGS:
-            raise ConfigError(f"data.frame_indices={sampling!r}: choose one of {SAMPLINGS}.")
+            raise ConfigError(f"data.sampling={sampling!r}: choose one of {SAMPLINGS}.")
         if mode == "train" and transform is None:
             raise ValueError("a training dataset needs a clip transform")
         unlabelled = [r for r in records if r.label is None]

@@ -121,7 +121,9 @@ def build_loggers(cfg: DictConfig) -> list[Any]:
         for name, node in (cfg.get("logger") or {}).items()
         if node is not None
     ]
-    log_config(loggers, OmegaConf.to_container(cfg, resolve=True))
+    # fast_dev_run (debug=fdr) writes no metrics: Lightning swaps the loggers for a dummy.
+    if not OmegaConf.select(cfg, "trainer.fast_dev_run", default=None):
+        log_config(loggers, OmegaConf.to_container(cfg, resolve=True))
     return loggers
 
 

@@ -89,7 +89,7 @@ class FinetuneDataModule(VideoDataModule):
             raise ConfigError(f"data.num_classes={self.num_classes} must be an integer >= 2.")
         if self.sampling not in SAMPLINGS:
             raise ConfigError(
-                f"data.frame_indices={self.sampling!r}: choose dense (Kinetics, UCF101, HMDB51) or "
+                f"data.sampling={self.sampling!r}: choose dense (Kinetics, UCF101, HMDB51) or "
                 f"segment (Something-Something V2)."
             )
         for key in ("test_clips", "test_crops"):
