@@ -86,9 +86,9 @@ def hog_targets(
     """
     check_cells(patch_size, cell_size, bins)
     b, c, t, h, w = video.shape
-    p, n = patch_size, patch_size // cell_size
-    grid = (t // tubelet_size, h // p, w // p)
-    frames = video[:, :, ::tubelet_size].transpose(1, 2).reshape(b * grid[0], c, h, w)
+    p, q, n = patch_size, tubelet_size, patch_size // cell_size
+    grid = (t // q, h // p, w // p)  # as `tubelets` does, from the clip's own shape
+    frames = video[:, :, ::q].transpose(1, 2).reshape(b * grid[0], c, h, w)  # (B*T', C, H, W)
     cells = hog_cells(frames, cell_size, bins)  # (B*T', C, bins, H/cell, W/cell)
     x = cells.reshape(b, grid[0], c, bins, grid[1], n, grid[2], n)  # (B, T', C, bins, H', n, W', n)
     x = x.permute(0, 1, 4, 6, 2, 3, 5, 7)  # (B, T', H', W', C, bins, n, n)

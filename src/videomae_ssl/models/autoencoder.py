@@ -87,9 +87,8 @@ class VideoMAEPretrainModel(nn.Module):
             "drop_path_rate": float(drop_path_rate),
             "final_norm": bool(final_norm),
         }
-        if decoder_out_dim is not None:  # recorded only when set: pixel checkpoints unchanged
-            self.options["decoder_out_dim"] = int(decoder_out_dim)
         self.decoder_out_dim = c.tubelet_values if decoder_out_dim is None else int(decoder_out_dim)
+        self.options["decoder_out_dim"] = self.decoder_out_dim
         self.patch_size = c.patch_size
         self.tubelet_size = c.tubelet_size
         self.encoder = VideoMAEEncoder(
