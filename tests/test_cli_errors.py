@@ -56,6 +56,10 @@ def messages(stderr):
             ["experiment=k400_pretrain", "data.train_list=/nonexistent/train.csv"],
             "error: data.train_list=/nonexistent/train.csv: no such file",
         ),
+        (
+            ["experiment=demo_pretrain", "target=hog", "target.cell_size=3"],
+            "error: target.cell_size=3 must divide model.net.patch_size=8",
+        ),
     ],
 )
 def test_input_errors_are_one_line_with_status_2_before_lightning(args, start, tmp_path):

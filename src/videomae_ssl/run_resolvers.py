@@ -3,8 +3,9 @@ configs/hydra, configs/logger and configs/data: `${log_suffix:}` names each rank
 `${wandb_id:<run folder>}` gives a run folder one wandb run that a resumed job continues,
 `${wandb_offline:}` whether wandb has no credentials to log in with, `${classes_beside:<list>}`
 the classes.txt beside an annotation file, `${class_count:<classes.txt>,<default>}` how many
-names it lists, and for configs/model `${model_size:<size>,<field>}` one number of a named
-model size (`videomae_ssl.models.sizes`, which imports no torch)."""
+names it lists, for configs/model `${model_size:<size>,<field>}` one number of a named
+model size (`videomae_ssl.models.sizes`, which imports no torch), and for configs/target/hog
+`${hog_dim:<patch>,<cell>,<bins>}` the decoder's output width for MaskFeat's HOG target."""
 
 from __future__ import annotations
 
@@ -86,6 +87,14 @@ def class_count(class_names: str | None, default: int) -> int:
     return len(read_class_names(class_names, "data.class_names"))
 
 
+def target_hog_dim(patch_size: int, cell_size: int, bins: int) -> int:
+    """The width of a token's HOG target (`videomae_ssl.loss.hog.hog_dim`, 3 channels). A cell
+    size that does not divide the patch is reported, naming the keys, by the target itself."""
+    from videomae_ssl.loss.hog import hog_dim
+
+    return hog_dim(int(patch_size), max(int(cell_size), 1), int(bins))
+
+
 def register_resolvers() -> None:
     """Make the resolvers of this module known to OmegaConf (done when the package is
     imported)."""
@@ -97,3 +106,4 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("classes_beside", classes_beside, replace=True)
     OmegaConf.register_new_resolver("class_count", class_count, replace=True)
     OmegaConf.register_new_resolver("model_size", size_field, replace=True)
+    OmegaConf.register_new_resolver("hog_dim", target_hog_dim, replace=True)

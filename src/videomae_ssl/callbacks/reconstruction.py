@@ -46,6 +46,9 @@ class ReconstructionGrid(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._batch is None or trainer.sanity_checking:
             return
+        if not getattr(getattr(pl_module, "target", None), "pixels", True):
+            self._batch = None  # a HOG prediction (target=hog) is no picture
+            return
         video, mask = self._batch["video"], self._batch["mask"]  # (B, C, T, H, W), Bool[B, N]
         net = pl_module.net
         norm_pix = pl_module.hparams.norm_pix_loss

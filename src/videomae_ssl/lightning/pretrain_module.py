@@ -9,9 +9,11 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
+from videomae_ssl.errors import ConfigError
 from videomae_ssl.lightning.guard import NonFiniteLoss
 from videomae_ssl.lightning.step_log import finish_training_step
-from videomae_ssl.loss import pixel_targets, reconstruction_loss
+from videomae_ssl.loss import PixelTarget, reconstruction_loss
+from videomae_ssl.loss.hog import HOGTarget
 from videomae_ssl.masking import TokenIndices, check_decoder_ratio, mask_to_indices, token_indices
 from videomae_ssl.models import VideoMAEPretrainModel
 from videomae_ssl.models.build import model_record
@@ -45,6 +47,10 @@ class VideoMAEPretrainModule(L.LightningModule):
     in a batch built by hand, as `decoder_mask` Bool[B, N] (True = not reconstructed). The ratio
     is checked against the model's token grid here, once. Validation always reconstructs every
     masked token, so its loss compares across settings.
+
+    `target` computes what the decoder predicts for its tokens (`target=pixel|hog`): None is the
+    pixel target with `norm_pix_loss`; its width must be the decoder's output
+    (`model.net.decoder_out_dim`, which the target config sets).
     """
 
     def __init__(
@@ -61,14 +67,23 @@ class VideoMAEPretrainModule(L.LightningModule):
         norm_pix_loss: bool = True,
         decoder_mask_ratio: float = 0.0,
         max_non_finite_steps: int = 10,
+        target: PixelTarget | HOGTarget | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "optimizer"])
+        self.save_hyperparameters(ignore=["net", "optimizer", "target"])
         self.net = net
         self.optimizer_factory = optimizer
         self.non_finite = NonFiniteLoss(max_non_finite_steps)
         check_decoder_ratio(decoder_mask_ratio, net.grid, key="model.decoder_mask_ratio")
         self.decoder_masking = bool(decoder_mask_ratio)
+        self.target = PixelTarget(norm_pix_loss) if target is None else target
+        width = self.target.dim(net.patch_size, net.tubelet_size, net.config.in_chans)
+        if width != net.decoder_out_dim:
+            raise ConfigError(
+                f"model.net.decoder_out_dim={net.decoder_out_dim}: the target "
+                f"({type(self.target).__name__}) has {width} values per token; the target "
+                "config sets model.net.decoder_out_dim to match (null for pixels)."
+            )
 
     @property
     def encoder(self) -> torch.nn.Module:
@@ -104,12 +119,8 @@ class VideoMAEPretrainModule(L.LightningModule):
         video = batch["video"]
         ids = self.token_indices(batch)  # once per step: the model and target share it
         pred = self.net(video, ids)  # (B, K, P)
-        target = pixel_targets(
-            video,
-            self.net.patch_size,
-            self.net.tubelet_size,
-            self.hparams.norm_pix_loss,
-            ids=ids.decoded,
+        target = self.target(
+            video, self.net.patch_size, self.net.tubelet_size, ids.decoded
         )  # (B, K, P)
         return reconstruction_loss(pred, target, ids.loss_mask), pred
 

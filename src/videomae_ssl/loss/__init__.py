@@ -4,6 +4,7 @@ from videomae_ssl.loss.reconstruction import reconstruction_loss
 from videomae_ssl.loss.targets import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    PixelTarget,
     pixel_targets,
     tubelets,
     unnormalize,
@@ -12,6 +13,7 @@ from videomae_ssl.loss.targets import (
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "PixelTarget",
     "pixel_targets",
     "reconstruction_loss",
     "tubelets",

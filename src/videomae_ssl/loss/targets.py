@@ -81,3 +81,23 @@ def pixel_targets(
         sigma, mu = torch.var_mean(x, dim=-2, unbiased=True, keepdim=True)  # (B, N|K, 1, C)
         x = (x - mu) / (sigma.sqrt() + eps)
     return x.flatten(2)  # (B, N|K, P * C), channel fastest
+
+
+class PixelTarget:
+    """`target=pixel`: VideoMAE's target, the tubelet pixels of the decoded tokens
+    (`pixel_targets`), normalised per token with `norm_pix` (`model.norm_pix_loss`)."""
+
+    pixels = True
+
+    def __init__(self, norm_pix: bool = True) -> None:
+        self.norm_pix = bool(norm_pix)
+
+    def dim(self, patch_size: int, tubelet_size: int, channels: int = 3) -> int:
+        """The width of one token's target (the decoder head's output)."""
+        return channels * tubelet_size * patch_size**2
+
+    def __call__(
+        self, video: torch.Tensor, patch_size: int, tubelet_size: int, ids: torch.Tensor
+    ) -> torch.Tensor:
+        """video: normalised (B, C, T, H, W), ids (B, K) -> (B, K, q * p * p * C)."""
+        return pixel_targets(video, patch_size, tubelet_size, self.norm_pix, ids=ids)

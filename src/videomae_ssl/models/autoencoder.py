@@ -30,7 +30,7 @@ def xavier_init(module: nn.Module) -> None:
 
 
 class VideoMAEDecoder(nn.Module):
-    """Decoder blocks, LayerNorm and a linear head to tubelet pixels."""
+    """Decoder blocks, LayerNorm and a linear head to the target (tubelet pixels by default)."""
 
     def __init__(
         self,
@@ -68,13 +68,15 @@ class VideoMAEPretrainModel(nn.Module):
     the encoder's last LayerNorm, as transformers' pretraining model does with its default
     `use_mean_pooling=True`. `grad_checkpointing` recomputes every encoder and decoder block in
     the backward pass instead of keeping its activations (a memory setting, left out of
-    `options`).
+    `options`). `decoder_out_dim` is the width of a token's target when it is not the tubelet's
+    pixels (e.g. MaskFeat's HOG, `videomae_ssl.loss.hog`); None: `config.tubelet_values`.
     """
 
     def __init__(
         self,
         config: VideoMAEConfig | None = None,
         *,
+        decoder_out_dim: int | None = None,
         drop_path_rate: float = 0.0,
         final_norm: bool = True,
         grad_checkpointing: bool = False,
@@ -85,6 +87,8 @@ class VideoMAEPretrainModel(nn.Module):
             "drop_path_rate": float(drop_path_rate),
             "final_norm": bool(final_norm),
         }
+        self.decoder_out_dim = c.tubelet_values if decoder_out_dim is None else int(decoder_out_dim)
+        self.options["decoder_out_dim"] = self.decoder_out_dim
         self.patch_size = c.patch_size
         self.tubelet_size = c.tubelet_size
         self.encoder = VideoMAEEncoder(
@@ -104,7 +108,7 @@ class VideoMAEPretrainModel(nn.Module):
             c.decoder_embed_dim,
             c.decoder_depth,
             c.decoder_num_heads,
-            c.tubelet_values,
+            self.decoder_out_dim,
             c.mlp_ratio,
             c.qkv_bias,
             grad_checkpointing=grad_checkpointing,

@@ -1,8 +1,9 @@
 """The config checks of the training command: impossible values, missing files and machines
 that cannot run the trainer are rejected before anything is built, naming the key at fault.
 
-Importable without torch or Lightning: a check answers in a second or two. Only the check of
-the token grid (the mask generator's `check`) and of the accelerator import torch.
+Importable without torch or Lightning: a check answers in a second or two. Only the checks of
+the token grid (the mask generator's `check`, the target's `dim`) and of the accelerator import
+torch.
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def check_config(cfg: DictConfig) -> None:
         )
     if "mask_generator" in data:
         instantiate(cfg.masking, "masking").check(arch.grid)
+    if cfg.model.get("target") is not None:  # pretraining: the target's cells fit the patch
+        instantiate(cfg.model.target, "target").dim(arch.patch_size, arch.tubelet_size)
 
 
 def stage_list_keys(cfg: DictConfig) -> list[str]:
