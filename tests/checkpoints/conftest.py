@@ -6,40 +6,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from tiny_sizes import HF_CFG, OURS
 
 from videomae_ssl.loss import pixel_targets, reconstruction_loss
 from videomae_ssl.masking import token_indices, tube_mask
 from videomae_ssl.models import VideoMAEClassifier, VideoMAEConfig, VideoMAEPretrainModel
 
-HF_CFG = dict(
-    image_size=32,
-    patch_size=8,
-    num_frames=4,
-    tubelet_size=2,
-    hidden_size=48,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=192,
-    decoder_hidden_size=32,
-    decoder_num_hidden_layers=2,
-    decoder_num_attention_heads=2,
-    decoder_intermediate_size=128,
-    layer_norm_eps=1e-6,
-    hidden_act="gelu",
-    qkv_bias=True,
-)
-OURS = dict(
-    img_size=32,
-    patch_size=8,
-    num_frames=4,
-    tubelet_size=2,
-    embed_dim=48,
-    depth=2,
-    num_heads=4,
-    decoder_embed_dim=32,
-    decoder_depth=2,
-    decoder_num_heads=2,
-)
 ENCODER = {k: v for k, v in OURS.items() if not k.startswith("decoder")}
 # What the tiny models are built with, for formats that do not record it.
 SIZES = dict(num_frames=4, img_size=32, num_heads=4, decoder_num_heads=2)

@@ -9,26 +9,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_sizes import HF_CFG as TINY_HF
 
 from videomae_ssl.checkpoints import export_hf, load_checkpoint, load_pretrained_encoder
 
 transformers = pytest.importorskip("transformers")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
-# The tiny size of tests/checkpoints/conftest.py, as transformers names it.
-HF_CFG = dict(
-    image_size=32,
-    patch_size=8,
-    num_frames=4,
-    tubelet_size=2,
-    hidden_size=48,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=192,
-    layer_norm_eps=1e-6,
-    hidden_act="gelu",
-    qkv_bias=True,
-)
+# The tiny size without its decoder, as transformers names it.
+HF_CFG = {k: v for k, v in TINY_HF.items() if not k.startswith("decoder")}
 OUR_BIAS = re.compile(r"(?:encoder\.|decoder\.)?blocks\.(\d+)\.attn\.([qv])_bias")
 HF_BIAS = re.compile(
     r"(?:videomae\.)?(encoder\.layer|decoder\.decoder_layers)\.(\d+)\.attention\."

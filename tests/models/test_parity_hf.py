@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from tiny_sizes import HF_CFG as CFG
+from tiny_sizes import OURS
 
 from videomae_ssl.checkpoints.hf_keys import from_hf, to_hf
 from videomae_ssl.loss import pixel_targets, reconstruction_loss
@@ -9,36 +11,6 @@ from videomae_ssl.masking import token_indices, tube_mask
 from videomae_ssl.models import VideoMAEClassifier, VideoMAEConfig, VideoMAEPretrainModel
 
 transformers = pytest.importorskip("transformers")
-
-CFG = dict(
-    image_size=32,
-    patch_size=8,
-    num_frames=4,
-    tubelet_size=2,
-    hidden_size=48,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=192,
-    decoder_hidden_size=32,
-    decoder_num_hidden_layers=2,
-    decoder_num_attention_heads=2,
-    decoder_intermediate_size=128,
-    layer_norm_eps=1e-6,
-    hidden_act="gelu",
-    qkv_bias=True,
-)
-OURS = dict(
-    img_size=32,
-    patch_size=8,
-    num_frames=4,
-    tubelet_size=2,
-    embed_dim=48,
-    depth=2,
-    num_heads=4,
-    decoder_embed_dim=32,
-    decoder_depth=2,
-    decoder_num_heads=2,
-)
 
 
 def randomize(model):
