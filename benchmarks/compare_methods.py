@@ -102,8 +102,19 @@ def checkpoint_of(folder: Path) -> Path:
     return folder / "checkpoints" / "last.ckpt"
 
 
-def stages_of(row: Row, seed: int, out: Path) -> dict[str, Stage]:
-    """The stages of one row and seed, by name, in the order they run."""
+def budget_folder(out: Path, pretrain_epochs: int | None) -> Path:
+    """Where the runs of one pretraining budget live (None: the demo's own)."""
+    return out / (
+        "demo_budget" if pretrain_epochs is None else f"pretrain_{pretrain_epochs}_epochs"
+    )
+
+
+def stages_of(
+    row: Row, seed: int, out: Path, pretrain_epochs: int | None = None
+) -> dict[str, Stage]:
+    """The stages of one row and seed, by name, in the order they run; `pretrain_epochs`
+    shortens (or lengthens) pretraining (None: the demo's 64 epochs)."""
+    out = budget_folder(out, pretrain_epochs)
     base = out / row.name / f"seed_{seed}"
     common = [f"seed={seed}"]
     pixel = out / "pixel" / f"seed_{seed}"
@@ -112,6 +123,8 @@ def stages_of(row: Row, seed: int, out: Path) -> dict[str, Stage]:
         extra = list(row.pretrain)
         if row.teacher_from_pixel:
             extra.append(f"target.video_teacher={checkpoint_of(pixel / 'pretrain')}")
+        if pretrain_epochs is not None:
+            extra.append(f"trainer.max_epochs={pretrain_epochs}")
         stages["pretrain"] = Stage("demo_pretrain", [*common, *extra], base / "pretrain")
         encoder = f"pretrained={checkpoint_of(base / 'pretrain')}"
         stages["knn"] = Stage("demo_probe", [*common, encoder], base / "knn")
@@ -273,7 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", type=Path, default=ROOT / "outputs" / "compare_methods")
-    p.add_argument("--csv", type=Path, default=None, help="default: <out>/comparison.csv")
+    p.add_argument("--csv", type=Path, default=None, help="default: <out>/<budget>/comparison.csv")
+    p.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        default=None,
+        help="pretraining epochs of every row (default: the demo's, 64)",
+    )
     p.add_argument("--fresh", action="store_true", help="run stages that have a result again")
     p.add_argument("--dry-run", action="store_true", help="compose every stage, run none")
     p.add_argument("--stage", help=argparse.SUPPRESS)
@@ -287,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in a.seeds:
         for row in rows:
             results: dict[str, dict] = {}
-            for name, stage in stages_of(row, seed, out).items():
+            for name, stage in stages_of(row, seed, out, a.pretrain_epochs).items():
                 if a.dry_run:
                     compose_check(stage)
                     print(" ".join(["train", *stage.spec()["overrides"]]))
@@ -298,9 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.dry_run:
         return 0
     summaries = [summarise(row, per_row[row.name]) for row in rows]
+    budget = "the demo's 64" if a.pretrain_epochs is None else str(a.pretrain_epochs)
     text = table(summaries)
-    print("\n" + text)
-    path = a.csv or out / "comparison.csv"
+    print(f"\nPretraining epochs: {budget}; seeds {' '.join(map(str, a.seeds))}.\n{text}")
+    path = a.csv or budget_folder(out, a.pretrain_epochs) / "comparison.csv"
     write_csv(path, summaries)
     print(f"\nwritten: {path}")
     return 0

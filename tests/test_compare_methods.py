@@ -24,19 +24,21 @@ def test_rows_that_need_the_pixel_row_run_after_it():
 
 
 def test_teacher_and_distilled_rows_read_the_pixel_row_of_their_seed(tmp_path):
-    teacher = compare.stages_of(compare.ROWS["teacher"], 2, tmp_path)
+    out = tmp_path
+    tmp_path = tmp_path / "demo_budget"
+    teacher = compare.stages_of(compare.ROWS["teacher"], 2, out)
     pixel_ckpt = tmp_path / "pixel" / "seed_2" / "pretrain" / "checkpoints" / "last.ckpt"
     assert f"target.video_teacher={pixel_ckpt}" in teacher["pretrain"].overrides
     assert "seed=2" in teacher["pretrain"].overrides
     own = tmp_path / "teacher" / "seed_2" / "pretrain" / "checkpoints" / "last.ckpt"
     assert f"pretrained={own}" in teacher["finetune"].overrides
     assert f"pretrained={own}" in teacher["knn"].overrides
-    distilled = compare.stages_of(compare.ROWS["distilled"], 1, tmp_path)
+    distilled = compare.stages_of(compare.ROWS["distilled"], 1, out)
     assert list(distilled) == ["finetune"]
     classifier = tmp_path / "pixel" / "seed_1" / "finetune" / "checkpoints" / "last.ckpt"
     assert distilled["finetune"].experiment == "demo_distill"
     assert f"distill.teacher={classifier}" in distilled["finetune"].overrides
-    scratch = compare.stages_of(compare.ROWS["scratch"], 0, tmp_path)
+    scratch = compare.stages_of(compare.ROWS["scratch"], 0, out)
     assert [(s.experiment, s.overrides) for s in scratch.values()] == [
         ("demo_finetune", ["seed=0"])
     ]
@@ -89,3 +91,13 @@ def test_a_failing_stage_names_its_log(tmp_path):
 def test_every_stage_of_a_row_composes(row, tmp_path):
     for stage in compare.stages_of(compare.ROWS[row], 0, tmp_path).values():
         compare.compose_check(stage)
+
+
+def test_a_pretraining_budget_shortens_pretraining_only_in_its_own_folder(tmp_path):
+    stages = compare.stages_of(compare.ROWS["hog"], 0, tmp_path, pretrain_epochs=16)
+    assert "trainer.max_epochs=16" in stages["pretrain"].overrides
+    assert not any("max_epochs" in o for o in stages["finetune"].overrides)
+    assert stages["pretrain"].folder.is_relative_to(tmp_path / "pretrain_16_epochs")
+    default = compare.stages_of(compare.ROWS["hog"], 0, tmp_path)
+    assert not any("max_epochs" in o for o in default["pretrain"].overrides)
+    assert default["pretrain"].folder.is_relative_to(tmp_path / "demo_budget")
