@@ -44,11 +44,21 @@ import torch
 from tqdm import tqdm
 
 from videomae_ssl.data.annotations import VideoRecord
+from videomae_ssl.data.decode_options import DecodeOptions
+from videomae_ssl.data.keyframes import frames_to_decode, keyframe_positions
 from videomae_ssl.data.pretrain_dataset import VideoPretrainDataset
-from videomae_ssl.data.readers import BACKENDS, VideoFile, open_record, resolve_backend
+from videomae_ssl.data.readers import (
+    AUTO_ORDER,
+    BACKENDS,
+    VideoFile,
+    open_record,
+    open_video,
+    resolve_backend,
+)
 from videomae_ssl.data.workers import keep_freed_memory
 from videomae_ssl.errors import ConfigError, UserInputError
 from videomae_ssl.masking import TubeMaskGenerator
+from videomae_ssl.prep.reencode import reencode
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / ".cache" / "benchmark_videos"
@@ -298,6 +308,327 @@ def measure(
     )
 
 
+# The original loader, the decode waste, the levers and what one GPU needs.
+#
+# These rows run on the Kinetics-like H.264 videos only (the goals are stated for them), each
+# a callable that loads `clips` videos, timed interleaved like the rows above. A row with
+# `num_sample` V yields V clips per video decoded, and its clips/s counts them all.
+
+H100_BF16_TFLOPS = 989.0  # dense bf16 peak
+MFU = 0.4  # the share of the peak a well-fed pretraining step reaches
+GFLOP_PER_CLIP = 202.0  # ViT-B pretraining step, 16x224^2, mask 0.9, forward and backward
+GOAL_VS_ORIGINAL = 1.4
+GOAL_RECIPE = 125.0
+LEVER_GOP = 16
+
+
+def clips_per_gpu() -> float:
+    """Clips/s one H100 takes at MFU of its bf16 peak."""
+    return MFU * H100_BF16_TFLOPS * 1e12 / (GFLOP_PER_CLIP * 1e9)
+
+
+def import_original(checkout: Path) -> tuple[type, type]:
+    """VideoMAE's pretraining dataset and transform (`kinetics.VideoMAE`,
+    `datasets.DataAugmentationForVideoMAE`) imported unchanged from a checkout of
+    MCG-NJU/VideoMAE. Two modules it imports at the top and never uses on this path are
+    stubbed: `numpy.lib.function_base` (gone in NumPy 2) and `cv2` (fine-tuning resizes only)."""
+    import types
+
+    if not (checkout / "kinetics.py").is_file():
+        raise UserInputError(f"--original {checkout}: no kinetics.py (a MCG-NJU/VideoMAE checkout)")
+    stubs = {"numpy.lib.function_base": {"disp": print}, "cv2": {}}
+    for name, attrs in stubs.items():
+        if name not in sys.modules:
+            module = types.ModuleType(name)
+            module.__dict__.update(attrs)
+            sys.modules[name] = module
+    sys.path.insert(0, str(checkout))
+    try:
+        from datasets import DataAugmentationForVideoMAE  # type: ignore[import-not-found]
+        from kinetics import VideoMAE  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(checkout))
+    return VideoMAE, DataAugmentationForVideoMAE
+
+
+def original_dataset(checkout: Path, paths: list[Path], clips: int, rate: int, folder: Path):
+    """The original pretraining dataset over `clips` rows cycling through `paths`, built as
+    its `build_pretraining_dataset` builds it (decord, 16 frames, tube mask 0.9)."""
+    video_mae, augmentation = import_original(checkout)
+    setting = folder / "original_train.csv"
+    setting.write_text("".join(f"{paths[i % len(paths)]} 0\n" for i in range(clips)))
+    args = argparse.Namespace(
+        input_size=INPUT_SIZE,
+        mask_type="tube",
+        window_size=(
+            NUM_FRAMES // TUBELET_SIZE,
+            INPUT_SIZE // PATCH_SIZE,
+            INPUT_SIZE // PATCH_SIZE,
+        ),
+        mask_ratio=MASK_RATIO,
+    )
+    return video_mae(
+        root=None,
+        setting=str(setting),
+        video_ext="mp4",
+        is_color=True,
+        modality="rgb",
+        new_length=NUM_FRAMES,
+        new_step=rate,
+        transform=augmentation(args),
+        temporal_jitter=False,
+        video_loader=True,
+        use_decord=True,
+        lazy_init=False,
+    )
+
+
+def ours(
+    paths: list[Path], clips: int, rate: int, backend: str, num_sample: int = 1, skip: bool = False
+) -> VideoPretrainDataset:
+    """Our pretraining dataset over `clips` rows cycling through `paths`."""
+    return VideoPretrainDataset(
+        [VideoRecord(str(paths[i % len(paths)])) for i in range(clips)],
+        num_frames=NUM_FRAMES,
+        sampling_rate=rate,
+        input_size=INPUT_SIZE,
+        patch_size=PATCH_SIZE,
+        tubelet_size=TUBELET_SIZE,
+        mask_generator=TubeMaskGenerator(MASK_RATIO),
+        seed=0,
+        train=True,
+        decode=DecodeOptions(backend=backend, skip_loop_filter=skip),
+        num_sample=num_sample,
+    )
+
+
+def prepared_videos(paths: list[Path], out: Path, gop: int | None, short: int | None) -> list[Path]:
+    """`paths` re-encoded as `prep.prepare --gop/--short-side` would (cached under `out`)."""
+    name = f"prep_gop{gop or 'default'}_short{short or 'same'}"
+    folder = out / name
+    made = [folder / p.name for p in paths]
+    for src, dst in zip(paths, made, strict=True):
+        reencode(src, dst, short, threads=1, gop=gop)
+    return made
+
+
+@dataclass
+class Row:
+    """One measured way of loading: its name, what it needs, and clips/s per CPU second."""
+
+    name: str
+    videos: str
+    load: Callable[[], None]
+    clips: int
+    cpu: list[float]
+    wall: list[float]
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(self.cpu)
+
+
+def time_rows(rows: list[Row], repeats: int, bar: tqdm) -> None:
+    """Each row's `load` once as a warm-up, then `repeats` rounds, each running every row once
+    in a rotated order, so that load from other processes hits all rows alike."""
+    for row in rows:
+        row.load()
+    for rep in range(repeats):
+        shift = rep % len(rows)
+        for row in rows[shift:] + rows[:shift]:
+            cpu_start, wall_start = time.process_time(), time.perf_counter()
+            row.load()
+            row.cpu.append(row.clips / (time.process_time() - cpu_start))
+            row.wall.append(row.clips / (time.perf_counter() - wall_start))
+        bar.update(1)
+
+
+def load_all(dataset) -> Callable[[], None]:
+    def run() -> None:
+        for i in range(len(dataset)):
+            dataset[(i, 0)] if isinstance(dataset, VideoPretrainDataset) else dataset[i]
+
+    return run
+
+
+def lever_rows(
+    args: argparse.Namespace, videos: dict[str, list[Path]], backends: list[str]
+) -> list[Row]:
+    """The rows of the levers on the Kinetics-like H.264 videos (see `levers_report`)."""
+    vt = VIDEO_TYPES[0]
+    source = videos[vt.name]
+    clips, rate = args.clips, vt.sampling_rate
+    gop = prepared_videos(source, args.out, LEVER_GOP, None)
+    gop_small = prepared_videos(source, args.out, LEVER_GOP, 256)
+    fastest = backends[0]
+    plan: list[tuple[str, str, object, int]] = []
+    if args.original is not None:
+        original = original_dataset(args.original, source, clips, rate, args.out)
+        plan.append(("original VideoMAE loader (decord)", "original", original, 1))
+    for backend in backends:
+        plan.append((f"ours, {backend}", "original", ours(source, clips, rate, backend), 1))
+    if "pyav" in backends:
+        skip = ours(source, clips, rate, "pyav", skip=True)
+        plan.append(("ours, pyav, skip_loop_filter", "original", skip, 1))
+    for backend in backends:
+        plan.append((f"ours, {backend}", f"--gop {LEVER_GOP}", ours(gop, clips, rate, backend), 1))
+    for views in (2, 4):
+        data = ours(gop, clips, rate, fastest, num_sample=views)
+        plan.append((f"ours, {fastest}, num_sample {views}", f"--gop {LEVER_GOP}", data, views))
+    for views in (1, 4):
+        data = ours(gop_small, clips, rate, fastest, num_sample=views)
+        name = f"ours, {fastest}, num_sample {views}"
+        plan.append((name, f"--gop {LEVER_GOP} --short-side 256", data, views))
+    if "pyav" in backends:
+        data = ours(gop_small, clips, rate, "pyav", num_sample=4, skip=True)
+        name = "ours, pyav, skip_loop_filter, num_sample 4"
+        plan.append((name, f"--gop {LEVER_GOP} --short-side 256", data, 4))
+    rows = [Row(n, v, load_all(d), clips * views, [], []) for n, v, d, views in plan]
+    with tqdm(total=args.repeats, unit="round", desc="levers") as bar:
+        time_rows(rows, args.repeats, bar)
+    return rows
+
+
+def read_cpu(path: str, backend: str, indices: list[int]) -> float:
+    """CPU seconds of one read of `indices` on a freshly opened reader (opening not counted),
+    the better of two tries."""
+    best = float("inf")
+    for _ in range(2):
+        with open_record(VideoRecord(path), backend) as video:
+            start = time.process_time()
+            video.read(indices)
+            best = min(best, time.process_time() - start)
+    return best
+
+
+def waste_rows(videos: dict[str, list[Path]], args: argparse.Namespace, backends: list[str]):
+    """Frames decoded per 16-frame clip, per backend, on the source and the --gop videos: the
+    minimum (keyframe before the clip's first frame to its last, from the packets), PyAV's own
+    count, and for every backend an estimate from timing: one frame read at several distances
+    d after a keyframe costs a + b d when the decoder starts at that keyframe (the fit's b is
+    the cost of a decoded frame, printed with its r^2); a clip's read time less a, over b, is
+    then the frames it decoded (plus its 15 other conversions, so an upper bound)."""
+    vt = VIDEO_TYPES[0]
+    table = []
+    for label, paths in (
+        ("source", videos[vt.name]),
+        (f"--gop {LEVER_GOP}", prepared_videos(videos[vt.name], args.out, LEVER_GOP, None)),
+    ):
+        reads: list[tuple[str, list[int]]] = []
+        with recording_reads(reads):
+            load_all(ours(paths, args.clips, vt.sampling_rate, "pyav"))()
+        keys = {p: keyframe_positions(p) for p in {path for path, _ in reads}}
+        minimum = statistics.mean(frames_to_decode(keys[p], i) for p, i in reads)
+        counted = 0
+        for path, indices in reads:
+            with open_record(VideoRecord(path), "pyav") as video:
+                video.read(indices)
+                counted += video.frames_decoded
+        probe = str(paths[0])
+        first, second = (keys[probe] + [10**9])[:2] if len(keys[probe]) > 1 else (0, 10**9)
+        with open_record(VideoRecord(probe), "pyav") as video:
+            span = min(second, video.num_frames) - first
+        distances = [round(span * f) for f in (0.05, 0.3, 0.55, 0.8, 0.95)]
+        for backend in backends:
+            cost = [read_cpu(probe, backend, [first + d]) for d in distances]
+            b, a = np.polyfit(distances, cost, 1)
+            r2 = float(np.corrcoef(distances, cost)[0, 1] ** 2)
+            clip = statistics.mean(read_cpu(p, backend, i) for p, i in reads)
+            table.append(
+                {
+                    "videos": label,
+                    "backend": backend,
+                    "minimum": minimum,
+                    "pyav_counted": counted / len(reads) if backend == "pyav" else None,
+                    "ms_per_frame": 1000 * b,
+                    "r2": r2,
+                    "estimated": (clip - a) / b,
+                }
+            )
+    return table
+
+
+def disk_sizes(videos: dict[str, list[Path]], out: Path) -> list[tuple[str, int]]:
+    source = videos[VIDEO_TYPES[0].name]
+    variants = [
+        ("source (x264 medium, keyframes up to 250 apart)", source),
+        ("re-encoded, x264 default keyframes", prepared_videos(source, out, None, None)),
+        (f"--gop {LEVER_GOP}", prepared_videos(source, out, LEVER_GOP, None)),
+        (f"--gop {LEVER_GOP} --short-side 256", prepared_videos(source, out, LEVER_GOP, 256)),
+    ]
+    return [(name, sum(p.stat().st_size for p in paths)) for name, paths in variants]
+
+
+def skip_psnr(videos: dict[str, list[Path]]) -> float:
+    """PSNR (dB) of PyAV frames decoded without the loop filter against a full decode."""
+    errors = []
+    for path in videos[VIDEO_TYPES[0].name]:
+        indices = list(range(60, 124, 4))
+        with (
+            open_video(str(path), "pyav") as full,
+            open_video(str(path), "pyav", skip_loop_filter=True) as skip,
+        ):
+            a, b = full.read(indices).double(), skip.read(indices).double()
+        errors.append(float(((a - b) ** 2).mean()))
+    return 10 * np.log10(255**2 / statistics.mean(errors))
+
+
+def levers_report(rows: list[Row], waste, sizes, psnr: float) -> str:
+    need = clips_per_gpu()
+    lines = [
+        f"One H100 at {MFU:.0%} of {H100_BF16_TFLOPS:.0f} TFLOP/s bf16 takes "
+        f"{MFU * H100_BF16_TFLOPS:.0f} / {GFLOP_PER_CLIP / 1000:.3f} = {need:.0f} clips/s "
+        f"(ViT-B pretraining step, {GFLOP_PER_CLIP:.0f} GFLOP per clip).",
+        "",
+        "| loader | videos | clips/s per core | x original | cores per H100 |",
+        "|---|---|---:|---:|---:|",
+    ]
+    base = next((r.rate for r in rows if r.name.startswith("original")), None)
+    for r in rows:
+        times = f"{r.rate / base:.2f}" if base else "-"
+        lines.append(f"| {r.name} | {r.videos} | {r.rate:.1f} | {times} | {need / r.rate:.0f} |")
+    lines += [
+        "",
+        "Frames decoded per 16-frame clip (decode waste): the minimum from the keyframes, "
+        "PyAV's count, and each backend's estimate from timing (ms per decoded frame from a "
+        "fit of one-frame reads against the distance from the keyframe, its r^2).",
+        "",
+        "| videos | backend | minimum | PyAV counted | estimated | ms/frame | r^2 |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for w in waste:
+        counted = f"{w['pyav_counted']:.0f}" if w["pyav_counted"] is not None else "-"
+        lines.append(
+            f"| {w['videos']} | {w['backend']} | {w['minimum']:.0f} | {counted} | "
+            f"{w['estimated']:.0f} | {w['ms_per_frame']:.2f} | {w['r2']:.2f} |"
+        )
+    lines += ["", "| videos | MB (3 videos, 10 s each) |", "|---|---:|"]
+    lines += [f"| {name} | {size / 1e6:.2f} |" for name, size in sizes]
+    lines += ["", f"skip_loop_filter: PSNR {psnr:.1f} dB against a full decode (PyAV)."]
+    goals = []
+    if base:
+        best = max(
+            (
+                r.rate
+                for r in rows
+                if r.videos == "original" and r.name.startswith("ours") and "skip" not in r.name
+            ),
+            default=0.0,
+        )
+        goals.append(
+            f"- goal 1, at the original's settings at least {GOAL_VS_ORIGINAL}x the original: "
+            f"{best / base:.2f}x ({'met' if best / base >= GOAL_VS_ORIGINAL else 'not met'})"
+        )
+    recipe = max(
+        (r.rate for r in rows if "num_sample 4" in r.name and "skip" not in r.name), default=0.0
+    )
+    goals.append(
+        f"- goal 2, the recipe at least {GOAL_RECIPE:.0f} clips/s per core: {recipe:.1f} "
+        f"({'met' if recipe >= GOAL_RECIPE else 'not met'})"
+    )
+    return "\n".join([*lines, "", *goals])
+
+
 def machine() -> str:
     """CPU model and core count, from /proc/cpuinfo where it exists."""
     model = platform.processor() or platform.machine()
@@ -388,6 +719,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--label", default="", help="text added to the results heading")
     parser.add_argument(
+        "--levers",
+        action="store_true",
+        help="instead of the table above, measure on the Kinetics-like videos the original "
+        "loader (with --original), the decode waste and each lever: --gop re-encoded videos, "
+        "repeated sampling, skip_loop_filter, and the cores one H100 needs with each",
+    )
+    parser.add_argument(
+        "--original",
+        type=Path,
+        help="a checkout of MCG-NJU/VideoMAE whose pretraining loader --levers measures "
+        "unchanged on the same videos (needs decord)",
+    )
+    parser.add_argument(
         "--default-malloc",
         action="store_true",
         help="leave glibc's allocator as it is, instead of tuning it as the data modules' "
@@ -430,6 +774,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for note in skipped:
             print(f"skipping {note}", file=sys.stderr)
         videos = ensure_videos(args.out, args.videos)
+        if args.levers:
+            return run_levers(args, videos, backends, skipped)
         results = []
         with tqdm(total=len(backends) * len(VIDEO_TYPES) * args.repeats, unit="rep") as bar:
             for backend in backends:
@@ -450,6 +796,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         print(f"error: cannot append the results to {args.results}: {err}", file=sys.stderr)
         return 1
+    print(f"appended to {args.results}")
+    return 0
+
+
+def run_levers(
+    args: argparse.Namespace, videos: dict[str, list[Path]], backends: list[str], skipped
+) -> int:
+    """The --levers section: measured, printed and appended to --results."""
+    order = [b for b in AUTO_ORDER if b in backends]  # fastest first, as data.backend=auto
+    rows = lever_rows(args, videos, order)
+    waste = waste_rows(videos, args, order)
+    text = levers_report(rows, waste, disk_sizes(videos, args.out), skip_psnr(videos))
+    args.tuned_malloc = getattr(args, "tuned_malloc", True)
+    header = report([], skipped, args).split("\n\n| backend")[0]
+    text = f"{header}\n\n{text}\n"
+    print(text)
+    with args.results.open("a") as f:
+        f.write("\n" + text)
     print(f"appended to {args.results}")
     return 0
 

@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--backend",
         choices=("auto", "decord", "torchcodec", "pyav"),
         default="auto",
-        help="video decoder (default: decord where installed, else PyAV)",
+        help="video decoder (default: the fastest that works here: TorchCodec, decord, PyAV)",
     )
     return p.parse_args(argv)
 

@@ -39,6 +39,7 @@ CONFIG_KEYS = {
     "frame_template",
     "short_side",
     "decode_device",
+    "decode_skip_loop_filter",
     "quarantine_file",
     "max_broken_fraction",
     "eval_broken",

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from clips import clip_frames, needs_ffmpeg_libraries, write_clip
+from clips import clip_frames, ffmpeg_libraries_load, needs_ffmpeg_libraries, write_clip
 from PIL import Image
 
 from videomae_ssl.data.annotations import VideoRecord
@@ -245,8 +245,11 @@ def test_pyav_falls_back_when_timestamps_have_a_gap(tmp_path, monkeypatch, suffi
     assert calls == [sorted(late)]
 
 
-def test_auto_prefers_decord():
-    assert resolve_backend("auto") == ("decord" if HAS_DECORD else "pyav")
+def test_auto_prefers_torchcodec_then_decord():
+    if ffmpeg_libraries_load():
+        assert resolve_backend("auto") == "torchcodec"
+    else:
+        assert resolve_backend("auto") == ("decord" if HAS_DECORD else "pyav")
     assert set(BACKENDS) == {"decord", "torchcodec", "pyav"}
 
 

@@ -11,6 +11,7 @@ from videomae_ssl.data.readers import (
     FRAME_TEMPLATE,
     VideoFile,
     check_decode_device,
+    check_skip_loop_filter,
     open_record,
     resolve_backend,
 )
@@ -21,18 +22,22 @@ from videomae_ssl.errors import ConfigError
 class DecodeOptions:
     """`backend` (auto, decord, torchcodec, pyav), `frame_template` (the file names of folders
     of frames), `short_side` (decode at this short side, None: full size) and `device` ("cpu",
-    or "cuda": TorchCodec with NVDEC). The config keys are `data.backend`,
-    `data.frame_template`, `data.short_side` and `data.decode_device`."""
+    or "cuda": TorchCodec with NVDEC) and `skip_loop_filter` (PyAV only: decode H.264 without
+    its deblocking filter, faster but not the same pixels). The config keys are `data.backend`,
+    `data.frame_template`, `data.short_side`, `data.decode_device` and
+    `data.decode_skip_loop_filter`."""
 
     backend: str = "auto"
     frame_template: str = FRAME_TEMPLATE
     short_side: int | None = None
     device: str = "cpu"
+    skip_loop_filter: bool = False
 
     def check(self) -> None:
         """ConfigError naming the key of a setting no file can fix."""
         backend = resolve_backend(self.backend, key="data.backend")
         check_decode_device(self.device, backend)
+        check_skip_loop_filter(self.skip_loop_filter, backend)
         if self.short_side is not None and (
             isinstance(self.short_side, bool)
             or not isinstance(self.short_side, int)
@@ -72,4 +77,5 @@ class DecodeOptions:
             short_side=self.short_side,
             device=self.device,
             data=data,
+            skip_loop_filter=self.skip_loop_filter,
         )

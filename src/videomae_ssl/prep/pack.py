@@ -1,7 +1,7 @@
 """Pack the videos of annotation files into shards to stream from (`data.stream`).
 
     python -m videomae_ssl.prep.pack LIST [LIST ...] --root DIR --out DIR [--workers N]
-        [--short-side PX] [--format v1|v2|frames] [--chunk-bytes 64MB]
+        [--short-side PX] [--gop N] [--format v1|v2|frames] [--chunk-bytes 64MB]
 
 Each list (any annotation format, parsed by `data.annotations`) becomes `<out>/<list name>`
 (train.csv -> <out>/train), a folder of LitData shards (`litdata.optimize`) holding each
@@ -13,7 +13,8 @@ Every video is first checked by the scan's decode check (`prep.scan.scan_record`
 its first and last frames decode). Broken ones are left out, named on the console and in
 `<out>/<list name>/broken.tsv` (line, path, status, reason); item i of the shards is the i-th
 video kept, in list order. `--short-side PX` first re-encodes every video file to that short
-side (`prep.reencode`; frame folders are packed as they are).
+side, `--gop N` with a keyframe at least every N frames (`prep.reencode`; either alone keeps
+the other as the source has it; frame folders are packed as they are).
 
 Resumable: re-encoded files are complete or absent, each checked video is journaled in
 `scan.tsv`, LitData's writer keeps checkpoints, and the manifest `videos.json` is written last;
@@ -116,9 +117,10 @@ def check_videos(
 def _reencoded(
     jobs: list[tuple[int, VideoRecord]],
     folder: Path,
-    short_side: int,
+    short_side: int | None,
     workers: int,
     progress: bool,
+    gop: int | None = None,
 ) -> tuple[list[tuple[int, VideoRecord]], dict[int, str]]:
     """The jobs with their video files re-encoded into `folder` (frame folders unchanged), and
     line -> reason of those that failed to re-encode."""
@@ -132,6 +134,7 @@ def _reencoded(
         short_side,
         max(1, workers),
         progress,
+        gop,
     )
     failed = {line: failures[Path(r.path)] for line, r in jobs if Path(r.path) in failures}
     out = [
@@ -154,6 +157,7 @@ def pack_list(
     format: str = "v1",
     workers: int = 1,
     short_side: int | None = None,
+    gop: int | None = None,
     backend: str = "auto",
     frame_template: str = FRAME_TEMPLATE,
     chunk_bytes: str = DEFAULT_CHUNK_BYTES,
@@ -171,8 +175,8 @@ def pack_list(
     folder.mkdir(parents=True, exist_ok=True)
     jobs = list(zip(lines, records, strict=True))
     failed: dict[int, str] = {}
-    if short_side is not None:
-        jobs, failed = _reencoded(jobs, folder / REENCODED, short_side, workers, progress)
+    if short_side is not None or gop is not None:
+        jobs, failed = _reencoded(jobs, folder / REENCODED, short_side, workers, progress, gop)
     checked = check_videos(
         [job for job in jobs if job[0] not in failed],
         folder / JOURNAL,
@@ -275,6 +279,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--short-side", type=int, help="re-encode videos to this short side")
     parser.add_argument(
+        "--gop", type=int, help="re-encode videos with a keyframe at least every N frames"
+    )
+    parser.add_argument(
         "--format",
         choices=["v1", "v2", "frames"],
         default="v1",
@@ -299,6 +306,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--workers must be >= 0, got {args.workers}")
     if args.short_side is not None and args.short_side < 2:
         parser.error(f"--short-side must be at least 2 pixels, got {args.short_side}")
+    if args.gop is not None and args.gop < 1:
+        parser.error(f"--gop must be at least 1 frame, got {args.gop}")
     stems = [path.stem for path in args.lists]
     if len(set(stems)) != len(stems):
         parser.error(f"the lists' names must differ: each becomes <out>/<name> ({stems})")
@@ -319,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                 format=args.format,
                 workers=args.workers,
                 short_side=args.short_side,
+                gop=args.gop,
                 backend=backend,
                 frame_template=args.frame_template,
                 chunk_bytes=args.chunk_bytes,

@@ -1,9 +1,9 @@
 """Turn an official dataset layout into V1 annotation files.
 
     python -m videomae_ssl.prep.prepare {ucf101,hmdb51,ssv2,kinetics} --root DIR --out DIR
-        [--videos DIR] [--split N] [--short-side PX] [--workers N]
+        [--videos DIR] [--split N] [--short-side PX] [--gop N] [--workers N]
     python -m videomae_ssl.prep.prepare folder --root DIR --out DIR [--val-fraction 0.1]
-        [--seed 0] [--short-side PX] [--workers N]
+        [--seed 0] [--short-side PX] [--gop N] [--workers N]
 
 Layouts read from `--root` (videos from `--videos`, which defaults to the folder named last):
 - ucf101: `ucfTrainTestlist/classInd.txt` (`<id> <Name>`, ids from 1), `trainlist0N.txt`
@@ -36,9 +36,12 @@ the exit status is then 1. A malformed official file stops with `error: <file>:<
 audio, short side PX) into `<out>/videos/<path with .mp4 suffix, whitespace as _>`, and the
 annotation files then point there; two videos that would get one name ("a b.mp4" and
 "a_b.mp4", "a.avi" and "a.mp4") stop the command, naming both. Each file is written under a
-temporary name and renamed when complete, so a rerun skips the finished ones.
+temporary name and renamed when complete, so a rerun skips the finished ones. `--gop N`
+re-encodes the same way with a keyframe at least every N frames (alone: at the source's size):
+a clip then decodes at most N - 1 frames before its first instead of up to 249 (x264's
+default interval), for larger files.
 
-The settings (dataset, --root, --videos, --split, --short-side, --val-fraction, --seed) are
+The settings (dataset, --root, --videos, --split, --short-side, --gop, --val-fraction, --seed) are
 recorded in `<out>/prep.json`. A rerun with the same ones continues or rewrites the same
 files; one with other settings, or into an --out that holds lists no run recorded, stops with
 `error:` naming the setting, and writes nothing.
@@ -403,15 +406,16 @@ def _reencode_listed(
     missing: Missing,
     videos: Path,
     target: Path,
-    short_side: int,
+    short_side: int | None,
     workers: int,
     progress: bool,
+    gop: int | None = None,
 ) -> dict[str, list[Entry]]:
     """Re-encode each present video once into `target`; return the entries pointing at the
     copies, moving the ones that failed into `missing`."""
     unique = {e.relative for entries in present.values() for e in entries}
     jobs = [(videos / r, target / _output_name(r)) for r in sorted(unique)]
-    failures = reencode_all(jobs, short_side, workers, progress)
+    failures = reencode_all(jobs, short_side, workers, progress, gop)
     encoded: dict[str, list[Entry]] = {}
     for name, entries in present.items():
         encoded[name] = []
@@ -454,6 +458,7 @@ def prep_settings(
     short_side: int | None,
     val_fraction: float,
     seed: int,
+    gop: int | None = None,
 ) -> dict[str, object]:
     """The settings that decide what prepare writes, as its flags name them: those of another
     dataset kind are left out (--split is UCF101's and HMDB51's, --seed the folder's)."""
@@ -463,6 +468,8 @@ def prep_settings(
         "--videos": str(videos),
         "--short-side": short_side,
     }
+    if gop is not None:  # absent when unset, so earlier outputs keep matching their record
+        settings["--gop"] = gop
     if dataset in ("ucf101", "hmdb51"):
         settings["--split"] = split
     if dataset == "folder":
@@ -482,6 +489,7 @@ def prepare(
     progress: bool = True,
     val_fraction: float = 0.1,
     seed: int = 0,
+    gop: int | None = None,
 ) -> int:
     """Write the annotation files of `dataset` into `out` and print a summary. Returns the
     exit status: 0, or 1 when listed videos are missing or failed to re-encode."""
@@ -490,7 +498,7 @@ def prepare(
     videos = (videos or root / DEFAULT_VIDEOS[dataset]).resolve()
     if not videos.is_dir():
         raise DataError(f"{videos}: no such videos folder; pass --videos DIR")
-    settings = prep_settings(dataset, root, videos, split, short_side, val_fraction, seed)
+    settings = prep_settings(dataset, root, videos, split, short_side, val_fraction, seed, gop)
     made = [name for name in OUTPUT_FILES if (out / name).exists()]
     check_settings(out, SETTINGS_RECORD, settings, has_outputs=bool(made))
     if dataset == "folder":
@@ -508,12 +516,12 @@ def prepare(
                 missing[name].append((entry, "not found"))
 
     data_root = videos
-    if short_side is not None:
+    if short_side is not None or gop is not None:
         data_root = (out / "videos").resolve()
         check_output_names(present, videos, data_root)
         record_settings(out, SETTINGS_RECORD, settings)
         present = _reencode_listed(
-            present, missing, videos, data_root, short_side, workers, progress
+            present, missing, videos, data_root, short_side, workers, progress, gop
         )
     else:
         spaced = [e for entries in present.values() for e in entries if len(e.relative.split()) > 1]
@@ -595,6 +603,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="re-encode the videos to this short side into <out>/videos",
     )
     p.add_argument(
+        "--gop",
+        type=_positive,
+        metavar="N",
+        help="re-encode the videos into <out>/videos with a keyframe at least every N frames "
+        "(e.g. 16: faster random clips, larger files)",
+    )
+    p.add_argument(
         "--workers",
         type=_positive,
         default=1,
@@ -624,6 +639,7 @@ def main(argv: list[str] | None = None) -> int:
             videos=args.videos,
             split=args.split,
             short_side=args.short_side,
+            gop=args.gop,
             workers=args.workers,
             val_fraction=args.val_fraction,
             seed=args.seed,

@@ -58,7 +58,8 @@ class VideoDataModule(L.LightningDataModule):
     Broken training videos are replaced, listed in `quarantine_file` and counted; each training
     batch gets "broken_total" (distinct broken training videos so far) and the run stops with a
     DataError once that exceeds `max_broken_fraction` of the training list. The decode settings
-    (`backend`, `frame_template`, `short_side`, `decode_device`) become one `DecodeOptions`.
+    (`backend`, `frame_template`, `short_side`, `decode_device`, `decode_skip_loop_filter`)
+    become one `DecodeOptions`.
 
     With `stream` (`data.stream`, a folder or s3:// URL of lists packed by
     `videomae_ssl.prep.pack`), each list is read from its shards (`datamodules.streams`): the

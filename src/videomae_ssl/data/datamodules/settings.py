@@ -103,6 +103,7 @@ class SettingView:
 # The flat config keys that are not the field names of their group.
 _RENAMED = {
     "decode_device": ("decode", "device"),
+    "decode_skip_loop_filter": ("decode", "skip_loop_filter"),
     "stream": ("stream", "url"),
     "stream_cache_dir": ("stream", "cache_dir"),
     "stream_cache_size": ("stream", "cache_size"),

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 import torch
 
+from videomae_ssl.console import say
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.readers.base import (
     DECODE_DEVICE_KEY,
@@ -48,6 +49,7 @@ from videomae_ssl.data.readers.pyav import PyAVVideo
 from videomae_ssl.errors import ConfigError
 
 __all__ = [
+    "AUTO_ORDER",
     "BACKENDS",
     "DECODE_DEVICES",
     "DECODE_DEVICE_KEY",
@@ -60,12 +62,17 @@ __all__ = [
     "TorchCodecVideo",
     "VideoDecodeError",
     "VideoFile",
+    "auto_backend",
     "check_decode_device",
+    "check_skip_loop_filter",
     "open_record",
     "open_video",
     "resolve_backend",
     "scaled_size",
 ]
+
+# Config key of the option that skips H.264's deblocking filter while decoding (PyAV only).
+SKIP_LOOP_FILTER_KEY = "data.decode_skip_loop_filter"
 
 BACKENDS: dict[str, type[VideoFile]] = {
     "decord": DecordVideo,
@@ -94,11 +101,34 @@ def _torchcodec_loads(key: str) -> None:
         )
 
 
+# What "auto" tries, fastest first (benchmarks/RESULTS.md: TorchCodec decodes the pretraining
+# clips fastest per core; decord is unmaintained; PyAV, a dependency, always works).
+AUTO_ORDER = ("torchcodec", "decord", "pyav")
+_announced: set[str] = set()  # the auto choices this process has printed
+
+
+def auto_backend() -> str:
+    """The first backend of `AUTO_ORDER` that works on this machine (installed and, for
+    TorchCodec, able to load FFmpeg), said once per process. Opens no file."""
+    for name in AUTO_ORDER:
+        try:
+            resolve_backend(name)
+        except ConfigError:
+            continue
+        if name not in _announced:
+            _announced.add(name)
+            say(
+                f"Video backend (auto): {name}, the fastest of {', '.join(AUTO_ORDER)} that works here"
+            )
+        return name
+    raise ConfigError(f"no video backend works here; install one of {', '.join(AUTO_ORDER)}.")
+
+
 def resolve_backend(name: str, key: str = "backend") -> str:
-    """Map "auto" to decord when it is installed, else pyav; reject unknown or unusable
-    backends with a ConfigError naming `key`. Opens no file."""
+    """Map "auto" to the fastest backend that works here (`auto_backend`); reject unknown or
+    unusable backends with a ConfigError naming `key`. Opens no file."""
     if name == "auto":
-        return "decord" if importlib.util.find_spec("decord") is not None else "pyav"
+        return auto_backend()
     if name not in BACKENDS:
         choices = ", ".join(["auto", *BACKENDS])
         raise ConfigError(f"{key}={name!r} is not a video backend; choose one of {choices}.")
@@ -145,22 +175,36 @@ def check_decode_device(device: str, backend: str, key: str = DECODE_DEVICE_KEY)
     return device
 
 
+def check_skip_loop_filter(skip: bool, backend: str, key: str = SKIP_LOOP_FILTER_KEY) -> bool:
+    """Only PyAV passes FFmpeg's skip_loop_filter to the decoder: a ConfigError naming `key`
+    for any other backend."""
+    if skip and backend != "pyav":
+        raise ConfigError(
+            f"{key}=true: only the pyav backend can skip the loop filter; set "
+            f"data.backend=pyav (now {backend!r}) or {key}=false."
+        )
+    return bool(skip)
+
+
 def open_video(
     path: str,
     backend: str = "auto",
     short_side: int | None = None,
     device: str = "cpu",
     data: bytes | None = None,
+    skip_loop_filter: bool = False,
 ) -> VideoFile:
     """Open the video file `path` with the named backend, decoding at `short_side` pixels on the
     short side (None: full size) on `device` ("cuda": TorchCodec with NVDEC); with `data`, the
-    file's bytes are decoded from memory and `path` only names it. Raises VideoDecodeError
-    naming the file on failure."""
+    file's bytes are decoded from memory and `path` only names it. `skip_loop_filter` (PyAV
+    only) skips H.264's deblocking filter. Raises VideoDecodeError naming the file on failure."""
     backend = resolve_backend(backend)
     short_side = _check_short_side(short_side)
     if device != "cpu":
         check_decode_device(device, backend)
         return TorchCodecVideo(str(path), short_side, device, data=data)
+    if check_skip_loop_filter(skip_loop_filter, backend):
+        return PyAVVideo(str(path), short_side, data=data, skip_loop_filter=True)
     return BACKENDS[backend](str(path), short_side, data=data)
 
 
@@ -172,6 +216,7 @@ def open_record(
     short_side: int | None = None,
     device: str = "cpu",
     data: bytes | Sequence[bytes] | None = None,
+    skip_loop_filter: bool = False,
 ) -> VideoFile:
     """Open what an annotation line points at: a video file with `backend` on `device`, or a
     folder of frames named by `frame_template` (numbered from `record.start`, read on the CPU).
@@ -181,7 +226,7 @@ def open_record(
     if not record.is_frames:
         if data is not None and not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"{record.path}: a video file's data is its bytes")
-        return open_video(record.path, backend, short_side, device, data=data)
+        return open_video(record.path, backend, short_side, device, data, skip_loop_filter)
     if data is not None:
         if isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"{record.path}: a frame folder's data is one bytes per frame")

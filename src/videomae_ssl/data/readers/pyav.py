@@ -33,11 +33,22 @@ class PyAVVideo(VideoFile):
     counting, which defines the indices.
 
     With `data` (the file's bytes, e.g. read from a shard) PyAV reads them from memory and
-    `path` only names the video in messages.
+    `path` only names the video in messages. `skip_loop_filter` turns off the codec's in-loop
+    deblocking filter (FFmpeg's skip_loop_filter=all): faster, but the pixels differ from a
+    full decode (`data.decode_skip_loop_filter`). `frames_decoded` counts the frames the
+    decoder produced, converted or not.
     """
 
-    def __init__(self, path: str, short_side: int | None = None, data: bytes | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        short_side: int | None = None,
+        data: bytes | None = None,
+        skip_loop_filter: bool = False,
+    ) -> None:
         super().__init__(path)
+        self._skip_loop_filter = skip_loop_filter
+        self.frames_decoded = 0
         require_file(path, data)
         import av
 
@@ -100,6 +111,7 @@ class PyAVVideo(VideoFile):
         stream = self._container.streams.video[0]
         if not stream.codec_context.is_open:
             stream.codec_context.thread_count = 1  # one thread per worker, like decord
+            _set_decoder_options(stream, self._skip_loop_filter)
         return stream
 
     def _to_array(self, frame: av.VideoFrame) -> np.ndarray:
@@ -121,6 +133,7 @@ class PyAVVideo(VideoFile):
         last = max(wanted)
         decoded: dict[int, np.ndarray] = {}
         for i, frame in enumerate(self._container.decode(stream)):
+            self.frames_decoded += 1
             self._last = (i, frame)
             if i in wanted:
                 decoded[i] = self._to_array(frame)  # (H, W, 3)
@@ -135,12 +148,15 @@ class PyAVVideo(VideoFile):
         stream = self._stream()
         first, last = min(wanted), max(wanted)
         frames_per_tick = self._rate * stream.time_base  # frame index per pts unit
-        # Half a frame early, so a timestamp rounded to the container's clock still lands after.
-        target = self._first_pts + int((first - Fraction(1, 2)) / frames_per_tick)
+        # A quarter frame late: a frame's timestamp is within a quarter frame of its slot
+        # (`_constant_rate`), so the seek lands on a keyframe at `first` itself, never on the
+        # one before it (a whole interval decoded for nothing), and never after `first`.
+        target = self._first_pts + int((first + Fraction(1, 4)) / frames_per_tick)
         self._container.seek(target, stream=stream, backward=True, any_frame=False)
         decoded: dict[int, np.ndarray] = {}
         expected = first
         for frame in self._container.decode(stream):
+            self.frames_decoded += 1
             if frame.pts is None:
                 return None
             position = (frame.pts - self._first_pts) * frames_per_tick
@@ -163,6 +179,14 @@ class PyAVVideo(VideoFile):
         if self._container is not None:
             self._container.close()
             self._container = None
+
+
+def _set_decoder_options(stream: av.video.stream.VideoStream, skip_loop_filter: bool) -> None:
+    """FFmpeg decoder options, set before the codec opens; kept beside any set elsewhere."""
+    if skip_loop_filter:
+        options = dict(stream.codec_context.options)
+        options["skip_loop_filter"] = "all"
+        stream.codec_context.options = options
 
 
 def _index_timestamps(stream: av.video.stream.VideoStream) -> list[int | None] | None:
