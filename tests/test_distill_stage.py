@@ -106,9 +106,14 @@ def distill_here(data, run_dir, *extra):
     return run(cfg)
 
 
-def test_a_student_learns_from_a_teacher_of_another_size_and_ends_with_the_test(data, tmp_path):
+def test_a_student_learns_from_a_teacher_of_another_size_and_ends_with_the_test(
+    data, tmp_path, capsys
+):
     run_dir = tmp_path / "run"
     result = distill_here(data, run_dir)
+    said = capsys.readouterr().out
+    assert f"Teacher: {data / 'teacher.ckpt'} (custom ViT, width 48, depth 2" in said
+    assert "clips resized from 32 to 48 px for it." in said
     assert 0 <= result["test/top1"] <= 1 and result["test/num_videos"] == 8
     assert {"train/distill_loss", "train/label_loss", "train/loss_epoch"} <= set(result)
     state = torch.load(result["checkpoint"], map_location="cpu", weights_only=True)

@@ -102,6 +102,7 @@ def teacher_arguments(cfg: DictConfig, datamodule: FinetuneDataModule) -> dict[s
     ConfigError naming the key and the file."""
     from videomae_ssl.checkpoints import CheckpointError, build_model, load_checkpoint
     from videomae_ssl.checkpoints.hub import resolve_checkpoint
+    from videomae_ssl.stages.build import say_on_rank_zero
 
     reference = str(cfg.distill.teacher)
     key = f"distill.teacher={reference}"
@@ -139,4 +140,12 @@ def teacher_arguments(cfg: DictConfig, datamodule: FinetuneDataModule) -> dict[s
             f"{datamodule.class_names[differ]!r} ({datamodule.class_count_file() or 'data'}); the "
             f"teacher must be fine-tuned on the same classes in the same order."
         )
-    return {"teacher": net, "teacher_file": str(path), "teacher_sha256": file_sha256(path)}
+    sha256 = file_sha256(path)
+    resized = (
+        f"; clips resized from {cfg.data.input_size} to {trained['img_size']} px for it"
+        if trained["img_size"] != cfg.data.input_size
+        else ""
+    )
+    model = loaded.summary().splitlines()[1].strip().removeprefix("model: ")
+    say_on_rank_zero(f"Teacher: {path} ({model}; sha256 {sha256[:16]}){resized}.")
+    return {"teacher": net, "teacher_file": str(path), "teacher_sha256": sha256}
