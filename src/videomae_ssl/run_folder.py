@@ -39,6 +39,7 @@ LAST = "last.ckpt"
 REPLACED = (LAST, "best.ckpt")  # what overwrite=true removes from the checkpoint folder
 KINDS = {
     "fit": "a training run",
+    "distill": "a distillation run",
     "pipeline": "a pipeline's runs",
     "test": "a test run",
     "probe": "a probe run",

@@ -51,6 +51,10 @@ class VideoClassificationModule(L.LightningModule):
     (tubelet embedding 0, blocks 1..L, head L + 1) trains at `layer_decay ** (L + 1 - i)` of it.
     """
 
+    # Constructor arguments kept out of the hyperparameters: objects, not plain values (the
+    # checkpoints are read back with weights_only=True). A subclass adds its own.
+    NOT_HYPERPARAMETERS: tuple[str, ...] = ("net", "optimizer", "class_names", "eval_settings")
+
     def __init__(
         self,
         net: VideoMAEClassifier,
@@ -70,7 +74,7 @@ class VideoClassificationModule(L.LightningModule):
     ) -> None:
         super().__init__()
         # Plain values only: checkpoints are read back with weights_only=True.
-        self.save_hyperparameters(ignore=["net", "optimizer", "class_names", "eval_settings"])
+        self.save_hyperparameters(ignore=list(self.NOT_HYPERPARAMETERS))
         self.net = net
         self.optimizer_factory = optimizer
         self.non_finite = NonFiniteLoss(max_non_finite_steps)
@@ -107,12 +111,16 @@ class VideoClassificationModule(L.LightningModule):
             nets.append(("_ema", self.ema.module))
         return nets
 
+    def label_loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The loss against the labels: soft-target cross entropy on the batch's Mixup/CutMix
+        and smoothed targets, plain cross entropy without them. logits: (B, num_classes)."""
+        if "target" in batch:
+            return self.soft_loss(logits.float(), batch["target"].float())
+        return F.cross_entropy(logits.float(), batch["label"])
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         logits = self.net(batch["video"])  # (B, num_classes)
-        if "target" in batch:
-            loss = self.soft_loss(logits.float(), batch["target"].float())
-        else:
-            loss = F.cross_entropy(logits.float(), batch["label"])
+        loss = self.label_loss(logits, batch)
         lr = self.optimizers().param_groups[-1]["lr"]
         return finish_training_step(self, self.non_finite, loss, batch, lr)
 

@@ -18,8 +18,11 @@ from videomae_ssl.errors import ConfigError, DataError
 from videomae_ssl.models.config import VideoMAEConfig
 from videomae_ssl.models.sizes import size_config
 from videomae_ssl.stages.build import instantiate
+from videomae_ssl.stages.distill import check_distill
 
-STAGES = ("fit", "test", "probe")
+STAGES = ("fit", "test", "probe", "distill")
+# The stages that train: a plain fit, and a fit with a teacher (stages.distill).
+FIT_STAGES = ("fit", "distill")
 GPU_ACCELERATORS = ("gpu", "cuda")
 _ABSENT = object()
 
@@ -79,6 +82,11 @@ def model_config(cfg: DictConfig) -> VideoMAEConfig:
     )
 
 
+def fitting(cfg: DictConfig) -> bool:
+    """Whether the run trains: stage=fit, or stage=distill (a fit with a teacher)."""
+    return cfg.get("stage", "fit") in FIT_STAGES
+
+
 def testing(cfg: DictConfig) -> bool:
     """Whether the run tests: stage=test, or a fit with `test_after_fit`."""
     return cfg.get("stage", "fit") == "test" or bool(cfg.get("test_after_fit", False))
@@ -89,8 +97,8 @@ def check_config(cfg: DictConfig) -> None:
     checks come first: those on the token grid import torch."""
     if cfg.get("stage", "fit") not in STAGES:
         raise ConfigError(
-            f"stage={cfg.stage}: choose fit (train), test (evaluate ckpt_path) or probe (frozen "
-            f"evaluation of pretrained)."
+            f"stage={cfg.stage}: choose fit (train), test (evaluate ckpt_path), probe (frozen "
+            f"evaluation of pretrained) or distill (train from a teacher's predictions)."
         )
     for spec in NUMBERS:
         _check_number(cfg, spec)
@@ -120,7 +128,7 @@ def check_config(cfg: DictConfig) -> None:
 def stage_list_keys(cfg: DictConfig) -> list[str]:
     """The annotation-file keys the stage reads."""
     stage = cfg.get("stage", "fit")
-    keys = ["data.train_list", "data.val_list"] if stage in ("fit", "probe") else []
+    keys = ["data.train_list", "data.val_list"] if stage in (*FIT_STAGES, "probe") else []
     if testing(cfg) or stage == "probe":
         keys.append("data.test_list")
     return keys
@@ -222,5 +230,6 @@ def check_inputs(cfg: DictConfig) -> None:
     """Every check of a stage's config, in the order the command runs them."""
     check_lists_exist(cfg)
     check_config(cfg)
+    check_distill(cfg)
     check_list_contents(cfg)
     check_accelerator(cfg)

@@ -1,5 +1,5 @@
-"""A fit and/or test stage: fit (then test when `test_after_fit`), or test `ckpt_path`; a
-probe stage goes to `stages.probe`."""
+"""A fit and/or test stage: fit (then test when `test_after_fit`), distill (a fit with a
+teacher, `stages.distill`), or test `ckpt_path`; a probe stage goes to `stages.probe`."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from videomae_ssl.stages.build import (
     resume_checkpoint,
     say_on_rank_zero,
 )
-from videomae_ssl.stages.checks import check_inputs, testing
+from videomae_ssl.stages.checks import check_inputs, fitting, testing
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """One stage: fit (then test when `test_after_fit`), test `ckpt_path`, or probe
-    `pretrained` (`stages.probe.run_probe`). Returns the test metrics (empty without a test)
-    and, after fitting, the last value of every scalar the run logged and the last
-    checkpoint's path."""
+    """One stage: fit (then test when `test_after_fit`), distill (a fit with a teacher,
+    `stages.distill`), test `ckpt_path`, or probe `pretrained` (`stages.probe.run_probe`).
+    Returns the test metrics (empty without a test) and, after fitting, the last value of every
+    scalar the run logged and the last checkpoint's path."""
     check_inputs(cfg)
     if cfg.stage == "probe":
         from videomae_ssl.stages.probe import run_probe
@@ -46,7 +46,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "testing needs a classifier and labelled data: use a fine-tuning experiment "
             "(e.g. experiment=ucf101_finetune), not a pretraining one."
         )
-    if cfg.stage == "fit":
+    fits = fitting(cfg)
+    if fits:
         datamodule.validate_inputs("fit")
     if tests:
         datamodule.validate_inputs("test")
@@ -55,10 +56,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         built["net"], names = classifier_from_checkpoint(cfg)
         if datamodule.class_names is None and names is not None:
             datamodule.class_names = names
+    if cfg.stage == "distill":
+        from videomae_ssl.stages.distill import teacher_arguments
+
+        built.update(teacher_arguments(cfg, datamodule))
     module = build_module(cfg, datamodule, **built)
     say_on_rank_zero(f"Run folder: {cfg.paths.output_dir}")
     result: dict[str, Any] = {}
-    if cfg.stage == "fit":
+    if fits:
         ckpt_path = resume_checkpoint(cfg)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         result.update(last_logged(trainer))
