@@ -105,9 +105,29 @@ def _grid_error(key: str, path: Any, why: str) -> ConfigError:
     return ConfigError(f"target.{key}={path}: {why}")
 
 
-def _input_size(size: int | None, patch: int, student_side: int) -> int:
-    """The teacher's input size: `size`, or (None) the one whose patch grid is the student's."""
-    return student_side * patch if size is None else int(size)
+def _student_side(num_frames: int, input_size: int, patch_size: int, tubelet_size: int) -> int:
+    """The student's tokens along a side of the frame (its `VideoMAEConfig` grid's)."""
+    student = VideoMAEConfig(
+        img_size=input_size, num_frames=num_frames, patch_size=patch_size, tubelet_size=tubelet_size
+    )
+    return student.grid[1]
+
+
+def _check_side(key: str, reference: str, size: int, patch: int, side: int) -> None:
+    """A ConfigError unless `size` px in patches of `patch` is the student's `side` x `side`."""
+    config = VideoMAEConfig(img_size=size, patch_size=patch, num_frames=2, tubelet_size=2)
+    try:
+        grid = f"{config.grid[1]}x{config.grid[2]}"
+    except ValueError:
+        grid = "no whole"
+    if grid != f"{side}x{side}":
+        raise _grid_error(
+            key,
+            reference,
+            f"at target.{key.split('_')[0]}_input_size={size} its patch {patch} gives a {grid} "
+            f"grid, the student's is {side}x{side}; set "
+            f"target.{key.split('_')[0]}_input_size={side * patch} (or null).",
+        )
 
 
 def load_video_teacher(
@@ -130,8 +150,8 @@ def load_video_teacher(
     own = {k: v for k, v in loaded.config.items() if k in VideoMAEConfig.field_names()}
     if not own.get("num_heads"):
         raise _grid_error(key, reference, f"num_heads is unknown for width {own['embed_dim']}.")
-    side = input_size // patch_size
-    size = _input_size(teacher_input_size, own["patch_size"], side)
+    side = _student_side(num_frames, input_size, patch_size, tubelet_size)
+    size = side * own["patch_size"] if teacher_input_size is None else int(teacher_input_size)
     if own["tubelet_size"] != tubelet_size:
         raise _grid_error(
             key,
@@ -140,14 +160,7 @@ def load_video_teacher(
             f"(model.net.tubelet_size) {tubelet_size}: their tokens cover different frames and "
             "cannot be matched one to one; choose a teacher and student of the same tubelet.",
         )
-    if size % own["patch_size"] or size // own["patch_size"] != side:
-        raise _grid_error(
-            key,
-            reference,
-            f"at target.video_input_size={size} its patch {own['patch_size']} gives a "
-            f"{size // own['patch_size']}x{size // own['patch_size']} grid, the student's is "
-            f"{side}x{side}; set target.video_input_size={side * own['patch_size']} (or null).",
-        )
+    _check_side(key, reference, size, own["patch_size"], side)
     config = VideoMAEConfig(**own).replace(img_size=size, num_frames=num_frames)
     teacher = VideoTeacher(config)
     try:
@@ -208,16 +221,9 @@ def load_image_teacher(
             reference,
             f"num_heads is unknown for width {width}; set target.image_teacher_heads.",
         )
-    side = input_size // patch_size
-    size = _input_size(teacher_input_size, patch, side)
-    if size % patch or size // patch != side:
-        raise _grid_error(
-            key,
-            reference,
-            f"at target.image_input_size={size} its patch {patch} gives a "
-            f"{size // patch}x{size // patch} grid, the student's is {side}x{side}; set "
-            f"target.image_input_size={side * patch} (or null).",
-        )
+    side = _student_side(num_frames, input_size, patch_size, tubelet_size)
+    size = side * patch if teacher_input_size is None else int(teacher_input_size)
+    _check_side(key, reference, size, patch, side)
     vit = VisionTransformer(
         img_size=size,
         patch_size=patch,

@@ -142,7 +142,7 @@ class VideoMAEPretrainModule(L.LightningModule):
         targets = self.target.features(video, ids.decoded)  # [(B, K, D_i)]
         loss, parts = self.target.loss(preds, targets, ids.loss_mask)
         stage = "train" if self.training else "val"
-        for role, value in parts.items():
+        for role, value in parts.items() if self._trainer is not None else ():
             self.log(f"{stage}/loss_{role}", value, batch_size=video.shape[0], sync_dist=True)
         return loss, preds[0]
 
