@@ -26,14 +26,12 @@ from videomae_ssl.checkpoints.encoder_init import load_pretrained_encoder
 from videomae_ssl.checkpoints.hub import resolve_checkpoint
 from videomae_ssl.checkpoints.load import load_checkpoint
 from videomae_ssl.checkpoints.reading import CheckpointError, read_hf_dir, read_weights
-from videomae_ssl.checkpoints.state_dicts import strip_prefixes
+from videomae_ssl.checkpoints.state_dicts import STANDARD_HEADS, strip_prefixes
 from videomae_ssl.errors import ConfigError
 from videomae_ssl.loss.feature_targets import Teacher, TeacherTarget
 from videomae_ssl.models.config import VideoMAEConfig
 from videomae_ssl.models.encoder import VideoMAEEncoder
 
-# Head counts of the image ViTs MAE and timm publish, by width (the weights do not say).
-IMAGE_HEADS = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 16}
 # Image-model entries that are not the encoder: MAE's decoder, fine-tuning heads.
 IMAGE_NOT_ENCODER = ("decoder", "mask_token", "head.", "fc_norm.")
 
@@ -214,7 +212,7 @@ def load_image_teacher(
         )
     width, patch = proj.shape[0], proj.shape[-1]
     depth = len({k.split(".")[1] for k in state if k.startswith("blocks.")})
-    heads = num_heads or IMAGE_HEADS.get(width)
+    heads = num_heads or STANDARD_HEADS.get(width)  # the weights do not say
     if not heads:
         raise _grid_error(
             key,

@@ -118,8 +118,7 @@ class VideoMAEPretrainModel(nn.Module):
         self.decoder_out_dim = c.tubelet_values if decoder_out_dim is None else int(decoder_out_dim)
         self.options["decoder_out_dim"] = self.decoder_out_dim
         self.extra_decoder_dims = tuple(int(d) for d in extra_decoder_dims)
-        if self.extra_decoder_dims:  # absent otherwise: one-decoder records stay as they were
-            self.options["extra_decoder_dims"] = list(self.extra_decoder_dims)
+        self.options["extra_decoder_dims"] = list(self.extra_decoder_dims)
         self.patch_size = c.patch_size
         self.tubelet_size = c.tubelet_size
         self.encoder = VideoMAEEncoder(
