@@ -172,6 +172,8 @@ def test_config_names_every_argument_as_plain_values_and_rebuilds_the_model(cls)
     arguments = set(inspect.signature(cls).parameters) - {"config", "grad_checkpointing"}
     assert set(model.options) == arguments
     values = [*model.config.as_dict().values(), *model.options.values()]
+    # Lists (the extra decoders' widths) hold plain numbers too.
+    values = [x for v in values for x in (v if type(v) is list else [v])]
     assert all(type(v) in (int, float, bool) for v in values), (model.config, model.options)
     assert model.config.img_size == 32 and model.options["drop_path_rate"] == pytest.approx(0.1)
     rebuilt = cls(VideoMAEConfig(**model.config.as_dict()), **model.options)

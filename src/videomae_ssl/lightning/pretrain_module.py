@@ -13,6 +13,7 @@ from videomae_ssl.errors import ConfigError
 from videomae_ssl.lightning.guard import NonFiniteLoss
 from videomae_ssl.lightning.step_log import finish_training_step
 from videomae_ssl.loss import PixelTarget, reconstruction_loss
+from videomae_ssl.loss.feature_targets import TeacherTarget
 from videomae_ssl.loss.hog import HOGTarget
 from videomae_ssl.masking import TokenIndices, check_decoder_ratio, mask_to_indices, token_indices
 from videomae_ssl.models import VideoMAEPretrainModel
@@ -48,9 +49,12 @@ class VideoMAEPretrainModule(L.LightningModule):
     is checked against the model's token grid here, once. Validation always reconstructs every
     masked token, so its loss compares across settings.
 
-    `target` computes what the decoder predicts for its tokens (`target=pixel|hog`): None is the
-    pixel target with `norm_pix_loss`; its width must be the decoder's output
-    (`model.net.decoder_out_dim`, which the target config sets).
+    `target` computes what the decoder predicts for its tokens (`target=pixel|hog|teacher`):
+    None is the pixel target with `norm_pix_loss`; its width must be the decoder's output
+    (`model.net.decoder_out_dim`, which the target config sets). A `TeacherTarget` (MVD) has
+    one width per teacher, the net one decoder per teacher (`net.decoder_dims`); its frozen
+    teachers are not submodules (neither trained nor saved) and follow the module's device;
+    checkpoints record their files and hashes, and a resumed run checks them.
     """
 
     def __init__(
@@ -67,7 +71,7 @@ class VideoMAEPretrainModule(L.LightningModule):
         norm_pix_loss: bool = True,
         decoder_mask_ratio: float = 0.0,
         max_non_finite_steps: int = 10,
-        target: PixelTarget | HOGTarget | None = None,
+        target: PixelTarget | HOGTarget | TeacherTarget | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "optimizer", "target"])
@@ -77,6 +81,9 @@ class VideoMAEPretrainModule(L.LightningModule):
         check_decoder_ratio(decoder_mask_ratio, net.grid, key="model.decoder_mask_ratio")
         self.decoder_masking = bool(decoder_mask_ratio)
         self.target = PixelTarget(norm_pix_loss) if target is None else target
+        if isinstance(self.target, TeacherTarget):
+            check_teacher_decoders(self.target, net)
+            return
         width = self.target.dim(net.patch_size, net.tubelet_size, net.config.in_chans)
         if width != net.decoder_out_dim:
             raise ConfigError(
@@ -118,11 +125,38 @@ class VideoMAEPretrainModule(L.LightningModule):
     def shared_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         video = batch["video"]
         ids = self.token_indices(batch)  # once per step: the model and target share it
+        if isinstance(self.target, TeacherTarget):
+            return self.teacher_step(video, ids)
         pred = self.net(video, ids)  # (B, K, P)
         target = self.target(
             video, self.net.patch_size, self.net.tubelet_size, ids.decoded
         )  # (B, K, P)
         return reconstruction_loss(pred, target, ids.loss_mask), pred
+
+    def teacher_step(
+        self, video: torch.Tensor, ids: TokenIndices
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """MVD: each decoder against its teacher's features of the decoded tokens; the weighted
+        sum is the loss, each teacher's own loss is logged as `<stage>/loss_<role>`."""
+        preds = self.net.forward_decoders(video, ids)  # [(B, K, D_i)]
+        targets = self.target.features(video, ids.decoded)  # [(B, K, D_i)]
+        loss, parts = self.target.loss(preds, targets, ids.loss_mask)
+        stage = "train" if self.training else "val"
+        for role, value in parts.items() if self._trainer is not None else ():
+            self.log(f"{stage}/loss_{role}", value, batch_size=video.shape[0], sync_dist=True)
+        return loss, preds[0]
+
+    def place_target(self) -> None:
+        """The teachers on the module's device (they are not submodules, so Lightning does not
+        move them)."""
+        if isinstance(self.target, TeacherTarget):
+            self.target.to(self.device)
+
+    def on_fit_start(self) -> None:
+        self.place_target()
+
+    def on_validation_start(self) -> None:
+        self.place_target()
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         loss, _ = self.shared_step(batch)
@@ -157,3 +191,48 @@ class VideoMAEPretrainModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Enough to rebuild the network without Hydra (see videomae_ssl.checkpoints).
         checkpoint["videomae_ssl"] = model_record(self.net)
+        if isinstance(self.target, TeacherTarget):
+            checkpoint["videomae_ssl"]["teachers"] = self.target.records()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A resumed run reloads its teachers from the config: they must be the files it began
+        # with, else the run would continue towards other targets.
+        if isinstance(self.target, TeacherTarget):
+            saved = (checkpoint.get("videomae_ssl") or {}).get("teachers")
+            check_same_teachers(saved, self.target.records())
+
+
+def check_teacher_decoders(target: TeacherTarget, net: VideoMAEPretrainModel) -> None:
+    """A ConfigError unless the net has one decoder per teacher, of its feature width."""
+    if tuple(net.decoder_dims) != target.dims:
+        roles = ", ".join(f"{t.role} {t.dim}" for t in target.teachers)
+        raise ConfigError(
+            f"target=teacher: the teachers' features are {roles} wide, the net's decoders "
+            f"predict {', '.join(map(str, net.decoder_dims))}; build the module with "
+            "videomae_ssl.stages.teachers (it sizes model.net.decoder_out_dim and "
+            "extra_decoder_dims from the teachers)."
+        )
+
+
+def check_same_teachers(saved: list[dict[str, Any]] | None, now: list[dict[str, Any]]) -> None:
+    """A ConfigError when the checkpoint was trained with other teacher files than `now`."""
+    if saved is None:
+        raise ConfigError(
+            "target=teacher: the checkpoint to resume was not trained with teachers; resume it "
+            "with its own target, or start a new run."
+        )
+    before = {r["role"]: r for r in saved}
+    for record in now:
+        old = before.get(record["role"])
+        if old is None or old["sha256"] != record["sha256"]:
+            was = f"{old['file']} (sha256 {old['sha256'][:12]})" if old else "no such teacher"
+            raise ConfigError(
+                f"target.{record['role']}_teacher={record['file']} (sha256 "
+                f"{record['sha256'][:12]}): the run to resume was trained with {was}; resume "
+                "with the same teacher file."
+            )
+    if len(before) != len(now):
+        raise ConfigError(
+            f"target=teacher: the run to resume was trained with the {', '.join(before)} "
+            f"teacher(s), this config sets {', '.join(r['role'] for r in now)}."
+        )

@@ -51,6 +51,7 @@ def build_module(
 
     from videomae_ssl.checkpoints import load_pretrained_encoder
     from videomae_ssl.data.datamodules import FinetuneDataModule
+    from videomae_ssl.stages.teachers import teacher_parts
 
     if isinstance(datamodule, FinetuneDataModule):
         built = {
@@ -59,6 +60,7 @@ def build_module(
             "eval_settings": datamodule.eval_settings(),
             **built,
         }
+    built = {**teacher_parts(cfg), **built}  # target=teacher: the net sized by its teachers
     module = instantiate(cfg.model, "model", **built)
     if cfg.get("pretrained"):
         load_pretrained_encoder(module.encoder, cfg.pretrained, log=rank_zero_info)

@@ -19,6 +19,7 @@ from videomae_ssl.models.config import VideoMAEConfig
 from videomae_ssl.models.sizes import size_config
 from videomae_ssl.stages.build import instantiate
 from videomae_ssl.stages.distill import check_distill
+from videomae_ssl.stages.teachers import check_teachers, uses_teachers
 
 STAGES = ("fit", "test", "probe", "distill")
 # The stages that train: a plain fit, and a fit with a teacher (stages.distill).
@@ -121,7 +122,9 @@ def check_config(cfg: DictConfig) -> None:
         )
     if "mask_generator" in data:
         instantiate(cfg.masking, "masking").check(arch.grid)
-    if cfg.model.get("target") is not None:  # pretraining: the target's cells fit the patch
+    if uses_teachers(cfg):  # target=teacher: the teachers' files and token grids
+        check_teachers(cfg)
+    elif cfg.model.get("target") is not None:  # pretraining: the target's cells fit the patch
         instantiate(cfg.model.target, "target").dim(arch.patch_size, arch.tubelet_size)
 
 
