@@ -2,6 +2,8 @@
 teacher, the teachers neither trained nor saved, the checkpoint naming their files and hashes,
 a killed run resumed with its teachers, and the bad input that stops it before training."""
 
+import hashlib
+
 import pytest
 import torch
 from test_cli_errors import imported, messages, train_cli
@@ -9,7 +11,7 @@ from tiny_runs import train, train_here, weights, write_clips
 from tiny_sizes import OURS
 
 from videomae_ssl.checkpoints import export_lightning
-from videomae_ssl.checkpoints.teachers import file_sha256, teacher_target
+from videomae_ssl.checkpoints.teachers import teacher_target
 from videomae_ssl.errors import ConfigError
 from videomae_ssl.lightning.pretrain_module import VideoMAEPretrainModule
 from videomae_ssl.models import videomae_pretrain
@@ -119,8 +121,16 @@ def test_target_teacher_trains_end_to_end_and_records_its_teachers(teachers, tmp
     record = ckpt["videomae_ssl"]
     assert record["options"]["extra_decoder_dims"] == [48]
     assert record["teachers"] == [
-        {"role": "image", "file": str(image), "sha256": file_sha256(image)},
-        {"role": "video", "file": str(video), "sha256": file_sha256(video)},
+        {
+            "role": "image",
+            "file": str(image),
+            "sha256": hashlib.sha256(image.read_bytes()).hexdigest(),
+        },
+        {
+            "role": "video",
+            "file": str(video),
+            "sha256": hashlib.sha256(video.read_bytes()).hexdigest(),
+        },
     ]
 
 

@@ -14,7 +14,6 @@ cannot be the student's, at its input size, is a ConfigError naming the key.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from videomae_ssl.checkpoints.encoder_init import load_pretrained_encoder
+from videomae_ssl.checkpoints.file_hash import file_sha256
 from videomae_ssl.checkpoints.hub import resolve_checkpoint
 from videomae_ssl.checkpoints.load import load_checkpoint
 from videomae_ssl.checkpoints.reading import CheckpointError, read_hf_dir, read_weights
@@ -34,19 +34,6 @@ from videomae_ssl.models.encoder import VideoMAEEncoder
 
 # Image-model entries that are not the encoder: MAE's decoder, fine-tuning heads.
 IMAGE_NOT_ENCODER = ("decoder", "mask_token", "head.", "fc_norm.")
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file, or of a folder's files (names and contents, sorted by name)."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode())
-        with open(file, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def resize_frames(frames: torch.Tensor, size: int) -> torch.Tensor:

@@ -9,12 +9,12 @@ choose; here are its config checks and the teacher it is given. The `distill` bl
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
+from videomae_ssl.checkpoints.file_hash import file_sha256
 from videomae_ssl.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 DISTILL_MODULE = "videomae_ssl.lightning.distill_module.DistillationModule"
 EXPERIMENTS = "experiment=demo_distill, ucf101_distill or k400_distill"
-HASH_CHUNK = 1 << 24
 
 
 def distilling(cfg: DictConfig) -> bool:
@@ -74,20 +73,6 @@ def check_distill(cfg: DictConfig) -> None:
             f"distill.hard={hard!r}: expected true (the teacher's top class) or false (its "
             f"softened probabilities)."
         )
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file's bytes; of a folder (a Hugging Face checkpoint), of its files'
-    relative names and bytes in name order."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(f"{file.relative_to(path).as_posix()}\0".encode())
-        with open(file, "rb") as f:
-            while chunk := f.read(HASH_CHUNK):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _reason(message: str, path: Path) -> str:
