@@ -4,16 +4,12 @@ the teacher; bad teachers are one error line before training; a killed run resum
 resume=auto ends with the uninterrupted run's weights."""
 
 import hashlib
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from clips import write_clip
 from hydra import compose, initialize_config_dir
+from tiny_runs import run_train_command
 
 from videomae_ssl.errors import ConfigError, UserInputError
 from videomae_ssl.models import videomae_classifier, videomae_pretrain
@@ -21,7 +17,6 @@ from videomae_ssl.models.build import model_record
 from videomae_ssl.stages.fit import run
 from videomae_ssl.train import CONFIG_DIR
 
-TESTS = Path(__file__).resolve().parent
 # The teacher: another width, depth, patch and input size than the student (32 px, patch 8).
 TEACHER = dict(img_size=48, num_frames=4, patch_size=16, embed_dim=48, depth=2, num_heads=3)
 
@@ -174,17 +169,13 @@ def test_stage_distill_with_a_fine_tuning_experiment_names_the_experiments(tmp_p
 
 
 def test_the_command_says_a_bad_teacher_in_one_line(data, tmp_path):
-    out = subprocess.run(
+    run_dir = tmp_path / "run"
+    out = run_train_command(
         [
-            sys.executable,
-            "-m",
-            "videomae_ssl.train",
             *overrides(data, tmp_path, f"distill.teacher={data / 'pre.ckpt'}"),
-            f"hydra.run.dir={tmp_path / 'run'}",
+            f"hydra.run.dir={run_dir}",
         ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
+        run_dir,
         timeout=300,
     )
     assert out.returncode == 2
@@ -202,32 +193,9 @@ def test_the_command_says_a_bad_teacher_in_one_line(data, tmp_path):
 def distill_command(data, run_dir, *extra):
     """The command in a subprocess (killed by the test's callback); returncode None on
     timeout."""
-    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
-    command = [
-        sys.executable,
-        "-m",
-        "videomae_ssl.train",
-        *overrides(data, run_dir, *extra),
-        f"hydra.run.dir={run_dir}",
-    ]
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    with subprocess.Popen(
-        command,
-        cwd=run_dir.parent,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            out, err = proc.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            return subprocess.CompletedProcess(command, None, out, err)
-    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+    return run_train_command(
+        [*overrides(data, run_dir, *extra), f"hydra.run.dir={run_dir}"], run_dir, timeout=300
+    )
 
 
 @pytest.mark.slow

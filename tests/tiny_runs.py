@@ -67,10 +67,16 @@ def overrides(data: Path, run_dir: Path, *extra: str) -> list[str]:
 def train(data: Path, run_dir: Path, *extra: str, timeout: float = 120):
     """Run the command; on timeout its whole process group (DDP ranks included) is killed and
     the result has returncode None."""
+    return run_train_command(overrides(data, run_dir, *extra), run_dir, timeout)
+
+
+def run_train_command(args: list[str], run_dir: Path, timeout: float = 120):
+    """`python -m videomae_ssl.train *args` from `run_dir`'s parent, with the tests' folder on
+    the path; on timeout its whole process group is killed and the returncode is None."""
     # The tests' folder first, then the caller's PYTHONPATH (a checkout's src/ under test).
     path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
-    command = [sys.executable, "-m", "videomae_ssl.train", *overrides(data, run_dir, *extra)]
+    command = [sys.executable, "-m", "videomae_ssl.train", *args]
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     with subprocess.Popen(
         command,
