@@ -203,14 +203,13 @@ def test_a_killed_distillation_resumed_with_resume_auto_ends_as_an_uninterrupted
     data, tmp_path
 ):
     # 8 clips in batches of 2: 4 steps per epoch, 2 epochs; last.ckpt every 2 steps. No test:
-    # the weights are compared. No stochastic depth: it draws from the global generator, which
-    # a resumed fine-tuning does not restore (the augmentation draws from per-clip seeds).
+    # the weights are compared. Stochastic depth as the recipe's (0.1): the resumed job draws
+    # the uninterrupted run's masks.
     common = (
         "trainer.max_epochs=2",
         "checkpoint_every_n_steps=2",
         "resume=auto",
         "test_after_fit=false",
-        "model.net.drop_path_rate=0.0",
     )
     distill_here(data, tmp_path / "whole", *common)
 

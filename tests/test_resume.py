@@ -40,3 +40,32 @@ def test_killed_mid_epoch_resume_auto_ends_as_an_uninterrupted_run(data, tmp_pat
     assert expected.keys() == got.keys()
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+# Stochastic depth and dropout draw from torch's generators in the training forward pass: the
+# step's own stream (seed, epoch, batch, rank) gives the resumed job the same draws. The rates
+# are high, so that every step drops something.
+def test_a_killed_fine_tuning_resumed_with_resume_auto_ends_as_an_uninterrupted_run(data, tmp_path):
+    common = (
+        "trainer.max_epochs=2",
+        "checkpoint_every_n_steps=2",
+        "resume=auto",
+        "model.net.drop_path_rate=0.5",
+        "model.net.fc_drop_rate=0.5",
+    )
+    train_here(data, tmp_path / "whole", *common, task="finetune")
+
+    run = tmp_path / "outputs" / "job"
+    kill = ("+callbacks.kill._target_=tiny_runs.KillAtStep", "+callbacks.kill.step=3")
+    killed = train(data, run, *common, *kill, task="finetune")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert (state["epoch"], state["global_step"]) == (0, 2)
+
+    train_here(data, run, *common, task="finetune")  # the job started again
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 8
+    expected, got = weights(tmp_path / "whole"), weights(run)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert torch.equal(got[key], expected[key]), key

@@ -30,10 +30,37 @@ def write_clips(folder: Path, count: int = 8, broken: tuple[int, ...] = ()) -> P
     return folder
 
 
-def overrides(data: Path, run_dir: Path, *extra: str) -> list[str]:
-    """A one-block model on 4 frames of 32 px, no validation, a log line per step."""
+# The one-block pretraining model: VideoMAE's autoencoder, no reconstruction pictures.
+PRETRAIN = (
+    "data=kinetics400",
+    "+model.net.embed_dim=32",
+    "+model.net.depth=1",
+    "+model.net.num_heads=2",
+    "+model.net.decoder_embed_dim=16",
+    "+model.net.decoder_depth=1",
+    "+model.net.decoder_num_heads=2",
+    "callbacks.reconstruction_grid=null",
+)
+# The two-block classifier of Kinetics-400's fine-tuning recipe (Mixup/CutMix, stochastic depth
+# in the second block) on two classes, no test after fitting.
+FINETUNE = (
+    "experiment=k400_finetune",
+    "data.class_names=null",
+    "data.num_classes=2",
+    "data.test_list=null",
+    "test_after_fit=false",
+    "+model.net.embed_dim=32",
+    "+model.net.depth=2",
+    "+model.net.num_heads=2",
+)
+TASKS = {"pretrain": PRETRAIN, "finetune": FINETUNE}
+
+
+def overrides(data: Path, run_dir: Path, *extra: str, task: str = "pretrain") -> list[str]:
+    """A tiny model (`task`: "pretrain" or "finetune") on 4 frames of 32 px, no validation, a
+    log line per step."""
     return [
-        "data=kinetics400",
+        *TASKS[task],
         "trainer=cpu",
         f"data.train_list={data / 'train.csv'}",
         "data.val_list=null",
@@ -47,14 +74,7 @@ def overrides(data: Path, run_dir: Path, *extra: str) -> list[str]:
         "data.backend=pyav",
         "model.net.size=tiny",
         "model.net.patch_size=8",
-        "+model.net.embed_dim=32",
-        "+model.net.depth=1",
-        "+model.net.num_heads=2",
-        "+model.net.decoder_embed_dim=16",
-        "+model.net.decoder_depth=1",
-        "+model.net.decoder_num_heads=2",
         "optim.warmup_epochs=0",
-        "callbacks.reconstruction_grid=null",
         "trainer.max_epochs=1",
         "trainer.log_every_n_steps=1",
         "trainer.enable_progress_bar=false",
@@ -64,10 +84,10 @@ def overrides(data: Path, run_dir: Path, *extra: str) -> list[str]:
     ]
 
 
-def train(data: Path, run_dir: Path, *extra: str, timeout: float = 120):
+def train(data: Path, run_dir: Path, *extra: str, timeout: float = 120, task: str = "pretrain"):
     """Run the command; on timeout its whole process group (DDP ranks included) is killed and
     the result has returncode None."""
-    return run_train_command(overrides(data, run_dir, *extra), run_dir, timeout)
+    return run_train_command(overrides(data, run_dir, *extra, task=task), run_dir, timeout)
 
 
 def run_train_command(args: list[str], run_dir: Path, timeout: float = 120):
@@ -113,7 +133,7 @@ class KillAtStep(L.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def train_here(data: Path, run_dir: Path, *extra: str) -> dict:
+def train_here(data: Path, run_dir: Path, *extra: str, task: str = "pretrain") -> dict:
     """The same run in this process (no Python start-up to pay): `videomae_ssl.stages.fit.run` on
     the composed config, without Hydra's run folder and logging."""
     from hydra import compose, initialize_config_dir
@@ -121,7 +141,7 @@ def train_here(data: Path, run_dir: Path, *extra: str) -> dict:
     from videomae_ssl.stages.fit import run
     from videomae_ssl.train import CONFIG_DIR
 
-    args = [o for o in overrides(data, run_dir, *extra) if not o.startswith("hydra.")]
+    args = [o for o in overrides(data, run_dir, *extra, task=task) if not o.startswith("hydra.")]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(
             config_name="train",

@@ -104,6 +104,22 @@ class RecordWeights(L.Callback):
         self.weights.append(module.net.head.weight.detach().clone())
 
 
+def test_the_training_forward_draws_from_its_batch_seed_not_from_the_global_generator():
+    module = VideoClassificationModule(classifier(drop_path_rate=0.5, fc_drop_rate=0.5), seed=3)
+    module.train()
+    video = torch.stack([clip(i) for i in range(4)])  # (4, 3, 4, 32, 32)
+    torch.manual_seed(0)
+    first = module.training_logits(video, batch_idx=5)
+    torch.manual_seed(1)
+    held = torch.get_rng_state()
+    again = module.training_logits(video, batch_idx=5)
+    assert torch.equal(again, first)  # whatever the global generator held before
+    assert torch.equal(torch.get_rng_state(), held)  # and put back after
+    assert not torch.equal(module.training_logits(video, batch_idx=6), first)
+    other_seed = VideoClassificationModule(module.net, seed=4).train()
+    assert not torch.equal(other_seed.training_logits(video, batch_idx=5), first)
+
+
 def test_ema_follows_the_weights_after_each_step(tmp_path):
     torch.manual_seed(0)
     module = VideoClassificationModule(

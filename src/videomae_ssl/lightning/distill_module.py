@@ -104,7 +104,7 @@ class DistillationModule(VideoClassificationModule):
                 "stage=distill needs a teacher: set distill.teacher=<fine-tuned classifier>."
             )
         video = batch["video"]  # (B, C, T, H, W)
-        logits = self.net(video)  # (B, num_classes)
+        logits = self.training_logits(video, batch_idx)  # (B, num_classes)
         teacher_logits = self.teacher(video)  # (B, num_classes), no gradient
         label_loss = self.label_loss(logits, batch)
         loss, term = distillation_loss(

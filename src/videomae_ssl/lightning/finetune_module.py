@@ -29,6 +29,7 @@ from videomae_ssl.models import VideoMAEClassifier
 from videomae_ssl.models.build import model_record
 from videomae_ssl.optim.param_groups import layer_decay_groups
 from videomae_ssl.optim.setup import OptimizerFactory, lr_plan, optimizer_with_schedule
+from videomae_ssl.seeding import seeded_global_rngs, step_seed
 
 # The fine-tuning optimizer: AdamW with the default betas (lr and weight decay set per group).
 ADAMW_FINETUNE: OptimizerFactory = partial(torch.optim.AdamW, betas=(0.9, 0.999))
@@ -49,6 +50,10 @@ class VideoClassificationModule(L.LightningModule):
     Learning rates are per 256 videos and scaled by the effective batch `batch_size` (videos
     per device) x devices x nodes x accumulation, as the original; layer `i` of `L + 2` layers
     (tubelet embedding 0, blocks 1..L, head L + 1) trains at `layer_decay ** (L + 1 - i)` of it.
+
+    Stochastic depth and dropout draw from torch's global generators, seeded for each training
+    batch from (`seed`, epoch, batch, rank) (`training_logits`): a run resumed mid-epoch draws
+    what the uninterrupted run drew, with no generator state in the checkpoint.
     """
 
     # Constructor arguments kept out of the hyperparameters: objects, not plain values (the
@@ -68,6 +73,7 @@ class VideoClassificationModule(L.LightningModule):
         layer_decay: float = 0.75,
         ema_decay: float | None = None,
         max_non_finite_steps: int = 10,
+        seed: int = 0,
         test_views: int | None = None,
         class_names: Sequence[str] | None = None,
         eval_settings: dict[str, Any] | None = None,
@@ -118,8 +124,20 @@ class VideoClassificationModule(L.LightningModule):
             return self.soft_loss(logits.float(), batch["target"].float())
         return F.cross_entropy(logits.float(), batch["label"])
 
+    def training_logits(self, video: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        """The network's training forward pass: video (B, C, T, H, W) -> logits (B, num_classes).
+
+        Its stochastic depth and dropout draw from the batch's own seed (`seeding.step_seed`),
+        not from whatever the global generators hold: they are not in the checkpoint, and a
+        resumed run would draw other masks from them (the data loader also draws its base
+        seed there at every epoch). Each DDP rank draws its own, as the original's per-rank
+        seeds."""
+        seed = step_seed(self.hparams.seed, self.current_epoch, batch_idx, self.global_rank)
+        with seeded_global_rngs(seed, self.device):
+            return self.net(video)
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
-        logits = self.net(batch["video"])  # (B, num_classes)
+        logits = self.training_logits(batch["video"], batch_idx)  # (B, num_classes)
         loss = self.label_loss(logits, batch)
         lr = self.optimizers().param_groups[-1]["lr"]
         return finish_training_step(self, self.non_finite, loss, batch, lr)
