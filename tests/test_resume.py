@@ -14,9 +14,16 @@ def data(tmp_path_factory):
 
 
 # VideoMAE V2's decoder masking draws a mask per clip and step: from the clip's own stream, so
-# the resumed job draws the same ones.
+# the resumed job draws the same ones. Stochastic depth draws in the forward pass, from the
+# step's own seed (two blocks: the first block's rate is 0).
 @pytest.mark.parametrize(
-    "extra", [(), ("model.decoder_mask_ratio=0.5",)], ids=["v1", "decoder_masking"]
+    "extra",
+    [
+        (),
+        ("model.decoder_mask_ratio=0.5",),
+        ("model.net.depth=2", "model.net.drop_path_rate=0.5"),
+    ],
+    ids=["v1", "decoder_masking", "drop_path"],
 )
 def test_killed_mid_epoch_resume_auto_ends_as_an_uninterrupted_run(data, tmp_path, capsys, extra):
     # 8 clips in batches of 2: 4 steps per epoch, 2 epochs; last.ckpt every 2 steps.

@@ -20,6 +20,7 @@ from videomae_ssl.models import VideoMAEPretrainModel
 from videomae_ssl.models.build import model_record
 from videomae_ssl.optim.param_groups import weight_decay_groups
 from videomae_ssl.optim.setup import OptimizerFactory, lr_plan, optimizer_with_schedule
+from videomae_ssl.seeding import seeded_global_rngs, step_seed
 
 # The paper's total batch for ViT-B; far smaller effective batches are a known cause of
 # weaker results, so runs below it say so at start.
@@ -49,6 +50,10 @@ class VideoMAEPretrainModule(L.LightningModule):
     is checked against the model's token grid here, once. Validation always reconstructs every
     masked token, so its loss compares across settings.
 
+    Stochastic depth (`net`'s drop path) draws from a seed per training batch, made from `seed`
+    and the batch's epoch, index and rank (`seeding.step_seed`), so a resumed run draws what
+    the uninterrupted run drew.
+
     `target` computes what the decoder predicts for its tokens (`target=pixel|hog|teacher`):
     None is the pixel target with `norm_pix_loss`; its width must be the decoder's output
     (`model.net.decoder_out_dim`, which the target config sets). A `TeacherTarget` (MVD) has
@@ -72,6 +77,7 @@ class VideoMAEPretrainModule(L.LightningModule):
         decoder_mask_ratio: float = 0.0,
         max_non_finite_steps: int = 10,
         target: PixelTarget | HOGTarget | TeacherTarget | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "optimizer", "target"])
@@ -159,7 +165,12 @@ class VideoMAEPretrainModule(L.LightningModule):
         self.place_target()
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
-        loss, _ = self.shared_step(batch)
+        # Stochastic depth (model.net.drop_path_rate) draws from the batch's own seed, as in
+        # fine-tuning: a resumed run draws what the uninterrupted one drew. The masks come
+        # from the data path and draw nothing here.
+        seed = step_seed(self.hparams.seed, self.current_epoch, batch_idx, self.global_rank)
+        with seeded_global_rngs(seed, self.device):
+            loss, _ = self.shared_step(batch)
         lr = self.optimizers().param_groups[0]["lr"]
         return finish_training_step(self, self.non_finite, loss, batch, lr)
 
