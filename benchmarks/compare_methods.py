@@ -295,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--fresh", action="store_true", help="run stages that have a result again")
     p.add_argument("--dry-run", action="store_true", help="compose every stage, run none")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="run nothing: the table of the stages that have finished (seeds counted per row)",
+    )
     p.add_argument("--stage", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.stage:
@@ -311,12 +316,17 @@ def main(argv: list[str] | None = None) -> int:
                     compose_check(stage)
                     print(" ".join(["train", *stage.spec()["overrides"]]))
                     continue
+                if a.report:
+                    if stage.result_file.exists():
+                        results[name] = json.loads(stage.result_file.read_text())
+                    continue
                 print(f"{row.name} seed {seed}: {name} ...", flush=True)
                 results[name] = run_stage(stage, a.fresh)
-            per_row[row.name].append(results)
+            if len(results) == len(stages_of(row, seed, out, a.pretrain_epochs)):
+                per_row[row.name].append(results)
     if a.dry_run:
         return 0
-    summaries = [summarise(row, per_row[row.name]) for row in rows]
+    summaries = [summarise(row, per_row[row.name]) for row in rows if per_row[row.name]]
     budget = "the demo's 64" if a.pretrain_epochs is None else str(a.pretrain_epochs)
     text = table(summaries)
     print(f"\nPretraining epochs: {budget}; seeds {' '.join(map(str, a.seeds))}.\n{text}")

@@ -101,3 +101,26 @@ def test_a_pretraining_budget_shortens_pretraining_only_in_its_own_folder(tmp_pa
     default = compare.stages_of(compare.ROWS["hog"], 0, tmp_path)
     assert not any("max_epochs" in o for o in default["pretrain"].overrides)
     assert default["pretrain"].folder.is_relative_to(tmp_path / "demo_budget")
+
+
+def test_report_tables_the_finished_seeds_of_each_row_and_runs_nothing(tmp_path, capsys):
+    def finish(row, seed, numbers):
+        for name, stage in compare.stages_of(compare.ROWS[row], seed, tmp_path).items():
+            stage.folder.mkdir(parents=True)
+            stage.result_file.write_text(json.dumps(numbers[name]))
+
+    finish("pixel", 0, {"pretrain": {"wall_s": 5}, "knn": {"knn/top1": 0.5}, "finetune": {}})
+    finish("scratch", 0, {"finetune": {"test/top1": 0.25}})
+    finish("scratch", 1, {"finetune": {"test/top1": 0.5}})
+    hog = compare.stages_of(compare.ROWS["hog"], 0, tmp_path)["pretrain"]  # unfinished row
+    hog.folder.mkdir(parents=True)
+    hog.result_file.write_text("{}")
+    argv = ["--report", "--out", str(tmp_path), "--rows", "pixel", "hog", "scratch"]
+    assert compare.main(argv) == 0
+    with open(tmp_path / "demo_budget" / "comparison.csv") as f:
+        rows = {line["row"]: line for line in csv.DictReader(f)}
+    assert set(rows) == {"pixel", "scratch"}
+    assert rows["pixel"]["seeds"] == "1" and rows["scratch"]["seeds"] == "2"
+    assert float(rows["scratch"]["finetune_top1_mean"]) == pytest.approx(37.5)
+    assert float(rows["pixel"]["knn_top1_max"]) == pytest.approx(50.0)
+    assert "..." not in capsys.readouterr().out  # no stage was started
