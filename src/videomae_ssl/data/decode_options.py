@@ -62,8 +62,14 @@ class DecodeOptions:
     def on_gpu(self) -> bool:
         return self.device != "cpu"
 
-    def open(self, record: VideoRecord, data: bytes | Sequence[bytes] | None = None) -> VideoFile:
-        """Open what an annotation line points at, or with `data` its bytes in memory (see
+    def open(
+        self,
+        record: VideoRecord,
+        data: bytes | Sequence[bytes] | None = None,
+        motion_vectors: bool = False,
+    ) -> VideoFile:
+        """Open what an annotation line points at, or with `data` its bytes in memory; with
+        `motion_vectors` a video file is decoded by PyAV with its motion vectors (see
         `readers.open_record`)."""
         return open_record(
             record,
@@ -72,4 +78,5 @@ class DecodeOptions:
             short_side=self.short_side,
             device=self.device,
             data=data,
+            motion_vectors=motion_vectors,
         )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
+from videomae_ssl.data.motion import frame_vectors
 from videomae_ssl.data.readers.base import (
     MAX_HEADER_EXCESS,
     VideoDecodeError,
@@ -33,16 +36,26 @@ class PyAVVideo(VideoFile):
     counting, which defines the indices.
 
     With `data` (the file's bytes, e.g. read from a shard) PyAV reads them from memory and
-    `path` only names the video in messages.
+    `path` only names the video in messages. With `motion_vectors`, the decoder exports the
+    codec's motion vectors (FFmpeg's `flags2=+export_mvs`) and `read_with_vectors` returns
+    them with the frames, from the same decode.
     """
 
-    def __init__(self, path: str, short_side: int | None = None, data: bytes | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        short_side: int | None = None,
+        data: bytes | None = None,
+        motion_vectors: bool = False,
+    ) -> None:
         super().__init__(path)
         require_file(path, data)
         import av
 
         self._av = av
         self._data = data
+        self._motion = motion_vectors
+        self._vectors: dict[int, np.ndarray | None] = {}  # of the frames the last read kept
         self._container = None
         try:
             self._container = av.open(source(path, data))
@@ -96,11 +109,32 @@ class PyAVVideo(VideoFile):
         final = self._to_array(last_frame)  # (H, W, 3)
         return np.stack([decoded.get(i, final) for i in indices])  # (T, H, W, 3)
 
+    def read_with_vectors(
+        self, indices: Sequence[int]
+    ) -> tuple[torch.Tensor, list[np.ndarray | None]]:
+        self._vectors = {}
+        frames = self.read(indices)  # (T, H, W, 3)
+        return frames, [self._vectors.get(int(i)) for i in indices]
+
     def _stream(self) -> av.video.stream.VideoStream:
         stream = self._container.streams.video[0]
         if not stream.codec_context.is_open:
             stream.codec_context.thread_count = 1  # one thread per worker, like decord
+            if self._motion:
+                stream.codec_context.options = {"flags2": "+export_mvs"}
         return stream
+
+    def _keep(self, index: int, frame: av.VideoFrame) -> np.ndarray:
+        """The frame wanted at `index` as an array; its motion vectors kept when exported."""
+        if self._motion:
+            side = frame.side_data.get("MOTION_VECTORS")
+            width, height = self._size
+            self._vectors[index] = (
+                None
+                if side is None
+                else frame_vectors(side, width / frame.width, height / frame.height)
+            )
+        return self._to_array(frame)  # (H, W, 3)
 
     def _to_array(self, frame: av.VideoFrame) -> np.ndarray:
         width, height = self._size
@@ -123,7 +157,7 @@ class PyAVVideo(VideoFile):
         for i, frame in enumerate(self._container.decode(stream)):
             self._last = (i, frame)
             if i in wanted:
-                decoded[i] = self._to_array(frame)  # (H, W, 3)
+                decoded[i] = self._keep(i, frame)  # (H, W, 3)
             if i == last:
                 break
         return decoded
@@ -154,7 +188,7 @@ class PyAVVideo(VideoFile):
             expected += 1
             self._last = (index, frame)
             if index in wanted:
-                decoded[index] = self._to_array(frame)  # (H, W, 3)
+                decoded[index] = self._keep(index, frame)  # (H, W, 3)
             if index == last:
                 break
         return decoded or None
