@@ -9,6 +9,8 @@ sample hides `T' * int(ratio * H' * W')` tokens whatever its motion.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -30,14 +32,16 @@ def guided_slices(motion: torch.Tensor | None, slices: int) -> torch.Tensor:
 
 
 def motion_peak(motion: torch.Tensor, tie: torch.Tensor) -> tuple[int, int]:
-    """(row, column) of the strongest motion of one slice's map (H', W'), after a 3x3 mean so
-    that one block's stray vector does not outweigh a moving region; equal values are decided
-    by `tie` (H' * W',), the sample's own random numbers."""
+    """(row, column) of the strongest motion of one slice's map (H', W'), after a 3x3 mean
+    (zeros beyond the border) so that one block's stray vector does not outweigh a moving
+    region; equal means are decided by the token's own motion, then by `tie` (H' * W',), the
+    sample's own random numbers."""
     h, w = motion.shape
-    smooth = F.avg_pool2d(
-        motion[None, None], 3, stride=1, padding=1, count_include_pad=False
-    ).flatten()  # (H'*W',)
+    smooth = F.avg_pool2d(motion[None, None], 3, stride=1, padding=1).flatten()  # (H'*W',)
+    own = motion.flatten()  # (H'*W',)
+    lowest = torch.full_like(own, -math.inf)
     best = smooth == smooth.max()
+    best &= torch.where(best, own, lowest) == torch.where(best, own, lowest).max()
     flat = int(torch.argmax(torch.where(best, tie, torch.full_like(tie, -1.0))))
     return flat // w, flat % w
 
