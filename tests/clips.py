@@ -117,7 +117,8 @@ def square_frames(num_frames: int = 30, size: tuple[int, int] = (128, 96)) -> np
     frames = np.repeat(background[None], num_frames, axis=0)
     for t in range(num_frames):
         left = SQUARE_LEFT + SQUARE_STEP * t
-        frames[t, SQUARE_TOP : SQUARE_TOP + SQUARE_SIDE, left : left + SQUARE_SIDE] = square
+        shown = frames[t, SQUARE_TOP : SQUARE_TOP + SQUARE_SIDE, left : left + SQUARE_SIDE]
+        shown[...] = square[: shown.shape[0], : shown.shape[1]]  # cut at the frame's border
     return frames
 
 

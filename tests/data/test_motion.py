@@ -3,6 +3,10 @@ into a map aligned with the cropped clip's tokens, a mask covering the square's 
 fallback where a clip has no vectors, and the same masks from any number of workers."""
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,11 +20,8 @@ from clips import (
     write_square_clip,
 )
 from PIL import Image
-from torch.utils.data import DataLoader
 
 from videomae_ssl.data.annotations import VideoRecord
-from videomae_ssl.data.clip_dataset import collate_views
-from videomae_ssl.data.epoch_sampler import EpochSampler
 from videomae_ssl.data.motion import VX, VY, X0, X1, Y0, Y1, motion_field, token_motion
 from videomae_ssl.data.readers import open_video
 from videomae_ssl.data.transforms import center_box
@@ -209,28 +210,49 @@ def test_clips_without_vectors_fall_back_to_tube_cells_counted(clips, kind):
         assert torch.equal(item["mask"], tube[(0, epoch)]["mask"])
 
 
-def test_two_workers_and_one_give_the_same_masks(clips):
-    records = [record(clips[k], frames=k == "frames") for k in ("h264", "mjpeg", "frames")] * 2
-    ds = motion_dataset(records, num_sample=2)
+LOAD_MASKS = """
+import sys, torch
+from torch.utils.data import DataLoader
+from clips import pretrain_dataset
+from videomae_ssl.data.annotations import VideoRecord
+from videomae_ssl.data.clip_dataset import collate_views
+from videomae_ssl.data.epoch_sampler import EpochSampler
+from videomae_ssl.masking import MotionMaskGenerator
 
-    def masks(workers):
-        sampler = EpochSampler(len(ds), shuffle=True, seed=0)
-        sampler.set_epoch(1)
-        # Spawned workers: this process decoded clips with motion vectors in earlier tests, and
-        # a worker forked after that can hang inside FFmpeg (training forks its workers before
-        # the main process decodes any clip with vectors).
-        context = "spawn" if workers else None
-        loader = DataLoader(
-            ds,
-            batch_size=2,
-            sampler=sampler,
-            num_workers=workers,
-            collate_fn=collate_views,
-            multiprocessing_context=context,
-        )
-        return [(b["mask"], b["motion"], b["motion_fallback"]) for b in loader]
+h264, mjpeg, frames, out = sys.argv[1:5]
+records = [VideoRecord(h264), VideoRecord(mjpeg), VideoRecord(frames, num_frames=30, start=1)]
+ds = pretrain_dataset(
+    records * 2, num_frames=8, sampling_rate=2, input_size=96, patch_size=16,
+    mask_generator=MotionMaskGenerator(0.75), num_sample=2,
+)
+result = {}
+for workers in (2, 0):  # workers forked before this process decodes anything itself
+    sampler = EpochSampler(len(ds), shuffle=True, seed=0)
+    sampler.set_epoch(1)
+    loader = DataLoader(
+        ds, batch_size=2, sampler=sampler, num_workers=workers, collate_fn=collate_views
+    )
+    result[workers] = [(b["mask"], b["motion"], b["motion_fallback"]) for b in loader]
+torch.save(result, out)
+"""
 
-    two, one = masks(2), masks(0)
+
+def test_two_workers_and_one_give_the_same_masks(clips, tmp_path):
+    # In a fresh process: DataLoader workers forked from a process that has already decoded
+    # with motion vectors (this one, in the tests above) can hang inside FFmpeg; training
+    # starts its workers before its main process decodes any clip with vectors.
+    out = tmp_path / "masks.pt"
+    tests = Path(__file__).resolve().parent.parent
+    path = os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")])
+    paths = [str(clips[k]) for k in ("h264", "mjpeg", "frames")]
+    subprocess.run(
+        [sys.executable, "-c", LOAD_MASKS, *paths, str(out)],
+        check=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    result = torch.load(out, weights_only=True)
+    two, one = result[2], result[0]
     assert len(one) == len(two) == 3
     for (m1, mo1, f1), (m2, mo2, f2) in zip(one, two, strict=True):
         assert m1.shape == (4, 144) and mo1.shape == (4, 4, 6, 6) and f1.shape == (4,)
