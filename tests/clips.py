@@ -94,3 +94,59 @@ def pretrain_dataset(records, **overrides) -> VideoPretrainDataset:
         decode=DecodeOptions(**{"backend": "pyav", **decode}),
     )
     return VideoPretrainDataset(records, **{**args, **overrides})
+
+
+# The moving square of `write_square_clip`: its side, row and step in pixels, where it starts.
+SQUARE_SIDE, SQUARE_TOP, SQUARE_STEP, SQUARE_LEFT = 32, 32, 3, 8
+
+
+def square_frames(num_frames: int = 30, size: tuple[int, int] = (128, 96)) -> np.ndarray:
+    """A textured square of SQUARE_SIDE px moving SQUARE_STEP px right per frame (left edge
+    SQUARE_LEFT + SQUARE_STEP * t, top SQUARE_TOP) over a static textured background ->
+    uint8 (T, H, W, 3). Both textures are smooth noise (random per 8 px, upsampled), so the
+    encoder finds the displacement."""
+    width, height = size
+    rng = np.random.default_rng(0)
+
+    def texture(h: int, w: int) -> np.ndarray:
+        coarse = rng.integers(0, 256, size=(h // 8 + 1, w // 8 + 1, 3)).astype(np.uint8)
+        return np.repeat(np.repeat(coarse, 8, axis=0), 8, axis=1)[:h, :w]
+
+    background = texture(height, width)
+    square = texture(SQUARE_SIDE, SQUARE_SIDE)
+    frames = np.repeat(background[None], num_frames, axis=0)
+    for t in range(num_frames):
+        left = SQUARE_LEFT + SQUARE_STEP * t
+        shown = frames[t, SQUARE_TOP : SQUARE_TOP + SQUARE_SIDE, left : left + SQUARE_SIDE]
+        shown[...] = square[: shown.shape[0], : shown.shape[1]]  # cut at the frame's border
+    return frames
+
+
+def write_square_clip(
+    path: str | Path,
+    num_frames: int = 30,
+    size: tuple[int, int] = (128, 96),
+    codec: str = "libx264",
+    intra_only: bool = False,
+) -> np.ndarray:
+    """Encode `square_frames`: H.264 with one reference frame and no B-frames (so a vector's
+    displacement is one frame's), every frame a keyframe with `intra_only`; or MJPEG (an .avi).
+    Returns the frames written, uint8 (T, H, W, 3)."""
+    frames = square_frames(num_frames, size)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height = size
+        if codec == "libx264":
+            stream.pix_fmt = "yuv420p"
+            keyint = ":keyint=1" if intra_only else ""
+            stream.options = {
+                "crf": "12",
+                "threads": "1",
+                "x264-params": f"ref=1:bframes=0{keyint}",
+            }
+        else:
+            stream.pix_fmt = "yuvj420p"  # MJPEG's full-range YUV
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return frames

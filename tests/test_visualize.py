@@ -288,3 +288,34 @@ def test_callback_writes_pictures_logs_psnr_and_the_summary_prints_it(tmp_path, 
     m = PSNR_LINE.search(out.replace("  masked-patch", "masked-patch"))
     assert m and float(m[1]) == pytest.approx(grid.psnr[0], abs=0.05)
     assert f"reconstructions: {tmp_path / 'recon' / 'latest.png'}" in out
+
+
+def test_command_with_motion_masking_adds_the_motion_row(tmp_path, capsys):
+    from clips import write_square_clip
+
+    square = tmp_path / "square.mp4"
+    write_square_clip(square, num_frames=24, size=(96, 64))
+    ckpt = save_pretrain(tmp_path / "pre.ckpt")
+    out = tmp_path / "motion.png"
+    args = [str(ckpt), str(square), "--out", str(out), "--device", "cpu", "--sampling-rate", "2"]
+    assert main([*args, "--masking", "motion", "--mask-ratio", "0.75"]) == 0
+    assert "motion mask 75%" in capsys.readouterr().out  # tube masking's count
+    with Image.open(out) as image:
+        # Four rows: original, masked, reconstruction and the motion map, drawn 3 times larger.
+        assert 4 * 96 < image.height < 4 * 96 + 60
+
+
+def test_motion_overlay_tints_moving_tokens_and_greys_slices_without_vectors():
+    from videomae_ssl.viz.reconstruction import motion_overlay
+
+    original = torch.full((1, 3, 4, 16, 16), 0.5)
+    motion = torch.zeros(1, 2, 2, 2)
+    motion[0, 0, 1, 0] = 3.0  # slice 0: the bottom-left token moves
+    motion[0, 1] = math.nan  # slice 1: no vectors
+    picture = motion_overlay(original, motion)
+    assert picture.shape == original.shape
+    red, green = picture[0, 0], picture[0, 1]  # (T, H, W)
+    assert torch.allclose(red[:2, 8:, :8], torch.tensor(0.35 * 0.5 + 0.65))
+    assert torch.allclose(red[:2, :8], torch.tensor(0.35 * 0.5))  # still tokens: dimmed
+    assert torch.allclose(green[:2, 8:, :8], torch.tensor(0.35 * 0.5))
+    assert torch.all(picture[0, :, 2:] == 0.5)  # the slice without vectors, grey

@@ -5,7 +5,8 @@
 The pictures themselves come from `videomae_ssl.viz` (`reconstruct`, `masked_psnr`,
 `frame_grid`, `clip_animation`), which the training callback also uses. The command reads a pretraining
 checkpoint in any supported format, decodes the centre clip of a video, hides tokens with a
-seeded tube (or random) mask, and writes a labelled PNG grid (and with `--gif` an animation
+seeded tube, random or motion-guided mask (`--masking motion`: from the video's motion
+vectors, with a row showing the motion map), and writes a labelled PNG grid (and with `--gif` an animation
 beside it), then prints the masked-patch PSNR.
 """
 
@@ -25,12 +26,24 @@ from videomae_ssl.checkpoints import (
 )
 from videomae_ssl.cli import resolve_device, run_command
 from videomae_ssl.data.frame_indices import center_indices
+from videomae_ssl.data.motion import motion_field, token_motion
 from videomae_ssl.data.readers import open_video, resolve_backend
-from videomae_ssl.data.transforms import center_crop_resize, normalize
+from videomae_ssl.data.transforms import center_box, center_crop_resize, normalize
 from videomae_ssl.errors import ConfigError, DataError
-from videomae_ssl.masking import RandomMaskGenerator, TubeMaskGenerator, check_ratio
+from videomae_ssl.masking import (
+    MotionMaskGenerator,
+    RandomMaskGenerator,
+    TubeMaskGenerator,
+    check_ratio,
+)
 from videomae_ssl.viz.frames import clip_animation, frame_grid, row_labels, save_gif
-from videomae_ssl.viz.reconstruction import NORM_PIX_NOTE, masked_psnr, psnr_line, reconstruct
+from videomae_ssl.viz.reconstruction import (
+    NORM_PIX_NOTE,
+    masked_psnr,
+    motion_overlay,
+    psnr_line,
+    reconstruct,
+)
 
 __all__ = [
     "NORM_PIX_NOTE",
@@ -58,7 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="the PNG to write")
     p.add_argument("--gif", action="store_true", help="also write an animation (same stem, .gif)")
     p.add_argument("--mask-ratio", type=float, default=0.9, help="share of tokens hidden (0.9)")
-    p.add_argument("--masking", choices=("tube", "random"), default="tube")
+    p.add_argument(
+        "--masking",
+        choices=("tube", "random", "motion"),
+        default="tube",
+        help="tube (default), random, or motion: guided by the video's motion vectors (read "
+        "with PyAV), with a row showing the motion map",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the mask (default 0)")
     p.add_argument("--frames", type=int, help="frames per clip (default: the model's)")
     p.add_argument("--sampling-rate", type=int, default=4, help="frame step (default 4)")
@@ -109,13 +128,26 @@ def visualize(args: argparse.Namespace) -> list[str]:
     num_frames, size = _check_args(args, loaded.config)
     model = build_model(loaded).to(device).eval()
     grid = model.grid
-    tube = args.masking == "tube"
+    tube = args.masking != "random"
     check_ratio(args.mask_ratio, grid, tube=tube, key="--mask-ratio")
-    generator = (TubeMaskGenerator if tube else RandomMaskGenerator)(args.mask_ratio)
-    mask = generator(grid, torch.Generator().manual_seed(args.seed))[None].to(device)  # (1, N)
-    with open_video(str(args.video), backend) as video:
+    maskings = {
+        "tube": TubeMaskGenerator,
+        "random": RandomMaskGenerator,
+        "motion": MotionMaskGenerator,
+    }
+    generator = maskings[args.masking](args.mask_ratio)
+    motion_vectors = args.masking == "motion"
+    with open_video(str(args.video), backend, motion_vectors=motion_vectors) as video:
         indices = center_indices(video.num_frames, num_frames, args.sampling_rate)
-        frames = video.read(indices).permute(0, 3, 1, 2)  # (T, 3, H, W)
+        frames, vectors = video.read_with_vectors(indices)  # (T, H, W, 3), T entries
+    motion = None
+    if motion_vectors:
+        field = motion_field(vectors, frames.shape[1], frames.shape[2])  # (T, rows, cols)
+        box = center_box(frames.shape[2], frames.shape[1], size)
+        motion = token_motion(field, box, grid)  # (T', H', W'), the centre crop's tokens
+    seeded = torch.Generator().manual_seed(args.seed)
+    mask = generator(grid, seeded, motion)[None].to(device)  # (1, N)
+    frames = frames.permute(0, 3, 1, 2)  # (T, 3, H, W)
     clip = normalize(center_crop_resize(frames, size))[None].to(device)  # (1, 3, T, S, S)
     with torch.no_grad():
         pred = model(clip, mask)  # (1, N_mask, P)
@@ -124,7 +156,10 @@ def visualize(args: argparse.Namespace) -> list[str]:
     images = [x.cpu() for x in reconstruct(clip, mask, pred, p, q, norm_pix)]
     psnr = masked_psnr(clip, mask, pred, p, q, norm_pix)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    frame_grid(*images, num_frames=None, mask=mask.cpu(), frame_numbers=indices).save(args.out)
+    overlay = None if motion is None else motion_overlay(images[0], motion[None], mask.cpu())
+    frame_grid(
+        *images, num_frames=None, mask=mask.cpu(), frame_numbers=indices, motion=overlay
+    ).save(args.out)
     target = "normalised pixels" if norm_pix else "raw pixels"
     lines = [
         f"{args.video}: centre clip, frames {indices[0]}-{indices[-1]} ({num_frames} frames "

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset, default_collate
 from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.decode_options import DecodeOptions
 from videomae_ssl.data.quarantine import LoaderDataError, record_broken
-from videomae_ssl.data.readers import VideoDecodeError
+from videomae_ssl.data.readers import VideoDecodeError, VideoFile
 from videomae_ssl.data.shards import ShardSplit
 from videomae_ssl.data.video_check import decode_reason
 from videomae_ssl.errors import UserInputError
@@ -26,7 +26,16 @@ from videomae_ssl.seeding import STREAM_FRAMES, STREAM_SUBSTITUTE, sample_genera
 # Item fields that describe the video rather than one view; `collate_views` repeats them.
 VIDEO_FIELDS = ("index", "label", "broken", "requested", "video_id")
 # Item fields with one entry per view; `collate_views` flattens them like the clips.
-VIEW_FIELDS = ("mask", "ids_visible", "ids_masked", "ids_decoded", "decoded_loss", "view_id")
+VIEW_FIELDS = (
+    "mask",
+    "ids_visible",
+    "ids_masked",
+    "ids_decoded",
+    "decoded_loss",
+    "view_id",
+    "motion",
+    "motion_fallback",
+)
 # Item fields that stay plain Python objects (per clip, or a list per view), so that the main
 # process reads them without a copy back from the device; `collate_views` lists them per clip.
 HOST_FIELDS = ("erase",)
@@ -70,27 +79,37 @@ class VideoListDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    # Whether video files are opened to export the codec's motion vectors (see `read_clip`).
+    motion_vectors: bool = False
+
     def pick_frames(self, total_frames: int, generator: torch.Generator | None) -> Sequence[int]:
         """The frames of one clip of a video of `total_frames` frames (None: evaluation)."""
         raise NotImplementedError
 
+    def read_clip(self, video: VideoFile, indices: list[int]) -> Any:
+        """What `decode` returns for the frames at `indices` of an open video: the frames,
+        uint8 (T, H, W, 3); a subclass may read more from the same decode."""
+        return video.read(indices)  # (T, H, W, 3)
+
     def decode(
         self, row: int, generator: torch.Generator | None, pick: FramePicker | None = None
-    ) -> torch.Tensor:
-        """The clip of record `row` -> uint8 (T, H, W, 3); VideoDecodeError if broken."""
+    ) -> Any:
+        """The clip of record `row`, as `read_clip` gives it (uint8 (T, H, W, 3) frames);
+        VideoDecodeError if broken."""
         pick = pick or self.pick_frames
         try:
             # Opened here, in the worker process: decord readers must not cross a fork.
             data = None if self.shards is None else self.shards.read(row)
-            with self.decoding.open(self.records[row], data) as video:
-                return video.read(list(pick(video.num_frames, generator)))  # (T, H, W, 3)
+            record = self.records[row]
+            with self.decoding.open(record, data, motion_vectors=self.motion_vectors) as video:
+                return self.read_clip(video, list(pick(video.num_frames, generator)))
         except VideoDecodeError:
             raise
         except UserInputError as err:  # a setting, not this video: keep the message clean
             raise LoaderDataError(str(err)) from err
 
-    def decode_eval(self, row: int, pick: FramePicker | None = None) -> torch.Tensor:
-        """An evaluation clip of record `row`, never replaced -> uint8 (T, H, W, 3)."""
+    def decode_eval(self, row: int, pick: FramePicker | None = None) -> Any:
+        """An evaluation clip of record `row`, never replaced, as `read_clip` gives it."""
         try:
             return self.decode(row, None, pick)
         except VideoDecodeError as err:
@@ -100,10 +119,10 @@ class VideoListDataset(Dataset):
                 f"before evaluation)."
             ) from err
 
-    def decode_train(self, index: int, epoch: int) -> tuple[int, int, torch.Tensor]:
+    def decode_train(self, index: int, epoch: int) -> tuple[int, int, Any]:
         """Decode `index`, or the first of its deterministic replacements that decodes.
 
-        Returns (row decoded, broken videos met, frames). The frames are drawn from the
+        Returns (row decoded, broken videos met, the clip as `read_clip` gives it). The frames are drawn from the
         requested sample's stream whichever row is decoded, so a replacement is not a copy of
         that row's own sample of this epoch.
         """

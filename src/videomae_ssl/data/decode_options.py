@@ -67,8 +67,14 @@ class DecodeOptions:
     def on_gpu(self) -> bool:
         return self.device != "cpu"
 
-    def open(self, record: VideoRecord, data: bytes | Sequence[bytes] | None = None) -> VideoFile:
-        """Open what an annotation line points at, or with `data` its bytes in memory (see
+    def open(
+        self,
+        record: VideoRecord,
+        data: bytes | Sequence[bytes] | None = None,
+        motion_vectors: bool = False,
+    ) -> VideoFile:
+        """Open what an annotation line points at, or with `data` its bytes in memory; with
+        `motion_vectors` a video file is decoded by PyAV with its motion vectors (see
         `readers.open_record`)."""
         return open_record(
             record,
@@ -78,4 +84,5 @@ class DecodeOptions:
             device=self.device,
             data=data,
             skip_loop_filter=self.skip_loop_filter,
+            motion_vectors=motion_vectors,
         )

@@ -8,6 +8,10 @@ validation loss is measured on the same clips, crops and masks every time.
 Repeated sampling (VideoMAE V2's `num_sample`): one decode gives `num_sample` views of the same
 frames, each with its own crop and mask (the view id enters their streams). `collate_views`
 flattens them into the batch, so a batch of B videos holds B * num_sample clips.
+
+A mask generator that needs motion (`needs_motion`, motion-guided masking) gets each view's
+motion map: the codec's motion vectors of the clip's frames, read in the same decode, under the
+view's crop box, pooled to the token grid (`data.motion`).
 """
 
 from __future__ import annotations
@@ -21,9 +25,16 @@ from videomae_ssl.data.annotations import VideoRecord
 from videomae_ssl.data.clip_dataset import VideoListDataset, collate_views
 from videomae_ssl.data.decode_options import DecodeOptions
 from videomae_ssl.data.frame_indices import center_indices, pretrain_indices
-from videomae_ssl.data.transforms import MultiScaleCrop, center_crop_resize, channels_first
+from videomae_ssl.data.motion import motion_field, token_motion
+from videomae_ssl.data.readers import VideoFile
+from videomae_ssl.data.transforms import (
+    MultiScaleCrop,
+    center_box,
+    center_crop_resize,
+    channels_first,
+)
 from videomae_ssl.errors import ConfigError
-from videomae_ssl.masking import MaskGenerator, mask_to_indices, token_indices
+from videomae_ssl.masking import MaskGenerator, guided_slices, mask_to_indices, token_indices
 from videomae_ssl.masking.functional import Grid
 from videomae_ssl.models.config import VideoMAEConfig
 from videomae_ssl.seeding import STREAM_CROP, STREAM_DECODER_MASK, STREAM_MASK, sample_generator
@@ -63,7 +74,10 @@ class VideoPretrainDataset(VideoListDataset):
     stream like the encoder's mask, with "decoded_loss" Bool[K], those of them in the loss,
     "index" the row in `records` of the video shown, "label" its class id, "requested" the row
     asked for, and "broken" how many broken videos were met before one decoded (0: the
-    requested video itself). With `num_sample` > 1, "video" is (V, 3, T, S, S) and "mask"
+    requested video itself). With a mask generator that needs motion (motion-guided masking),
+    "motion" float (T', H', W') is the view's motion map (NaN over slices without motion
+    vectors) and "motion_fallback" how many of its T' slices had nothing to follow and were
+    masked with random tube cells. With `num_sample` > 1, "video" is (V, 3, T, S, S) and "mask"
     (V, N), the indices (V, N_vis) and (V, N - N_vis): V views of one decode.
 
     Index with an int (epoch 0) or an `(index, epoch)` pair as `EpochSampler` yields.
@@ -109,6 +123,18 @@ class VideoPretrainDataset(VideoListDataset):
         self.train = train
         self.num_sample = num_sample
         self.crop = MultiScaleCrop(input_size)
+        # Motion-guided masking reads the codec's motion vectors in the same decode.
+        self.motion_vectors = bool(getattr(mask_generator, "needs_motion", False))
+
+    def read_clip(
+        self, video: VideoFile, indices: list[int]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(frames uint8 (T, H, W, 3), their motion field (T, rows, cols) or None when the
+        mask generator needs no motion); see `data.motion.motion_field`."""
+        if not self.motion_vectors:
+            return video.read(indices), None
+        frames, vectors = video.read_with_vectors(indices)  # (T, H, W, 3), T entries
+        return frames, motion_field(vectors, frames.shape[1], frames.shape[2])
 
     def pick_frames(self, total_frames: int, generator: torch.Generator | None) -> list[int]:
         if generator is None:
@@ -124,19 +150,25 @@ class VideoPretrainDataset(VideoListDataset):
             return sample_generator(self.seed, epoch, index, view=view, stream=purpose)
 
         if self.train:
-            row, broken, frames = self.decode_train(index, epoch)
+            row, broken, (frames, field) = self.decode_train(index, epoch)
         else:
-            row, broken, frames = index, 0, self.decode_eval(index)
+            row, broken, (frames, field) = index, 0, self.decode_eval(index)
 
         clip = frames.permute(0, 3, 1, 2)  # (T, 3, H, W)
-        videos, masks = [], []
+        height, width = clip.shape[-2:]
+        videos, masks, motions = [], [], []
         for view in range(self.num_sample):
             if self.train:
-                crop = self.crop(clip, stream(STREAM_CROP, view))  # (T, 3, S, S)
+                box = self.crop.sample_box(width, height, stream(STREAM_CROP, view))
+                crop = self.crop.apply(clip, box)  # (T, 3, S, S)
             else:
+                box = center_box(width, height, self.input_size)
                 crop = center_crop_resize(clip, self.input_size)  # (T, 3, S, S)
             videos.append(channels_first(crop))  # (3, T, S, S) uint8
-            masks.append(self.mask_generator(self.grid, stream(STREAM_MASK, view)))  # (N,) bool
+            # The map under this view's crop box, token for token with the cropped clip.
+            motion = None if field is None else token_motion(field, box, self.grid)
+            masks.append(self.mask_generator(self.grid, stream(STREAM_MASK, view), motion))
+            motions.append(motion)  # (T', H', W') or None
         mask = torch.stack(masks)  # (V, N)
         visible, masked = mask_to_indices(mask)  # (V, N_vis), (V, N - N_vis), on the host
         views = {
@@ -145,6 +177,12 @@ class VideoPretrainDataset(VideoListDataset):
             "ids_visible": visible,
             "ids_masked": masked,
         }
+        if self.motion_vectors:
+            slices = self.grid[0]
+            views["motion"] = torch.stack(motions)  # (V, T', H', W')
+            views["motion_fallback"] = torch.tensor(
+                [slices - int(guided_slices(m, slices).sum()) for m in motions]
+            )  # (V,)
         if self.decoder_mask_generator is not None:
             decoder_mask = torch.stack(
                 [

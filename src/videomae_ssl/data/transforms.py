@@ -101,7 +101,12 @@ class MultiScaleCrop:
     ) -> torch.Tensor:
         """clip: uint8 (T, 3, H, W) -> uint8 (T, 3, input_size, input_size)."""
         height, width = clip.shape[-2:]
-        x, y, crop_w, crop_h = self.sample_box(width, height, generator)
+        return self.apply(clip, self.sample_box(width, height, generator))
+
+    def apply(self, clip: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
+        """The crop `box` (x, y, crop_w, crop_h) of clip uint8 (T, 3, H, W), resized ->
+        uint8 (T, 3, input_size, input_size)."""
+        x, y, crop_w, crop_h = box
         crop = clip[..., y : y + crop_h, x : x + crop_w]  # (T, 3, crop_h, crop_w)
         return resize(crop, (self.input_size, self.input_size))
 
@@ -119,6 +124,21 @@ def center_crop_resize(clip: torch.Tensor, input_size: int) -> torch.Tensor:
     """
     clip = resize(clip, input_size)  # (T, 3, H', W'), min(H', W') = input_size
     return TF.center_crop(clip, [input_size, input_size])
+
+
+def center_box(width: int, height: int, input_size: int) -> tuple[float, float, float, float]:
+    """The part of a (width, height) frame that `center_crop_resize` keeps, as (x, y, w, h) in
+    the frame's pixels: the short side resized to `input_size` (the long one truncated, as
+    torchvision computes it), then the centre square (offsets rounded as its center_crop)."""
+    short, long = min(width, height), max(width, height)
+    resized_long = int(input_size * long / short)
+    resized_w, resized_h = (
+        (input_size, resized_long) if width <= height else (resized_long, input_size)
+    )
+    left = int(round((resized_w - input_size) / 2.0))
+    top = int(round((resized_h - input_size) / 2.0))
+    sx, sy = width / resized_w, height / resized_h
+    return left * sx, top * sy, input_size * sx, input_size * sy
 
 
 def _affine(mean: Sequence[float], std: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,8 +16,8 @@ def finish_training_step(
     lr: float,
 ) -> torch.Tensor | None:
     """Skip the step if the loss is not finite on some rank (None: no backward, no optimizer
-    step), else log the loss (per step and per epoch), the lr and the broken-video count, all
-    over every rank, and return the loss."""
+    step), else log the loss (per step and per epoch), the lr, the broken-video count and the motion-masking fallbacks,
+    all over every rank, and return the loss."""
     bs = batch["video"].shape[0]
     skip = guard.check(loss, module.trainer.strategy, module.global_step)
     # The same on every rank (decided over all of them).
@@ -45,6 +45,15 @@ def finish_training_step(
             batch["broken_total"].float(),
             sync_dist=True,
             reduce_fx="max",
+            batch_size=bs,
+        )
+    if "motion_fallback" in batch:
+        # Motion-guided masking: frame slices without motion vectors, summed over ranks.
+        module.log(
+            "data/motion_fallback",
+            batch["motion_fallback"].sum().float(),
+            sync_dist=True,
+            reduce_fx="sum",
             batch_size=bs,
         )
     return loss

@@ -9,6 +9,7 @@ from videomae_ssl.masking.functional import (
 )
 from videomae_ssl.masking.generators import (
     MaskGenerator,
+    MotionMaskGenerator,
     RandomMaskGenerator,
     RunningCellMaskGenerator,
     TubeMaskGenerator,
@@ -20,9 +21,11 @@ from videomae_ssl.masking.indexing import (
     mask_to_indices,
     token_indices,
 )
+from videomae_ssl.masking.motion import guided_slices, motion_mask
 
 __all__ = [
     "MaskGenerator",
+    "MotionMaskGenerator",
     "RandomMaskGenerator",
     "RunningCellMaskGenerator",
     "TokenIndices",
@@ -31,7 +34,9 @@ __all__ = [
     "check_ratio",
     "decoder_mask_generator",
     "gather_tokens",
+    "guided_slices",
     "mask_to_indices",
+    "motion_mask",
     "random_mask",
     "running_cell_mask",
     "token_indices",

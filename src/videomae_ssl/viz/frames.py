@@ -65,8 +65,10 @@ def frame_grid(
     num_frames: int | None = 4,
     mask: torch.Tensor | None = None,
     frame_numbers: Sequence[int] | None = None,
+    motion: torch.Tensor | None = None,
 ) -> Image.Image:
-    """One labelled RGB picture: per clip three rows (original, masked, reconstruction), named
+    """One labelled RGB picture: per clip three rows (original, masked, reconstruction), and a
+    fourth, "motion", when `motion` (B, C, T, H, W) in [0, 1] is given (`motion_overlay`), named
     at their left, each showing `num_frames` frames spread over the clip (None: all), numbered
     on top (by `frame_numbers`, e.g. the frames' indices in the video, else their place in the
     clip). Inputs (B, C, T, H, W) in [0, 1], as `reconstruct` returns; `mask` Bool[B, N] gives
@@ -74,23 +76,25 @@ def frame_grid(
     enlarged by the smallest whole factor that reaches it (nearest neighbour: patches stay
     sharp-edged).
     """
+    clips = (original, masked, recon) if motion is None else (original, masked, recon, motion)
     scale = math.ceil(MIN_FRAME_PX / original.shape[-2])
     if scale > 1:
-        original, masked, recon = (
-            x.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
-            for x in (original, masked, recon)
+        clips = tuple(
+            x.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1) for x in clips
         )
-    b, _, t, h, w = original.shape
+    b, _, t, h, w = clips[0].shape
     idx = torch.linspace(0, t - 1, min(num_frames or t, t)).round().long().tolist()
     numbers = [int(frame_numbers[i]) if frame_numbers is not None else i for i in idx]
     labels = row_labels(mask) * (b if mask is None else 1)
+    if motion is not None:
+        labels = [[*names, "motion"] for names in labels]
     font, size = _font(h)
     margin = size // 2
     label_w = max(_text_size(font, s)[0] for s in ["frame", *sum(labels, [])]) + 2 * margin
     header_h = size + margin
     clip_gap = margin + PAD
     width = label_w + len(idx) * (w + PAD) + PAD
-    height = header_h + b * 3 * (h + PAD) + (b - 1) * clip_gap + PAD
+    height = header_h + b * len(clips) * (h + PAD) + (b - 1) * clip_gap + PAD
     image = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(image)
     _draw_centred(draw, font, "frame", (margin, 0, label_w, header_h), left=True)
@@ -99,7 +103,7 @@ def frame_grid(
         _draw_centred(draw, font, str(number), (x, 0, x + w, header_h))
     y = header_h
     for i in range(b):
-        for row, clip in enumerate((original, masked, recon)):
+        for row, clip in enumerate(clips):
             _draw_centred(draw, font, labels[i][row], (margin, y, label_w, y + h), left=True)
             for j, frame in enumerate(idx):
                 image.paste(_to_pil(clip[i, :, frame]), (label_w + j * (w + PAD) + PAD, y))

@@ -51,6 +51,39 @@ def reconstruct(
     )
 
 
+@torch.no_grad()
+def motion_overlay(
+    original: torch.Tensor, motion: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The motion map over the frames, for display -> (B, C, T, H, W) in [0, 1].
+
+    original: (B, C, T, H, W) in [0, 1] (as `reconstruct` returns); motion: (B, T', H', W')
+    per token (NaN: a slice without motion vectors); mask: Bool[B, N] or None. The frames are
+    dimmed and each token tinted red by its motion (relative to the clip's strongest), a slice
+    without vectors left grey; with `mask`, the hidden tokens' borders are drawn in white.
+    """
+    b, c, t, h, w = original.shape
+    slices, rows, cols = motion.shape[1:]
+    missing = torch.isnan(motion).flatten(2).all(dim=2)  # (B, T')
+    level = motion.nan_to_num(0.0).clamp(min=0)  # (B, T', H', W')
+    level = level / level.flatten(1).amax(dim=1).clamp(min=1e-6).view(b, 1, 1, 1)
+    # Token values over pixels: each token repeated over its tubelet and its patch.
+    heat = level.repeat_interleave(t // slices, 1)  # (B, T, H', W')
+    heat = heat.repeat_interleave(h // rows, 2).repeat_interleave(w // cols, 3)  # (B, T, H, W)
+    grey = original.mean(dim=1, keepdim=True)  # (B, 1, T, H, W)
+    picture = (0.35 * grey).expand(b, c, t, h, w).clone()
+    picture[:, 0] += 0.65 * heat
+    gone = missing.repeat_interleave(t // slices, 1)  # (B, T)
+    picture[gone[:, None].expand(b, c, t)] = 0.5
+    if mask is not None:
+        hidden = mask.view(b, slices, rows, cols).repeat_interleave(t // slices, 1).float()
+        hidden = hidden.repeat_interleave(h // rows, 2).repeat_interleave(w // cols, 3)
+        inner = F.max_pool2d(-hidden.flatten(0, 1)[:, None], 3, 1, 1)[:, 0].neg()  # erosion
+        edge = (hidden - inner.view_as(hidden)) > 0  # (B, T, H, W) the hidden tokens' borders
+        picture.masked_fill_(edge[:, None].expand_as(picture), 1.0)
+    return picture.clamp(0, 1)
+
+
 def _psnr(mse: float) -> float:
     """Peak signal-to-noise ratio in dB for pixels in [0, 1]: 10 log10(1 / mse)."""
     return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)

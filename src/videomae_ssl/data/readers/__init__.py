@@ -193,13 +193,26 @@ def open_video(
     device: str = "cpu",
     data: bytes | None = None,
     skip_loop_filter: bool = False,
+    motion_vectors: bool = False,
 ) -> VideoFile:
     """Open the video file `path` with the named backend, decoding at `short_side` pixels on the
     short side (None: full size) on `device` ("cuda": TorchCodec with NVDEC); with `data`, the
     file's bytes are decoded from memory and `path` only names it. `skip_loop_filter` (PyAV
-    only) skips H.264's deblocking filter. Raises VideoDecodeError naming the file on failure."""
-    backend = resolve_backend(backend)
+    only) skips H.264's deblocking filter. With `motion_vectors` the file is decoded by PyAV
+    whatever `backend` says: only PyAV exports the codec's motion vectors, and one decode then
+    gives the frames and the vectors (`read_with_vectors`). Raises VideoDecodeError naming the
+    file on failure."""
     short_side = _check_short_side(short_side)
+    if motion_vectors:
+        return PyAVVideo(
+            str(path),
+            short_side,
+            data=data,
+            motion_vectors=True,
+            skip_loop_filter=check_skip_loop_filter(skip_loop_filter, "pyav"),
+        )
+    backend = resolve_backend(backend)
+    backend = resolve_backend(backend)
     if device != "cpu":
         check_decode_device(device, backend)
         return TorchCodecVideo(str(path), short_side, device, data=data)
@@ -217,16 +230,26 @@ def open_record(
     device: str = "cpu",
     data: bytes | Sequence[bytes] | None = None,
     skip_loop_filter: bool = False,
+    motion_vectors: bool = False,
 ) -> VideoFile:
     """Open what an annotation line points at: a video file with `backend` on `device`, or a
     folder of frames named by `frame_template` (numbered from `record.start`, read on the CPU).
     `short_side` asks the decoder for frames whose short side is that many pixels (None: full
     size). `data` holds what the line points at in memory instead: the video file's bytes, or
-    for a frame folder the bytes of its image files in frame order."""
+    for a frame folder the bytes of its image files in frame order. `motion_vectors` asks for
+    the codec's motion vectors (see `open_video`); frame folders have none."""
     if not record.is_frames:
         if data is not None and not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"{record.path}: a video file's data is its bytes")
-        return open_video(record.path, backend, short_side, device, data, skip_loop_filter)
+        return open_video(
+            record.path,
+            backend,
+            short_side,
+            device,
+            data=data,
+            skip_loop_filter=skip_loop_filter,
+            motion_vectors=motion_vectors,
+        )
     if data is not None:
         if isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"{record.path}: a frame folder's data is one bytes per frame")

@@ -52,6 +52,15 @@ class VideoFile:
     def _read(self, indices: list[int]) -> np.ndarray | torch.Tensor:
         raise NotImplementedError
 
+    def read_with_vectors(
+        self, indices: Sequence[int]
+    ) -> tuple[torch.Tensor, list[np.ndarray | None]]:
+        """The frames at `indices` as `read` gives them, and per frame the codec's motion
+        vectors (`data.motion.frame_vectors` rows, in the decoded frame's pixels) or None where
+        it has none. Only a reader opened to export them (PyAV, `motion_vectors=True`) has any;
+        every other reader returns None for every frame."""
+        return self.read(indices), [None] * len(indices)
+
     def close(self) -> None:
         """Release the decoder; the object cannot read afterwards."""
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
+from videomae_ssl.data.motion import frame_vectors
 from videomae_ssl.data.readers.base import (
     MAX_HEADER_EXCESS,
     VideoDecodeError,
@@ -35,8 +38,10 @@ class PyAVVideo(VideoFile):
     With `data` (the file's bytes, e.g. read from a shard) PyAV reads them from memory and
     `path` only names the video in messages. `skip_loop_filter` turns off the codec's in-loop
     deblocking filter (FFmpeg's skip_loop_filter=all): faster, but the pixels differ from a
-    full decode (`data.decode_skip_loop_filter`). `frames_decoded` counts the frames the
-    decoder produced, converted or not.
+    full decode (`data.decode_skip_loop_filter`). With `motion_vectors`, the decoder exports the
+    codec's motion vectors (FFmpeg's `flags2=+export_mvs`) and `read_with_vectors` returns
+    them with the frames, from the same decode. `frames_decoded` counts the frames the decoder
+    produced, converted or not.
     """
 
     def __init__(
@@ -45,6 +50,7 @@ class PyAVVideo(VideoFile):
         short_side: int | None = None,
         data: bytes | None = None,
         skip_loop_filter: bool = False,
+        motion_vectors: bool = False,
     ) -> None:
         super().__init__(path)
         self._skip_loop_filter = skip_loop_filter
@@ -54,6 +60,8 @@ class PyAVVideo(VideoFile):
 
         self._av = av
         self._data = data
+        self._motion = motion_vectors
+        self._vectors: dict[int, np.ndarray | None] = {}  # of the frames the last read kept
         self._container = None
         try:
             self._container = av.open(source(path, data))
@@ -107,12 +115,31 @@ class PyAVVideo(VideoFile):
         final = self._to_array(last_frame)  # (H, W, 3)
         return np.stack([decoded.get(i, final) for i in indices])  # (T, H, W, 3)
 
+    def read_with_vectors(
+        self, indices: Sequence[int]
+    ) -> tuple[torch.Tensor, list[np.ndarray | None]]:
+        self._vectors = {}
+        frames = self.read(indices)  # (T, H, W, 3)
+        return frames, [self._vectors.get(int(i)) for i in indices]
+
     def _stream(self) -> av.video.stream.VideoStream:
         stream = self._container.streams.video[0]
         if not stream.codec_context.is_open:
             stream.codec_context.thread_count = 1  # one thread per worker, like decord
-            _set_decoder_options(stream, self._skip_loop_filter)
+            _set_decoder_options(stream, self._skip_loop_filter, self._motion)
         return stream
+
+    def _keep(self, index: int, frame: av.VideoFrame) -> np.ndarray:
+        """The frame wanted at `index` as an array; its motion vectors kept when exported."""
+        if self._motion:
+            side = frame.side_data.get("MOTION_VECTORS")
+            width, height = self._size
+            self._vectors[index] = (
+                None
+                if side is None
+                else frame_vectors(side, width / frame.width, height / frame.height)
+            )
+        return self._to_array(frame)  # (H, W, 3)
 
     def _to_array(self, frame: av.VideoFrame) -> np.ndarray:
         width, height = self._size
@@ -136,7 +163,7 @@ class PyAVVideo(VideoFile):
             self.frames_decoded += 1
             self._last = (i, frame)
             if i in wanted:
-                decoded[i] = self._to_array(frame)  # (H, W, 3)
+                decoded[i] = self._keep(i, frame)  # (H, W, 3)
             if i == last:
                 break
         return decoded
@@ -170,7 +197,7 @@ class PyAVVideo(VideoFile):
             expected += 1
             self._last = (index, frame)
             if index in wanted:
-                decoded[index] = self._to_array(frame)  # (H, W, 3)
+                decoded[index] = self._keep(index, frame)  # (H, W, 3)
             if index == last:
                 break
         return decoded or None
@@ -181,11 +208,16 @@ class PyAVVideo(VideoFile):
             self._container = None
 
 
-def _set_decoder_options(stream: av.video.stream.VideoStream, skip_loop_filter: bool) -> None:
+def _set_decoder_options(
+    stream: av.video.stream.VideoStream, skip_loop_filter: bool, motion_vectors: bool
+) -> None:
     """FFmpeg decoder options, set before the codec opens; kept beside any set elsewhere."""
+    options = dict(stream.codec_context.options)
     if skip_loop_filter:
-        options = dict(stream.codec_context.options)
         options["skip_loop_filter"] = "all"
+    if motion_vectors:
+        options["flags2"] = "+export_mvs"
+    if options != stream.codec_context.options:
         stream.codec_context.options = options
 
 
