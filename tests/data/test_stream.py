@@ -24,7 +24,7 @@ from videomae_ssl.data.annotations import VideoRecord  # noqa: E402
 from videomae_ssl.data.datamodules import FinetuneDataModule, PretrainDataModule  # noqa: E402
 from videomae_ssl.data.readers import BACKENDS, open_record, resolve_backend  # noqa: E402
 from videomae_ssl.errors import ConfigError, DataError  # noqa: E402
-from videomae_ssl.masking import TubeMaskGenerator  # noqa: E402
+from videomae_ssl.masking import MotionMaskGenerator, TubeMaskGenerator  # noqa: E402
 
 
 def usable(backend):
@@ -63,11 +63,11 @@ def options(data, **kwargs):
     return {**base, **kwargs}
 
 
-def pretrain(data, **kwargs):
+def pretrain(data, mask_generator=None, **kwargs):
     return PretrainDataModule(
         patch_size=8,
         tubelet_size=2,
-        mask_generator=TubeMaskGenerator(0.75),
+        mask_generator=mask_generator or TubeMaskGenerator(0.75),
         **options(data, **kwargs),
     )
 
@@ -108,6 +108,24 @@ def test_streamed_pretraining_clips_equal_the_files_bit_for_bit(data):
             assert item["video"].dtype == torch.uint8
     for index in range(8):
         assert_same_items(shards.val_dataset[index], files.val_dataset[index])
+
+
+def test_streamed_motion_masks_equal_the_files(data):
+    # masking=motion reads the codec's vectors in the same decode, from memory as from a file.
+    files, shards = (
+        pretrain(data, MotionMaskGenerator(0.75), **extra)
+        for extra in ({}, {"stream": str(data / "packed")})
+    )
+    files.setup("fit")
+    shards.setup("fit")
+    moving = 0
+    for index in range(8):
+        got, expected = shards.train_dataset[(index, 1)], files.train_dataset[(index, 1)]
+        motion = expected.pop("motion")  # NaN where a slice has no vectors
+        torch.testing.assert_close(got.pop("motion"), motion, rtol=0, atol=0, equal_nan=True)
+        assert_same_items(got, expected)
+        moving += int(torch.isfinite(motion).any())
+    assert moving > 0  # the clips' vectors were read, not only the fallback
 
 
 def test_streamed_multiview_test_sees_each_video_once_as_the_files(data):
