@@ -332,3 +332,14 @@ def test_patch_and_tubelet_override_under_every_experiment(experiment, tmp_path)
         cfg.data.input_size // 8,
         cfg.data.input_size // 8,
     )
+
+
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e.endswith("_pretrain")])
+def test_every_pretraining_data_config_takes_motion_masking(experiment, tmp_path):
+    from videomae_ssl.masking import MotionMaskGenerator
+
+    cfg = compose_cfg([f"experiment={experiment}", "masking=motion"], tmp_path)
+    check_config(cfg)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    assert isinstance(datamodule.mask_generator, MotionMaskGenerator)
+    assert datamodule.mask_generator.ratio == cfg.mask_ratio
