@@ -51,7 +51,8 @@ def test_killed_mid_epoch_resume_auto_ends_as_an_uninterrupted_run(data, tmp_pat
 
 # Stochastic depth and dropout draw from torch's generators in the training forward pass: the
 # step's own stream (seed, epoch, batch, rank) gives the resumed job the same draws. The rates
-# are high, so that every step drops something.
+# are high, so that every step drops something. Every run is a fresh process, so that all three
+# compute with the same threads and compare bit for bit.
 def test_a_killed_fine_tuning_resumed_with_resume_auto_ends_as_an_uninterrupted_run(data, tmp_path):
     common = (
         "trainer.max_epochs=2",
@@ -60,7 +61,9 @@ def test_a_killed_fine_tuning_resumed_with_resume_auto_ends_as_an_uninterrupted_
         "model.net.drop_path_rate=0.5",
         "model.net.fc_drop_rate=0.5",
     )
-    train_here(data, tmp_path / "whole", *common, task="finetune")
+    whole = tmp_path / "outputs" / "whole"
+    done = train(data, whole, *common, task="finetune")
+    assert done.returncode == 0, done.stderr[-2000:]
 
     run = tmp_path / "outputs" / "job"
     kill = ("+callbacks.kill._target_=tiny_runs.KillAtStep", "+callbacks.kill.step=3")
@@ -69,10 +72,12 @@ def test_a_killed_fine_tuning_resumed_with_resume_auto_ends_as_an_uninterrupted_
     state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert (state["epoch"], state["global_step"]) == (0, 2)
 
-    train_here(data, run, *common, task="finetune")  # the job started again
+    resumed = train(data, run, *common, task="finetune")  # the job started again
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resume=auto: continuing from" in resumed.stdout
     state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert state["global_step"] == 8
-    expected, got = weights(tmp_path / "whole"), weights(run)
+    expected, got = weights(whole), weights(run)
     assert expected.keys() == got.keys()
     for key in expected:
         assert torch.equal(got[key], expected[key]), key
