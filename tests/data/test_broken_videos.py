@@ -11,6 +11,7 @@ import torch
 from clips import pretrain_dataset
 from conftest import pretrain_module
 from lightning.pytorch.loggers import CSVLogger
+from tiny_sizes import RUN_NET
 from torch._utils import ExceptionWrapper
 from torch.utils.data import DataLoader
 
@@ -295,18 +296,7 @@ def test_fit_stops_with_the_plain_data_error(folder, tmp_path):
 def test_pretraining_logs_data_broken(folder, tmp_path):
     names = [f"good{k}" for k in range(GOOD)] + ["text"]
     dm = module(folder, tmp_path, names, max_broken_fraction=0.5, batch_size=3)
-    net = videomae_pretrain(
-        "tiny",
-        img_size=32,
-        num_frames=4,
-        patch_size=8,
-        embed_dim=32,
-        depth=1,
-        num_heads=2,
-        decoder_embed_dim=16,
-        decoder_depth=1,
-        decoder_num_heads=2,
-    )
+    net = videomae_pretrain("tiny", **RUN_NET)
     model = VideoMAEPretrainModule(net, warmup_epochs=0)
     trainer = L.Trainer(
         accelerator="cpu",

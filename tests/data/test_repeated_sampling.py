@@ -5,6 +5,7 @@ import pytest
 import torch
 from clips import pretrain_dataset
 from conftest import pretrain_module
+from tiny_sizes import RUN_NET
 from torch.utils.data import DataLoader
 
 import videomae_ssl.data.decode_options as decode
@@ -135,18 +136,7 @@ class ClipCounter(L.Callback):
 
 def test_training_sees_batch_times_views_clips_and_lr_scales_with_videos(folder, tmp_path):
     dm = data_module(folder)
-    net = videomae_pretrain(
-        "tiny",
-        img_size=32,
-        num_frames=4,
-        patch_size=8,
-        embed_dim=32,
-        depth=1,
-        num_heads=2,
-        decoder_embed_dim=16,
-        decoder_depth=1,
-        decoder_num_heads=2,
-    )
+    net = videomae_pretrain("tiny", **RUN_NET)
     model = VideoMAEPretrainModule(net, batch_size=2, base_lr=1.28e-3, warmup_epochs=0)
     counter = ClipCounter()
     trainer = L.Trainer(

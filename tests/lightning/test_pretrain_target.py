@@ -6,6 +6,7 @@ import torch
 from hydra.utils import instantiate
 from test_configs import compose_cfg
 from tiny_runs import train_here, weights, write_clips
+from tiny_sizes import RUN_NET
 
 from videomae_ssl.errors import ConfigError
 from videomae_ssl.lightning.pretrain_module import VideoMAEPretrainModule
@@ -15,17 +16,7 @@ from videomae_ssl.masking import mask_to_indices, tube_mask
 from videomae_ssl.models import videomae_pretrain
 from videomae_ssl.models.build import model_record
 
-NET = dict(
-    img_size=32,
-    num_frames=4,
-    patch_size=8,
-    embed_dim=32,
-    depth=1,
-    num_heads=2,
-    decoder_embed_dim=16,
-    decoder_depth=1,
-    decoder_num_heads=2,
-)
+NET = RUN_NET
 
 
 def batch(seed=0):

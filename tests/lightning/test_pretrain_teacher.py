@@ -8,7 +8,7 @@ import pytest
 import torch
 from test_cli_errors import imported, messages, train_cli
 from tiny_runs import train, train_here, weights, write_clips
-from tiny_sizes import OURS
+from tiny_sizes import OURS, RUN_NET
 
 from videomae_ssl.checkpoints import export_lightning
 from videomae_ssl.checkpoints.teachers import teacher_target
@@ -17,17 +17,7 @@ from videomae_ssl.lightning.pretrain_module import VideoMAEPretrainModule
 from videomae_ssl.models import videomae_pretrain
 
 # The student of tiny_runs.overrides: width 32, one block, 4 frames of 32 px, patch 8.
-STUDENT = dict(
-    img_size=32,
-    num_frames=4,
-    patch_size=8,
-    embed_dim=32,
-    depth=1,
-    num_heads=2,
-    decoder_embed_dim=16,
-    decoder_depth=1,
-    decoder_num_heads=2,
-)
+STUDENT = RUN_NET
 
 
 @pytest.fixture(scope="module")
