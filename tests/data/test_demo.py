@@ -1,6 +1,8 @@
 """The demo dataset: deterministic, reused, written atomically, and classes defined by motion."""
 
 import functools
+import subprocess
+import sys
 
 import av
 import numpy as np
@@ -55,6 +57,29 @@ def test_same_seed_same_dataset(small, tmp_path):
     clip = "videos/train/move_up_left_000.mp4"
     assert np.array_equal(first_frame(again / clip), first_frame(small / clip))
     assert not np.array_equal(first_frame(other / clip), first_frame(small / clip))
+
+
+def test_processes_running_at_once_write_the_same_bytes(tmp_path):
+    # x264's macroblock-tree rate control made a third of the clips depend on the timing of
+    # the process (four generations running at once on two cores disagreed); four generations
+    # at once must now write identical files.
+    script = (
+        "import sys; from videomae_ssl.data.demo import ensure_demo_dataset; "
+        "ensure_demo_dataset(sys.argv[1], seed=0, num_unlabelled=4, num_train=1, num_val=1, "
+        "num_test=1, progress=False)"
+    )
+    roots = [tmp_path / f"run_{i}" for i in range(4)]
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(root)]) for root in roots]
+    assert [run.wait() for run in runs] == [0] * 4
+    files = sorted(p.relative_to(roots[0]) for p in roots[0].rglob("*.mp4"))
+    assert len(files) == 8 * 7
+    differing = {
+        str(f)
+        for f in files
+        for root in roots[1:]
+        if (root / f).read_bytes() != (roots[0] / f).read_bytes()
+    }
+    assert differing == set()
 
 
 def test_reuse_does_not_regenerate(small, monkeypatch):
